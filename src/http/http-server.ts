@@ -1,0 +1,63 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Component } from '../pipeline/component.js';
+import { parseEndpoint } from '../config/endpoint.js';
+import type { HttpConfig } from './config.js';
+
+export interface HealthProbe {
+  /** Names of the parts that are not ready; empty when ready. */
+  notReady(): string[];
+}
+
+export interface HttpAppDeps {
+  readonly registry: Registry;
+  readonly health: HealthProbe;
+}
+
+/** Builds the HTTP app without listening, so tests can use app.inject(). */
+export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const notReady = deps.health.notReady();
+    if (notReady.length > 0) return reply.code(503).send({ status: 'not_ready', not_ready: notReady });
+    return { status: 'ready' };
+  });
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', deps.registry.contentType);
+    return deps.registry.metrics();
+  });
+  return app;
+}
+
+export class HttpServer implements Component {
+  private app: FastifyInstance | undefined;
+  private boundPort = 0;
+
+  constructor(
+    private readonly config: HttpConfig,
+    private readonly deps: HttpAppDeps & { logger: Logger },
+  ) {}
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    const app = buildHttpApp(this.deps);
+    const { host, port } = parseEndpoint(this.config.endpoint);
+    await app.listen({ host, port });
+    const address = app.server.address();
+    this.boundPort = typeof address === 'object' && address !== null ? address.port : port;
+    this.app = app;
+    this.deps.logger.info({ endpoint: this.config.endpoint, port: this.boundPort }, 'HTTP server listening');
+  }
+
+  async shutdown(): Promise<void> {
+    const app = this.app;
+    if (app === undefined) return;
+    this.app = undefined;
+    await app.close();
+  }
+}

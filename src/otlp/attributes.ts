@@ -1,0 +1,57 @@
+import { Long } from './proto.js';
+
+export type AttributeValue = string | number | boolean | Uint8Array | AttributeValue[] | { [key: string]: AttributeValue };
+export type Attributes = Record<string, AttributeValue>;
+
+/** Decoded protobufjs shapes of opentelemetry.proto.common.v1 (only what we read). */
+export interface AnyValueMessage {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: Long | number;
+  doubleValue?: number;
+  arrayValue?: { values?: AnyValueMessage[] };
+  kvlistValue?: { values?: KeyValueMessage[] };
+  bytesValue?: Uint8Array;
+}
+export interface KeyValueMessage {
+  key: string;
+  value?: AnyValueMessage | null;
+}
+
+export function toAttributes(list: readonly KeyValueMessage[] | undefined): Attributes {
+  const out: Attributes = {};
+  if (list === undefined) return out;
+  for (const kv of list) {
+    const value = kv.value == null ? undefined : toValue(kv.value);
+    if (value !== undefined) out[kv.key] = value;
+  }
+  return out;
+}
+
+function toValue(v: AnyValueMessage): AttributeValue | undefined {
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.intValue !== undefined) return intToValue(v.intValue);
+  if (v.doubleValue !== undefined) return v.doubleValue;
+  if (v.arrayValue !== undefined) {
+    return (v.arrayValue.values ?? []).map((x) => toValue(x)).filter((x): x is AttributeValue => x !== undefined);
+  }
+  if (v.kvlistValue !== undefined) return toAttributes(v.kvlistValue.values);
+  if (v.bytesValue !== undefined) return v.bytesValue;
+  return undefined;
+}
+
+/** int64 attribute: a number when exact, else its decimal string (nothing is silently rounded). */
+function intToValue(value: Long | number): number | string {
+  if (typeof value === 'number') return value;
+  const n = value.toNumber();
+  return Number.isSafeInteger(n) ? n : value.toString();
+}
+
+/** The attribute as a string when it is a scalar, for evidence fields and filters. */
+export function attributeText(value: AttributeValue | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}

@@ -1,0 +1,124 @@
+import { ExportRequestView, SpanHeader, Resource, Long } from './proto.js';
+import { toAttributes, type Attributes, type KeyValueMessage } from './attributes.js';
+
+/** A span as intake sees it: routing fields decoded, everything else kept as the exact OTLP bytes. */
+export interface IntakeSpan {
+  readonly traceId: string; // lowercase hex, 32 chars when valid
+  readonly spanId: string; // lowercase hex, 16 chars when valid
+  readonly parentSpanId: string; // '' for a trace root
+  readonly name: string;
+  readonly kind: number;
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  readonly statusCode: number; // 0 unset, 1 ok, 2 error
+  readonly attributes: Attributes;
+  /** The encoded opentelemetry.proto.trace.v1.Span. */
+  readonly body: Uint8Array;
+}
+
+export interface IntakeScope {
+  /** The encoded InstrumentationScope (empty when absent). */
+  readonly body: Uint8Array;
+  readonly schemaUrl: string;
+  readonly spans: readonly IntakeSpan[];
+}
+
+export interface IntakeResource {
+  /** The encoded Resource (empty when absent). */
+  readonly body: Uint8Array;
+  readonly attributes: Attributes;
+  readonly schemaUrl: string;
+  readonly scopes: readonly IntakeScope[];
+}
+
+export interface IntakeRequest {
+  readonly resources: readonly IntakeResource[];
+  readonly spanCount: number;
+}
+
+interface ViewMessage {
+  resourceSpans?: Array<{
+    resource?: Uint8Array;
+    schemaUrl?: string;
+    scopeSpans?: Array<{ scope?: Uint8Array; schemaUrl?: string; spans?: Uint8Array[] }>;
+  }>;
+}
+
+interface HeaderMessage {
+  traceId?: Buffer;
+  spanId?: Buffer;
+  parentSpanId?: Buffer;
+  name?: string;
+  kind?: number;
+  startTimeUnixNano?: Long | number;
+  endTimeUnixNano?: Long | number;
+  attributes?: KeyValueMessage[];
+  status?: { code?: number } | null;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Decodes an ExportTraceServiceRequest for intake. Throws (a protobufjs error) when the bytes are not
+ * a valid encoding; the receiver maps that to INVALID_ARGUMENT.
+ */
+export function decodeIntakeRequest(bytes: Uint8Array): IntakeRequest {
+  const view = ExportRequestView.decode(bytes) as ViewMessage;
+  let spanCount = 0;
+  const resources = (view.resourceSpans ?? []).map((rs): IntakeResource => {
+    const resourceBody = rs.resource ?? EMPTY;
+    const resource = resourceBody.length > 0 ? (Resource.decode(resourceBody) as { attributes?: KeyValueMessage[] }) : {};
+    const scopes = (rs.scopeSpans ?? []).map((ss): IntakeScope => {
+      const spans = (ss.spans ?? []).map(decodeSpan);
+      spanCount += spans.length;
+      return { body: ss.scope ?? EMPTY, schemaUrl: ss.schemaUrl ?? '', spans };
+    });
+    return { body: resourceBody, attributes: toAttributes(resource.attributes), schemaUrl: rs.schemaUrl ?? '', scopes };
+  });
+  return { resources, spanCount };
+}
+
+function decodeSpan(body: Uint8Array): IntakeSpan {
+  const h = SpanHeader.decode(body) as HeaderMessage;
+  return {
+    traceId: hex(h.traceId),
+    spanId: hex(h.spanId),
+    parentSpanId: hex(h.parentSpanId),
+    name: h.name ?? '',
+    kind: h.kind ?? 0,
+    startNs: toNanos(h.startTimeUnixNano),
+    endNs: toNanos(h.endTimeUnixNano),
+    statusCode: h.status?.code ?? 0,
+    attributes: toAttributes(h.attributes),
+    body,
+  };
+}
+
+function hex(bytes: Buffer | undefined): string {
+  return bytes === undefined || bytes.length === 0 ? '' : bytes.toString('hex');
+}
+
+/** Exact unsigned 64-bit nanoseconds. */
+export function toNanos(value: Long | number | undefined): bigint {
+  if (value === undefined) return 0n;
+  if (typeof value === 'number') return BigInt(value);
+  return (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0);
+}
+
+const MAX_SQLITE_INTEGER = (1n << 63n) - 1n;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
+
+/** Why a span cannot be accepted, or undefined when it is valid (OTLP: ids are 16 and 8 non-zero bytes). */
+export function spanProblem(span: IntakeSpan): string | undefined {
+  if (span.traceId.length !== 32) return `trace_id must be 16 bytes, got ${span.traceId.length / 2}`;
+  if (span.traceId === ZERO_TRACE_ID) return 'trace_id must not be all zero';
+  if (span.spanId.length !== 16) return `span_id must be 8 bytes, got ${span.spanId.length / 2}`;
+  if (span.spanId === ZERO_SPAN_ID) return 'span_id must not be all zero';
+  if (span.parentSpanId !== '' && span.parentSpanId.length !== 16) {
+    return `parent_span_id must be empty or 8 bytes, got ${span.parentSpanId.length / 2}`;
+  }
+  if (span.startNs > MAX_SQLITE_INTEGER || span.endNs > MAX_SQLITE_INTEGER) return 'timestamp out of range';
+  if (span.endNs < span.startNs) return 'end_time_unix_nano is before start_time_unix_nano';
+  return undefined;
+}

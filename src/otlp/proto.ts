@@ -1,0 +1,40 @@
+/**
+ * The only place that loads protobuf definitions. One reflection load at start: protobufjs 7 compiles
+ * each type's decoder into a specialised function, so reflection decodes as fast as generated static code
+ * and needs no build step (measured in src/bench/decode.ts).
+ */
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import protobuf from 'protobufjs';
+import Long from 'long';
+
+// fixed64 nanosecond timestamps exceed 2^53: decode them as Long, never as lossy numbers.
+protobuf.util.Long = Long;
+protobuf.configure();
+
+export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
+
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
+root.loadSync([
+  'opentelemetry/proto/collector/trace/v1/trace_service.proto',
+  'runledger/v1/intake.proto',
+  'google/rpc/status.proto',
+  'google/rpc/error_details.proto',
+]);
+root.resolveAll();
+
+export const ExportTraceServiceRequest = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+export const ExportTraceServiceResponse = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
+export const ExportRequestView = root.lookupType('runledger.v1.ExportRequestView');
+export const SpanHeader = root.lookupType('runledger.v1.SpanHeader');
+export const Span = root.lookupType('opentelemetry.proto.trace.v1.Span');
+export const Resource = root.lookupType('opentelemetry.proto.resource.v1.Resource');
+export const InstrumentationScope = root.lookupType('opentelemetry.proto.common.v1.InstrumentationScope');
+export const RpcStatus = root.lookupType('google.rpc.Status');
+export const RetryInfo = root.lookupType('google.rpc.RetryInfo');
+
+export const TRACE_SERVICE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+export const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
+
+export { Long };

@@ -1,0 +1,127 @@
+import { statSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
+import { HttpServer } from '../http/http-server.js';
+import { SpanFilter } from '../processors/filter/filter.js';
+import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
+import { openDatabase, type Database } from '../store/database.js';
+import { SpanIntake } from '../store/span-intake.js';
+import { SpanDirectory } from '../store/span-queries.js';
+import { createMetrics, type Metrics } from '../telemetry/metrics.js';
+import type { Component } from './component.js';
+
+/** How often housekeeping (pending expiry, store size) runs. */
+const HOUSEKEEPING_INTERVAL_MS = 5_000;
+
+/**
+ * The only module that knows the order of stages:
+ * receiver → filter → intake (SQLite, committed before the OTLP answer).
+ */
+export class Runledger implements Component {
+  readonly metrics: Metrics;
+  private db: Database | undefined;
+  private receiver: OtlpGrpcReceiver | undefined;
+  private http: HttpServer | undefined;
+  private intake: SpanIntake | undefined;
+  private directory: SpanDirectory | undefined;
+  private housekeeping: NodeJS.Timeout | undefined;
+  private state: 'new' | 'started' | 'stopped' = 'new';
+
+  constructor(
+    private readonly config: Readonly<Config>,
+    private readonly logger: Logger,
+  ) {
+    this.metrics = createMetrics();
+  }
+
+  get grpcPort(): number {
+    return this.receiver?.port ?? 0;
+  }
+
+  get httpPort(): number {
+    return this.http?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`cannot start runledger in state ${this.state}`);
+    this.state = 'started';
+    const { config, logger, metrics } = this;
+    const db = openDatabase(config.storage.sqlite);
+    this.db = db;
+    logger.info({ path: config.storage.sqlite.path, synchronous: config.storage.sqlite.synchronous }, 'store opened');
+
+    const fieldKeys = resolveFieldKeys(config.evidence.fields);
+    this.directory = new SpanDirectory(db);
+    this.intake = new SpanIntake(db, undefined, logger.child({ component: 'store/intake' }));
+    const filter = new SpanFilter(
+      {
+        config: config.filter,
+        identityKeys: runIdentityKeys(fieldKeys),
+        runIdKeys: fieldKeys['run.id'],
+        directory: this.directory,
+        counters: { dropped: (reason, count) => metrics.spansDropped.inc({ reason }, count) },
+      },
+      this.intake,
+    );
+    this.receiver = new OtlpGrpcReceiver(config.receiver.otlp_grpc, filter, {
+      logger: logger.child({ component: 'receiver/otlp_grpc' }),
+      metrics,
+    });
+    this.http = new HttpServer(config.http, {
+      logger: logger.child({ component: 'http' }),
+      registry: metrics.registry,
+      health: { notReady: () => this.notReady() },
+    });
+
+    await this.http.start();
+    await this.receiver.start();
+    this.runHousekeeping();
+    this.housekeeping = setInterval(() => this.runHousekeeping(), HOUSEKEEPING_INTERVAL_MS);
+    this.housekeeping.unref();
+  }
+
+  /** Stop accepting, answer what is in flight, commit what is queued, close the store. */
+  async shutdown(): Promise<void> {
+    if (this.state !== 'started') {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopped';
+    clearInterval(this.housekeeping);
+    await this.receiver?.shutdown();
+    this.intake?.flush();
+    await this.http?.shutdown();
+    this.db?.close();
+    this.db = undefined;
+    this.logger.info('store closed');
+  }
+
+  private notReady(): string[] {
+    const parts: string[] = [];
+    if (this.db === undefined || !this.db.open) parts.push('store');
+    if (this.receiver === undefined || !this.receiver.listening) parts.push('receiver');
+    return parts;
+  }
+
+  private runHousekeeping(): void {
+    const { db, directory, metrics, config } = this;
+    if (db === undefined || directory === undefined) return;
+    try {
+      const cutoff = BigInt(Date.now() - config.filter.pending_ttl_ms) * 1_000_000n;
+      const expired = directory.expirePending(cutoff);
+      if (expired > 0) metrics.spansDropped.inc({ reason: 'pending_expired' }, expired);
+      metrics.storeBytes.set(fileSize(db.name) + fileSize(`${db.name}-wal`));
+    } catch (err) {
+      this.logger.error({ err }, 'housekeeping failed');
+    }
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0; // the WAL does not exist between checkpoints
+  }
+}

@@ -1,0 +1,17 @@
+import type { IntakeResource, IntakeScope, IntakeSpan } from '../otlp/intake-request.js';
+
+/** One accepted span and where it came from; `runKey` is null while its trace has no run (pending). */
+export interface BatchSpan {
+  readonly span: IntakeSpan;
+  readonly resource: IntakeResource;
+  readonly scope: IntakeScope;
+  readonly runKey: string | null;
+}
+
+/** What flows between stages: the accepted spans of one request. Treated as immutable. */
+export interface SpanBatch {
+  readonly spans: readonly BatchSpan[];
+  readonly receivedNs: bigint;
+  /** Traces bound to a run by a span of this batch: their pending spans join that run. */
+  readonly claims: ReadonlyMap<string, string>;
+}

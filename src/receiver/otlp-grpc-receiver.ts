@@ -1,0 +1,146 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { RunledgerError } from '../errors.js';
+import { decodeIntakeRequest, spanProblem, type IntakeRequest } from '../otlp/intake-request.js';
+import { encodeExportResponse } from '../otlp/responses.js';
+import { TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
+import type { BatchSpan } from '../pipeline/span-batch.js';
+import type { Component } from '../pipeline/component.js';
+import type { SpanSink } from '../pipeline/span-sink.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { ReceiverConfig } from './config.js';
+import { toGrpcError } from './grpc-status.js';
+
+const passThrough = (b: Buffer): Buffer => b;
+
+/** TraceService/Export with raw bytes, so decoding errors are ours to report as INVALID_ARGUMENT. */
+const TRACE_SERVICE: grpc.ServiceDefinition = {
+  Export: {
+    path: TRACE_SERVICE_EXPORT_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: passThrough,
+    requestDeserialize: passThrough,
+    responseSerialize: passThrough,
+    responseDeserialize: passThrough,
+  },
+};
+
+/** At most this many distinct problems are quoted in partial_success.error_message. */
+const MAX_QUOTED_PROBLEMS = 3;
+
+export interface OtlpGrpcReceiverDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly credentials?: grpc.ServerCredentials;
+}
+
+export class OtlpGrpcReceiver implements Component {
+  private server: grpc.Server | undefined;
+  private inFlight = 0;
+  private stopping = false;
+  private boundPort = 0;
+
+  constructor(
+    private readonly config: ReceiverConfig['otlp_grpc'],
+    private readonly next: SpanSink,
+    private readonly deps: OtlpGrpcReceiverDeps,
+  ) {}
+
+  /** The port actually bound (useful when the endpoint asked for port 0). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get listening(): boolean {
+    return this.server !== undefined && !this.stopping;
+  }
+
+  async start(): Promise<void> {
+    const server = new grpc.Server({
+      // grpc-js checks this limit on the decompressed message and answers RESOURCE_EXHAUSTED.
+      'grpc.max_receive_message_length': Math.floor(this.config.max_recv_msg_size_mib * 1024 * 1024),
+    });
+    server.addService(TRACE_SERVICE, { Export: this.handleExport });
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(
+        this.config.endpoint,
+        this.deps.credentials ?? grpc.ServerCredentials.createInsecure(),
+        (err, port) => (err ? reject(err) : resolve(port)),
+      );
+    });
+    this.server = server;
+    this.deps.logger.info({ endpoint: this.config.endpoint, port: this.boundPort }, 'OTLP/gRPC receiver listening');
+  }
+
+  /** Stops accepting calls and waits for those in flight to be answered. */
+  async shutdown(): Promise<void> {
+    const server = this.server;
+    if (server === undefined || this.stopping) return;
+    this.stopping = true;
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    this.server = undefined;
+    this.deps.logger.info('OTLP/gRPC receiver stopped');
+  }
+
+  private readonly handleExport: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
+    const started = process.hrtime.bigint();
+    const { metrics } = this.deps;
+    const answer = (result: 'success' | 'partial' | 'refused', error: Partial<grpc.StatusObject> | null, body?: Buffer) => {
+      metrics.ingestDuration.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
+      callback(error, body);
+    };
+
+    if (this.stopping || this.inFlight >= this.config.max_concurrent_requests) {
+      const err = this.stopping
+        ? new RunledgerError('SHUTTING_DOWN', 'runledger is shutting down; retry later', { retryable: true })
+        : new RunledgerError('OVERLOADED', 'too many requests in flight; retry later', { retryable: true });
+      answer('refused', toGrpcError(err, this.config.retry_delay_ms));
+      return;
+    }
+
+    let request: IntakeRequest;
+    try {
+      request = decodeIntakeRequest(call.request);
+    } catch (err) {
+      const message = `cannot decode ExportTraceServiceRequest: ${(err as Error).message}`;
+      answer('refused', toGrpcError(new RunledgerError('REQUEST_MALFORMED', message, { cause: err }), 0));
+      return;
+    }
+    metrics.spansReceived.inc(request.spanCount);
+
+    const receivedNs = BigInt(Date.now()) * 1_000_000n;
+    const spans: BatchSpan[] = [];
+    const problems = new Set<string>();
+    let rejected = 0;
+    for (const resource of request.resources) {
+      for (const scope of resource.scopes) {
+        for (const span of scope.spans) {
+          const problem = spanProblem(span);
+          if (problem === undefined) {
+            spans.push({ span, resource, scope, runKey: null });
+          } else {
+            rejected++;
+            problems.add(problem);
+          }
+        }
+      }
+    }
+    if (rejected > 0) metrics.spansRejected.inc({ reason: 'invalid_span' }, rejected);
+    const errorMessage =
+      rejected === 0 ? '' : `${rejected} span(s) rejected: ${[...problems].slice(0, MAX_QUOTED_PROBLEMS).join('; ')}`;
+
+    this.inFlight++;
+    this.next.consume({ spans, receivedNs, claims: new Map() }).then(
+      () => {
+        this.inFlight--;
+        answer(rejected > 0 ? 'partial' : 'success', null, encodeExportResponse(rejected, errorMessage));
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        if (spans.length > 0) metrics.spansRejected.inc({ reason: 'storage_unavailable' }, spans.length);
+        answer('refused', toGrpcError(err, this.config.retry_delay_ms));
+      },
+    );
+  };
+}

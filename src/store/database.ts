@@ -1,0 +1,42 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import type { StorageConfig } from './config.js';
+import { MIGRATIONS } from './migrations.js';
+
+export type Database = BetterSqlite3.Database;
+
+export interface OpenOptions {
+  readonly readonly?: boolean;
+}
+
+/** Opens the store in WAL mode and brings its schema up to date (writers only). */
+export function openDatabase(config: StorageConfig['sqlite'], options: OpenOptions = {}): Database {
+  if (!options.readonly) mkdirSync(dirname(config.path), { recursive: true });
+  const db = new BetterSqlite3(config.path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  db.pragma(`busy_timeout = ${config.busy_timeout_ms}`);
+  if (options.readonly) {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) throw new Error(`database schema ${version} is newer than this runledger (${MIGRATIONS.length})`);
+    return db;
+  }
+  db.pragma('journal_mode = WAL');
+  // WAL + FULL syncs the log at every commit: an acknowledged span survives power loss.
+  db.pragma(`synchronous = ${config.synchronous.toUpperCase()}`);
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema ${current} is newer than this runledger (${MIGRATIONS.length})`);
+  }
+  for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version - 1]!);
+      db.pragma(`user_version = ${version}`);
+    })();
+  }
+}

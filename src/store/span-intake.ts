@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { RunledgerError } from '../errors.js';
+import type { SpanBatch } from '../pipeline/span-batch.js';
+import type { SpanSink } from '../pipeline/span-sink.js';
+import type { Database } from './database.js';
+
+interface Pending {
+  readonly batch: SpanBatch;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** Bound on the digest → row id caches; they only save lookups, so clearing them is harmless. */
+const MAX_CACHED_DIGESTS = 10_000;
+
+/**
+ * Durable intake with group commit: batches that arrive while the event loop is busy are written in
+ * one transaction, and each is acknowledged only after that transaction committed.
+ */
+export class SpanIntake implements SpanSink {
+  private queue: Pending[] = [];
+  private flushScheduled = false;
+  private readonly resourceIds = new Map<string, number>();
+  private readonly scopeIds = new Map<string, number>();
+  private readonly statements;
+  private readonly writeAll: (batches: readonly SpanBatch[]) => void;
+
+  constructor(
+    private readonly db: Database,
+    private readonly next: SpanSink | undefined,
+    private readonly logger: Logger,
+  ) {
+    this.statements = {
+      insertResource: db.prepare('INSERT OR IGNORE INTO resources (digest, body, schema_url) VALUES (?, ?, ?)'),
+      selectResource: db.prepare('SELECT id FROM resources WHERE digest = ?').pluck(),
+      insertScope: db.prepare('INSERT OR IGNORE INTO scopes (digest, body, schema_url) VALUES (?, ?, ?)'),
+      selectScope: db.prepare('SELECT id FROM scopes WHERE digest = ?').pluck(),
+      insertSpan: db.prepare(
+        `INSERT OR IGNORE INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,
+           status_code, resource_id, scope_id, body, received_ns)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      claimPending: db.prepare('UPDATE spans SET run_key = ? WHERE trace_id = ? AND run_key IS NULL'),
+    };
+    this.writeAll = db.transaction((batches: readonly SpanBatch[]) => {
+      for (const batch of batches) this.write(batch);
+    });
+  }
+
+  consume(batch: SpanBatch): Promise<void> {
+    if (batch.spans.length === 0 && batch.claims.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ batch, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // setImmediate lets every request already read from the sockets join this commit.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits everything queued; used by the timer and by shutdown. */
+  flush(): void {
+    this.flushScheduled = false;
+    const pending = this.queue;
+    if (pending.length === 0) return;
+    this.queue = [];
+    try {
+      this.writeAll(pending.map((p) => p.batch));
+    } catch (err) {
+      this.logger.error({ err, batches: pending.length }, 'intake commit failed');
+      // Rows inserted by the rolled-back transaction are gone: forget their cached ids.
+      this.resourceIds.clear();
+      this.scopeIds.clear();
+      const failure = new RunledgerError('STORAGE_UNAVAILABLE', 'storage is unavailable; retry later', {
+        retryable: true,
+        cause: err,
+      });
+      for (const p of pending) p.reject(failure);
+      return;
+    }
+    for (const p of pending) {
+      if (this.next === undefined) p.resolve();
+      else this.next.consume(p.batch).then(p.resolve, p.reject);
+    }
+  }
+
+  private write(batch: SpanBatch): void {
+    const { insertSpan, claimPending } = this.statements;
+    const received = batch.receivedNs;
+    for (const { span, resource, scope, runKey } of batch.spans) {
+      insertSpan.run(
+        runKey,
+        span.traceId,
+        span.spanId,
+        span.parentSpanId,
+        span.name,
+        span.kind,
+        span.startNs,
+        span.endNs,
+        span.statusCode,
+        this.resourceId(resource.body, resource.schemaUrl),
+        this.scopeId(scope.body, scope.schemaUrl),
+        span.body,
+        received,
+      );
+    }
+    for (const [traceId, runKey] of batch.claims) claimPending.run(runKey, traceId);
+  }
+
+  private resourceId(body: Uint8Array, schemaUrl: string): number {
+    return this.internRow(this.resourceIds, body, schemaUrl, this.statements.insertResource, this.statements.selectResource);
+  }
+
+  private scopeId(body: Uint8Array, schemaUrl: string): number {
+    return this.internRow(this.scopeIds, body, schemaUrl, this.statements.insertScope, this.statements.selectScope);
+  }
+
+  private internRow(
+    cache: Map<string, number>,
+    body: Uint8Array,
+    schemaUrl: string,
+    insert: { run: (...args: unknown[]) => unknown },
+    select: { get: (...args: unknown[]) => unknown },
+  ): number {
+    const digest = createHash('sha256').update(body).update('\0').update(schemaUrl).digest();
+    const key = digest.toString('base64');
+    const cached = cache.get(key);
+    if (cached !== undefined) return cached;
+    insert.run(digest, body, schemaUrl);
+    const id = select.get(digest) as number;
+    if (cache.size >= MAX_CACHED_DIGESTS) cache.clear();
+    cache.set(key, id);
+    return id;
+  }
+}
