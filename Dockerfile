@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# runledger: OTLP/gRPC receiver keeping workflow run history for non-human identities.
+# Node 22 LTS: Node 20 reached end of life in April 2026; the code is tested on 20 and 22 (see engines).
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+# better-sqlite3 compiles its native binding from source.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY proto ./proto
+RUN npm run build && npm prune --omit=dev
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production \
+    RUNLEDGER_CONFIG=/app/config/runledger.yaml \
+    RUNLEDGER_OTLP_GRPC_ENDPOINT=0.0.0.0:4317 \
+    RUNLEDGER_HTTP_ENDPOINT=0.0.0.0:4320 \
+    RUNLEDGER_DB_PATH=/var/lib/runledger/runledger.db
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY proto ./proto
+COPY config ./config
+RUN mkdir -p /var/lib/runledger && chown node:node /var/lib/runledger
+USER node
+VOLUME ["/var/lib/runledger"]
+EXPOSE 4317 4320
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:4320/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Node runs as PID 1 and handles SIGTERM itself (graceful shutdown, exit 0); tini is not needed.
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["serve"]

@@ -1,0 +1,119 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+export const MAIN = resolve(import.meta.dirname, '../../dist/main.js');
+
+export interface RunledgerProcess {
+  readonly child: ChildProcess;
+  readonly dir: string;
+  readonly dbPath: string;
+  readonly configPath: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly grpcUrl: string;
+  readonly httpUrl: string;
+  /** Every log line so far, parsed. */
+  readonly logs: Array<Record<string, unknown>>;
+  readonly stdout: () => string;
+  /** Sends a signal and resolves with the exit code (or signal name). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export interface StartOptions {
+  /** Config merged over the test defaults (ports 0 on 127.0.0.1, db in a temp dir). */
+  readonly config?: Record<string, unknown>;
+  /** Reuse a directory (and its database), e.g. for a restart. */
+  readonly dir?: string;
+  readonly env?: Record<string, string>;
+}
+
+/** Starts `node dist/main.js serve` as a real process on free ports and waits until it listens. */
+export async function startRunledger(options: StartOptions = {}): Promise<RunledgerProcess> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'runledger-e2e-'));
+  const dbPath = join(dir, 'runledger.db');
+  const config = deepMerge(
+    {
+      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' } },
+      http: { endpoint: '127.0.0.1:0' },
+      storage: { sqlite: { path: dbPath } },
+      telemetry: { logs: { level: 'info' } },
+    },
+    options.config ?? {},
+  );
+  const configPath = join(dir, 'runledger.yaml');
+  writeFileSync(configPath, stringify(config));
+  const child = spawn(process.execPath, [MAIN, 'serve', '--config', configPath], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let out = '';
+  let buffered = '';
+  child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const ports = await new Promise<{ grpc: number; http: number }>((resolvePorts, reject) => {
+    let grpc = 0;
+    let http = 0;
+    const timer = setTimeout(() => reject(new Error(`runledger did not start:\n${out}`)), 15_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`runledger exited with ${code} before listening:\n${out}`));
+    });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      buffered += chunk.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          logs.push(entry);
+          if (entry.msg === 'OTLP/gRPC receiver listening') grpc = entry.port as number;
+          if (entry.msg === 'HTTP server listening') http = entry.port as number;
+          if (grpc && http) {
+            clearTimeout(timer);
+            resolvePorts({ grpc, http });
+          }
+        } catch {
+          logs.push({ raw: line }); // not JSON: keep it for the assertion messages
+        }
+      }
+    });
+  });
+  const exited = new Promise<number | string>((resolveExit) =>
+    child.on('exit', (code, signal) => resolveExit(code ?? signal ?? 'unknown')),
+  );
+  return {
+    child,
+    dir,
+    dbPath,
+    configPath,
+    grpcPort: ports.grpc,
+    httpPort: ports.http,
+    grpcUrl: `http://127.0.0.1:${ports.grpc}`,
+    httpUrl: `http://127.0.0.1:${ports.http}`,
+    logs,
+    stdout: () => out,
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const prev = out[key];
+    out[key] =
+      isObject(prev) && isObject(value) ? deepMerge(prev, value) : value;
+  }
+  return out;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
