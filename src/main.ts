@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, configPath } from './config/load.js';
 import { checkConfig } from './cli/config-check.js';
+import { formatRun, formatRunTable } from './cli/runs.js';
+import { openDatabase } from './store/database.js';
+import { RunQueries } from './store/run-queries.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
 import { Runledger } from './pipeline/runledger.js';
@@ -52,6 +55,68 @@ configCommand
     process.exitCode = result.ok ? 0 : 1;
   });
 
+const runsCommand = program.command('runs').description('query run history (safe while serve runs)');
+runsCommand
+  .command('list')
+  .description('list evaluated runs, newest first')
+  .option('-c, --config <file>', 'YAML configuration file (default: $RUNLEDGER_CONFIG)')
+  .option('--status <status>', 'compliant, incomplete or violation')
+  .option('--workflow <name>', 'workflow name')
+  .option('--kind <kind>', 'run kind (profile)')
+  .option('--actor <id>', 'acting identity')
+  .option('--finding <code>', 'runs whose latest revision has this finding code')
+  .option('--limit <n>', 'at most this many runs (1..1000)', (v) => parsePositiveInt(v, '--limit'), 100)
+  .option('--json', 'print JSON')
+  .action((options: { config?: string; json?: boolean; limit: number } & Record<string, string | undefined>) => {
+    withQueries(options.config, (queries) => {
+      const runs = queries.listRuns({
+        ...pick(options, ['status', 'workflow', 'kind', 'actor', 'finding']),
+        limit: options.limit,
+      });
+      process.stdout.write(`${options.json ? JSON.stringify(runs, null, 2) : formatRunTable(runs)}\n`);
+    });
+  });
+runsCommand
+  .command('show')
+  .description('show one run: summary, findings, ordered steps and revisions')
+  .argument('<run_id>', 'the run id (or trace id for runs without one)')
+  .option('-c, --config <file>', 'YAML configuration file (default: $RUNLEDGER_CONFIG)')
+  .option('--revision <n>', 'a given revision instead of the latest', (v) => parsePositiveInt(v, '--revision'))
+  .option('--json', 'print JSON')
+  .action((runId: string, options: { config?: string; revision?: number; json?: boolean }) => {
+    withQueries(options.config, (queries) => {
+      const run = queries.getRun(runId, options.revision);
+      if (run === undefined) {
+        process.stderr.write(`run ${runId} not found\n`);
+        process.exitCode = 3;
+        return;
+      }
+      process.stdout.write(`${options.json ? JSON.stringify(run, null, 2) : formatRun(run)}\n`);
+    });
+  });
+
+function withQueries(configFlag: string | undefined, use: (queries: RunQueries) => void): void {
+  const config = loadConfig(configPath(configFlag, process.env));
+  const db = openDatabase(config.storage.sqlite, { readonly: true });
+  try {
+    use(new RunQueries(db));
+  } finally {
+    db.close();
+  }
+}
+
+function parsePositiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be a positive integer`);
+  return n;
+}
+
+function pick<T extends Record<string, unknown>, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
@@ -59,5 +124,6 @@ try {
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
-  throw err;
+  process.stderr.write(`runledger: ${(err as Error).message}\n`);
+  process.exit(1);
 }

@@ -5,6 +5,7 @@ import { storageConfigSchema } from '../store/config.js';
 import { runsConfigSchema } from '../runs/config.js';
 import { filterConfigSchema } from '../processors/filter/config.js';
 import { fieldsConfigSchema } from '../evidence/fields.js';
+import { profilesConfigSchema } from '../evidence/profiles.js';
 
 export const telemetryConfigSchema = z
   .strictObject({
@@ -19,6 +20,7 @@ export const telemetryConfigSchema = z
 export const evidenceConfigSchema = z
   .strictObject({
     fields: fieldsConfigSchema,
+    profiles: profilesConfigSchema,
   })
   .prefault({});
 

@@ -1,22 +1,29 @@
 import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { evaluateRun } from '../evidence/evaluate.js';
 import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
+import { resolveProfiles } from '../evidence/profiles.js';
+import { EvidenceReader } from '../evidence/steps.js';
+import { RunAssembler } from '../runs/assembler.js';
+import { RunStore } from '../store/run-store.js';
 import { HttpServer } from '../http/http-server.js';
 import { SpanFilter } from '../processors/filter/filter.js';
 import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { SpanIntake } from '../store/span-intake.js';
 import { SpanDirectory } from '../store/span-queries.js';
-import { createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { BoundedLabel, createMetrics, type Metrics } from '../telemetry/metrics.js';
 import type { Component } from './component.js';
 
 /** How often housekeeping (pending expiry, store size) runs. */
 const HOUSEKEEPING_INTERVAL_MS = 5_000;
+/** Distinct workflow label values on metrics; beyond it they are reported as `other`. */
+const MAX_WORKFLOW_LABELS = 200;
 
 /**
  * The only module that knows the order of stages:
- * receiver → filter → intake (SQLite, committed before the OTLP answer).
+ * receiver → filter → intake (SQLite, committed before the OTLP answer) → run assembler → evaluate.
  */
 export class Runledger implements Component {
   readonly metrics: Metrics;
@@ -25,6 +32,7 @@ export class Runledger implements Component {
   private http: HttpServer | undefined;
   private intake: SpanIntake | undefined;
   private directory: SpanDirectory | undefined;
+  private assembler: RunAssembler | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
   private state: 'new' | 'started' | 'stopped' = 'new';
 
@@ -52,12 +60,36 @@ export class Runledger implements Component {
     logger.info({ path: config.storage.sqlite.path, synchronous: config.storage.sqlite.synchronous }, 'store opened');
 
     const fieldKeys = resolveFieldKeys(config.evidence.fields);
+    const identityKeys = runIdentityKeys(fieldKeys);
+    const evaluation = {
+      reader: new EvidenceReader(fieldKeys),
+      profiles: resolveProfiles(config.evidence.profiles),
+      identityKeys,
+    };
+    const runStore = new RunStore(db);
+    const workflowLabel = new BoundedLabel(MAX_WORKFLOW_LABELS);
+    this.assembler = new RunAssembler(
+      config.runs,
+      runStore,
+      (input) => evaluateRun(input, { ...evaluation, history: runStore }),
+      {
+        evaluated: (verdict) => {
+          const workflow = workflowLabel.value(verdict.workflow);
+          metrics.runsEvaluated.inc({ workflow, kind: verdict.kind ?? 'default', status: verdict.status, outcome: verdict.outcome });
+          for (const f of verdict.findings) metrics.findings.inc({ workflow, code: f.code });
+        },
+        capped: (cap) => metrics.runsCapped.inc({ cap }),
+        evaluationFailed: () => metrics.evaluationFailures.inc(),
+        openRuns: (count) => metrics.runsOpen.set(count),
+      },
+      logger.child({ component: 'runs/assembler' }),
+    );
     this.directory = new SpanDirectory(db);
-    this.intake = new SpanIntake(db, undefined, logger.child({ component: 'store/intake' }));
+    this.intake = new SpanIntake(db, this.assembler, logger.child({ component: 'store/intake' }));
     const filter = new SpanFilter(
       {
         config: config.filter,
-        identityKeys: runIdentityKeys(fieldKeys),
+        identityKeys,
         runIdKeys: fieldKeys['run.id'],
         directory: this.directory,
         counters: { dropped: (reason, count) => metrics.spansDropped.inc({ reason }, count) },
@@ -74,6 +106,7 @@ export class Runledger implements Component {
       health: { notReady: () => this.notReady() },
     });
 
+    await this.assembler.start();
     await this.http.start();
     await this.receiver.start();
     this.runHousekeeping();
@@ -91,6 +124,8 @@ export class Runledger implements Component {
     clearInterval(this.housekeeping);
     await this.receiver?.shutdown();
     this.intake?.flush();
+    // Evaluation is synchronous, so stopping its timer never leaves a run judged half-way.
+    await this.assembler?.shutdown();
     await this.http?.shutdown();
     this.db?.close();
     this.db = undefined;

@@ -118,7 +118,7 @@ export class OtlpGrpcReceiver implements Component {
         for (const span of scope.spans) {
           const problem = spanProblem(span);
           if (problem === undefined) {
-            spans.push({ span, resource, scope, runKey: null });
+            spans.push({ span, resource, scope, runKey: null, identity: false });
           } else {
             rejected++;
             problems.add(problem);

@@ -39,4 +39,55 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX spans_by_run ON spans(run_key) WHERE run_key IS NOT NULL;
   CREATE INDEX spans_pending ON spans(received_ns) WHERE run_key IS NULL;
   `,
+  // 2: runs. `runs` is the mutable index of each run (open or evaluated, with its latest summary);
+  // `run_revisions` is append-only history: every evaluation adds a revision, none is rewritten.
+  `
+  CREATE TABLE runs (
+    run_key TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('open', 'evaluated')),
+    first_received_ns INTEGER NOT NULL,
+    last_received_ns INTEGER NOT NULL,
+    has_root INTEGER NOT NULL DEFAULT 0,
+    span_count INTEGER NOT NULL DEFAULT 0,
+    revision INTEGER NOT NULL DEFAULT 0,
+    workflow TEXT,
+    kind TEXT,
+    status TEXT,
+    outcome TEXT,
+    actor_id TEXT,
+    started_ns INTEGER,
+    ended_ns INTEGER,
+    evaluated_ns INTEGER
+  );
+  CREATE INDEX runs_open ON runs(first_received_ns) WHERE state = 'open';
+  CREATE INDEX runs_by_started ON runs(started_ns) WHERE revision > 0;
+  CREATE TABLE run_revisions (
+    run_key TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    evaluated_ns INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_key, revision)
+  ) WITHOUT ROWID;
+  CREATE TABLE run_findings (
+    run_key TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    PRIMARY KEY (code, run_key, revision)
+  ) WITHOUT ROWID;
+  -- Keys a run used, so a later run that uses them again is caught (replay, reused approval).
+  CREATE TABLE trigger_events (
+    event_key TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    PRIMARY KEY (event_key, run_key)
+  ) WITHOUT ROWID;
+  CREATE TABLE decision_ids (
+    decision_id TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    PRIMARY KEY (decision_id, run_key)
+  ) WITHOUT ROWID;
+  `,
 ];
+

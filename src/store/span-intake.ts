@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { RunledgerError } from '../errors.js';
 import type { SpanBatch } from '../pipeline/span-batch.js';
 import type { SpanSink } from '../pipeline/span-sink.js';
+import { isRootCandidate } from '../runs/root.js';
 import type { Database } from './database.js';
 
 interface Pending {
@@ -42,6 +43,15 @@ export class SpanIntake implements SpanSink {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       claimPending: db.prepare('UPDATE spans SET run_key = ? WHERE trace_id = ? AND run_key IS NULL'),
+      upsertRun: db.prepare(
+        `INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count)
+         VALUES (@runKey, 'open', @received, @received, @root, @count)
+         ON CONFLICT (run_key) DO UPDATE SET
+           state = 'open',
+           last_received_ns = excluded.last_received_ns,
+           has_root = max(has_root, excluded.has_root),
+           span_count = span_count + excluded.span_count`,
+      ),
     };
     this.writeAll = db.transaction((batches: readonly SpanBatch[]) => {
       for (const batch of batches) this.write(batch);
@@ -87,10 +97,21 @@ export class SpanIntake implements SpanSink {
   }
 
   private write(batch: SpanBatch): void {
-    const { insertSpan, claimPending } = this.statements;
+    const { insertSpan, claimPending, upsertRun } = this.statements;
     const received = batch.receivedNs;
-    for (const { span, resource, scope, runKey } of batch.spans) {
-      insertSpan.run(
+    // New spans per run: a resent duplicate neither counts nor reopens an evaluated run.
+    const runs = new Map<string, { count: number; root: boolean }>();
+    const touch = (runKey: string, count: number, root: boolean) => {
+      const entry = runs.get(runKey);
+      if (entry === undefined) runs.set(runKey, { count, root });
+      else {
+        entry.count += count;
+        entry.root ||= root;
+      }
+    };
+    for (const batchSpan of batch.spans) {
+      const { span, resource, scope, runKey } = batchSpan;
+      const inserted = insertSpan.run(
         runKey,
         span.traceId,
         span.spanId,
@@ -105,8 +126,15 @@ export class SpanIntake implements SpanSink {
         span.body,
         received,
       );
+      if (inserted.changes > 0 && runKey !== null) touch(runKey, 1, isRootCandidate(batchSpan));
     }
-    for (const [traceId, runKey] of batch.claims) claimPending.run(runKey, traceId);
+    for (const [traceId, runKey] of batch.claims) {
+      const claimed = claimPending.run(runKey, traceId).changes;
+      if (claimed > 0) touch(runKey, claimed, false);
+    }
+    for (const [runKey, { count, root }] of runs) {
+      upsertRun.run({ runKey, received, root: root ? 1 : 0, count });
+    }
   }
 
   private resourceId(body: Uint8Array, schemaUrl: string): number {

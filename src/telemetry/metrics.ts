@@ -33,6 +33,34 @@ export function createMetrics() {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    runsEvaluated: new Counter({
+      name: 'runledger_runs_evaluated_total',
+      help: 'Run revisions evaluated, by workflow, kind, status and outcome (since process start).',
+      labelNames: ['workflow', 'kind', 'status', 'outcome'] as const,
+      registers: [registry],
+    }),
+    findings: new Counter({
+      name: 'runledger_findings_total',
+      help: 'Findings in evaluated run revisions, by workflow and code (since process start).',
+      labelNames: ['workflow', 'code'] as const,
+      registers: [registry],
+    }),
+    runsOpen: new Gauge({
+      name: 'runledger_runs_open',
+      help: 'Runs waiting to be evaluated (or re-evaluated after a late span).',
+      registers: [registry],
+    }),
+    runsCapped: new Counter({
+      name: 'runledger_runs_capped_total',
+      help: 'Runs judged early because a cap was reached, by cap (since process start).',
+      labelNames: ['cap'] as const,
+      registers: [registry],
+    }),
+    evaluationFailures: new Counter({
+      name: 'runledger_run_evaluation_failures_total',
+      help: 'Run evaluations that raised an error; the run stays open for the next start (since process start).',
+      registers: [registry],
+    }),
     storeBytes: new Gauge({
       name: 'runledger_store_bytes',
       help: 'Size of the SQLite database and its WAL, in bytes.',
@@ -42,3 +70,21 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Keeps a label's cardinality bounded: the first `max` distinct values pass, later ones become
+ * `other`, so a flood of workflow names cannot blow up the time-series count.
+ */
+export class BoundedLabel {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly max: number) {}
+
+  value(raw: string | null | undefined): string {
+    const value = raw ?? 'unknown';
+    if (this.seen.has(value)) return value;
+    if (this.seen.size >= this.max) return 'other';
+    this.seen.add(value);
+    return value;
+  }
+}

@@ -83,8 +83,9 @@ export async function startRunledger(options: StartOptions = {}): Promise<Runled
       }
     });
   });
+  // 'close' (not 'exit') fires once stdout is drained, so the last log lines are in `logs`.
   const exited = new Promise<number | string>((resolveExit) =>
-    child.on('exit', (code, signal) => resolveExit(code ?? signal ?? 'unknown')),
+    child.on('close', (code, signal) => resolveExit(code ?? signal ?? 'unknown')),
   );
   return {
     child,

@@ -42,11 +42,12 @@ export class SpanFilter implements SpanSink {
     if (kept.length < batch.spans.length) counters.dropped('excluded', batch.spans.length - kept.length);
 
     // Spans carrying a run identity bind their trace first, so a child earlier in the batch follows.
+    const own = kept.map((s) => this.ownRunKey(s));
     const claims = new Map<string, string>();
-    for (const s of kept) {
-      const runKey = this.ownRunKey(s);
+    kept.forEach((s, i) => {
+      const runKey = own[i];
       if (runKey !== undefined && !claims.has(s.span.traceId)) claims.set(s.span.traceId, runKey);
-    }
+    });
     for (const [traceId, runKey] of claims) this.remember(traceId, runKey);
 
     // One directory lookup per unknown trace and batch, not per span.
@@ -59,9 +60,9 @@ export class SpanFilter implements SpanSink {
       }
       return runKey;
     };
-    const spans = kept.map((s): BatchSpan => {
-      const runKey = this.ownRunKey(s) ?? runOfTrace(s.span.traceId);
-      return runKey === s.runKey ? s : { ...s, runKey };
+    const spans = kept.map((s, i): BatchSpan => {
+      const ownKey = own[i];
+      return { ...s, runKey: ownKey ?? runOfTrace(s.span.traceId), identity: ownKey !== undefined };
     });
     return this.next.consume({ spans, receivedNs: batch.receivedNs, claims });
   }

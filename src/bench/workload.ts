@@ -1,0 +1,265 @@
+/**
+ * Realistic OTLP trace load for the benchmarks: ExportTraceServiceRequests of workflow runs (a root span
+ * carrying `nhi.workflow.run.id` and children reached through the trace), encoded once, before anything
+ * is timed.
+ *
+ * Every trace id is `salt(4) | sequence(8) | template(2) | run(2)`. A template is encoded with sequence 0;
+ * `stampRequest` copies it and writes a fresh sequence into every trace id in place (offsets found once),
+ * so each request sent carries ids never seen before — the store ignores a duplicate (trace_id, span_id),
+ * which would make a replayed pool look faster than real traffic.
+ */
+import { ExportTraceServiceRequest } from '../otlp/proto.js';
+
+export interface WorkloadShape {
+  readonly spansPerRequest: number;
+  readonly attributesPerSpan: number;
+  /** Spans per workflow run: one root and `spansPerRun - 1` children, all in one trace. */
+  readonly spansPerRun: number;
+}
+
+export const DEFAULT_SHAPE: WorkloadShape = { spansPerRequest: 512, attributesPerSpan: 12, spansPerRun: 16 };
+
+export interface EncodedRequest {
+  readonly bytes: Buffer;
+  /** Offset of each span's 16 trace id bytes in `bytes`. */
+  readonly traceIdOffsets: Uint32Array;
+  readonly spans: number;
+  /** Mean encoded size of one span attribute (KeyValue with its field tag), in bytes. */
+  readonly meanAttributeBytes: number;
+}
+
+/** Small deterministic PRNG (mulberry32), so a seed reproduces the same pool. */
+export class Rng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+
+  hex(chars: number): string {
+    let out = '';
+    while (out.length < chars) out += (this.int(0x10000) | 0x10000).toString(16).slice(1);
+    return out.slice(0, chars);
+  }
+
+  bytes(n: number): Buffer {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = this.int(256);
+    if (b.every((x) => x === 0)) b[0] = 1;
+    return b;
+  }
+
+  uuid(): string {
+    const h = this.hex(32);
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20)}`;
+  }
+}
+
+const ACCOUNTS = ['123456789012', '210987654321', '555566667777', '998877665544'];
+const REGIONS = ['eu-west-1', 'us-east-1', 'us-west-2', 'ap-southeast-2'];
+const WORKFLOWS = [
+  'rotate-service-account-keys/prod-eu-west-1',
+  'provision-workload-identity/payments-api',
+  'revoke-stale-api-tokens/nightly-sweep-emea',
+  'agent-remediation/iam-drift-auto-fix-prod',
+];
+const KINDS = ['scheduled.credential-rotation', 'ci.deploy-pipeline.prod', 'agent.autonomous-remediation'];
+const TOOLS: ReadonlyArray<readonly [tool: string, operation: string]> = [
+  ['aws.iam.UpdateAssumeRolePolicy', 'iam:UpdateAssumeRolePolicy'],
+  ['aws.iam.CreateAccessKey', 'iam:CreateAccessKey'],
+  ['aws.secretsmanager.PutSecretValue', 'secretsmanager:PutSecretValue'],
+  ['aws.sts.AssumeRoleWithWebIdentity', 'sts:AssumeRoleWithWebIdentity'],
+  ['github.actions.CreateOIDCToken', 'github:actions/oidc-token:create'],
+];
+
+type Attr = readonly [key: string, value: string];
+
+function arn(rng: Rng): string {
+  return `arn:aws:iam::${rng.pick(ACCOUNTS)}:role/ci-deploy-${rng.hex(6)}`;
+}
+
+function actor(rng: Rng): string {
+  return `spiffe://corp.internal/ns/ci/sa/bot-${rng.hex(6)}`;
+}
+
+/** The root of a run: the run identity and who ran it. */
+function rootAttributes(rng: Rng, runId: string): Attr[] {
+  return [
+    ['nhi.workflow.run.id', runId],
+    ['nhi.workflow.name', rng.pick(WORKFLOWS)],
+    ['nhi.workflow.kind', rng.pick(KINDS)],
+    ['nhi.workflow.definition.hash', `sha256:${rng.hex(32)}`],
+    ['nhi.actor.id', actor(rng)],
+    ['nhi.actor.type', 'kubernetes-service-account/workload-id'],
+    ['nhi.actor.authn', 'oidc:https://token.actions.githubusercontent.com'],
+    ['nhi.trigger.kind', `schedule:cron(0 */6 * * *)/${rng.hex(12)}`],
+    ['nhi.trigger.event_id', rng.uuid()],
+    ['nhi.requester.id', `user:oncall-${rng.hex(8)}@platform.example.com`],
+    ['nhi.change.target', arn(rng)],
+    ['nhi.workflow.result', `succeeded:${rng.hex(24)}`],
+  ];
+}
+
+/** A step of a run: a tool call changing a cloud resource under a policy decision. */
+function childAttributes(rng: Rng): Attr[] {
+  const [tool, operation] = rng.pick(TOOLS);
+  const region = rng.pick(REGIONS);
+  return [
+    ['gen_ai.operation.name', 'execute_tool/cloud-control-plane-write'],
+    ['gen_ai.tool.name', tool],
+    ['gen_ai.tool.call.id', `call_${rng.hex(32)}`],
+    ['nhi.change.operation', operation],
+    ['nhi.change.target', arn(rng)],
+    ['cloud.resource_id', `arn:aws:lambda:${region}:${rng.pick(ACCOUNTS)}:function:rot-${rng.hex(4)}`],
+    ['nhi.policy.id', `policy://opa/nhi/credential-rotation/v${1 + rng.int(9)}`],
+    ['nhi.policy.decision_id', rng.uuid()],
+    ['nhi.policy.revision', `rev-${rng.hex(36)}`],
+    ['nhi.actor.id', actor(rng)],
+    ['server.address', `iam.${region}.amazonaws.com:443/${rng.hex(8)}`],
+    ['aws.request_id', rng.uuid()],
+  ];
+}
+
+function fitAttributes(attrs: Attr[], count: number, rng: Rng): Attr[] {
+  const out = attrs.slice(0, count);
+  for (let i = out.length; i < count; i++) out.push([`nhi.extra.attribute_${i}`, `${rng.hex(36)}`]);
+  return out;
+}
+
+const keyValues = (attrs: readonly Attr[]) => attrs.map(([key, value]) => ({ key, value: { stringValue: value } }));
+
+/** Encoded size of a KeyValue as a repeated field of Span (tag + length + body). */
+function keyValueBytes([key, value]: Attr): number {
+  const len = (n: number) => (n < 128 ? 1 : n < 16384 ? 2 : 3);
+  const k = Buffer.byteLength(key);
+  const v = Buffer.byteLength(value);
+  const any = 1 + len(v) + v; // AnyValue { string_value }
+  const body = 1 + len(k) + k + 1 + len(any) + any;
+  return 1 + len(body) + body;
+}
+
+/**
+ * Builds and encodes one request: `spansPerRequest` spans in runs of `spansPerRun`, children first (an SDK
+ * exports spans as they end, and a root ends last), the root of each run last.
+ */
+export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: number): EncodedRequest {
+  const rng = new Rng(seed * 7919 + templateIndex * 104729 + 1);
+  const salt = new Rng(seed).bytes(4);
+  const baseNs = BigInt(Date.now() - 60_000) * 1_000_000n;
+  const traceIds: Buffer[] = [];
+  const spans: Record<string, unknown>[] = [];
+  let attributeBytes = 0;
+  let attributeCount = 0;
+
+  const runs = Math.ceil(shape.spansPerRequest / shape.spansPerRun);
+  for (let run = 0; run < runs && spans.length < shape.spansPerRequest; run++) {
+    const traceId = Buffer.alloc(16);
+    salt.copy(traceId, 0);
+    traceId.writeUInt16BE(templateIndex & 0xffff, 12);
+    traceId.writeUInt16BE(run & 0xffff, 14);
+    traceIds.push(traceId);
+    const rootId = rng.bytes(8);
+    const runStart = baseNs + BigInt(run) * 1_000_000_000n;
+    const children = Math.min(shape.spansPerRun, shape.spansPerRequest - spans.length) - 1;
+    const span = (attrs: Attr[], fields: Record<string, unknown>) => {
+      const fitted = fitAttributes(attrs, shape.attributesPerSpan, rng);
+      for (const a of fitted) attributeBytes += keyValueBytes(a);
+      attributeCount += fitted.length;
+      spans.push({ traceId, attributes: keyValues(fitted), ...fields });
+    };
+    let t = runStart + 1_000_000n;
+    for (let c = 0; c < children; c++) {
+      const duration = BigInt(2 + rng.int(40)) * 1_000_000n;
+      const failed = rng.int(50) === 0;
+      span(childAttributes(rng), {
+        spanId: rng.bytes(8),
+        parentSpanId: rootId,
+        name: `tool ${rng.pick(TOOLS)[0]}`,
+        kind: 3, // CLIENT
+        startTimeUnixNano: t.toString(),
+        endTimeUnixNano: (t + duration).toString(),
+        events: [
+          {
+            timeUnixNano: (t + duration / 2n).toString(),
+            name: 'nhi.policy.evaluated',
+            attributes: keyValues([['nhi.policy.decision', failed ? 'deny' : 'allow']]),
+          },
+        ],
+        status: failed ? { code: 2, message: 'AccessDenied: explicit deny in SCP' } : {},
+      });
+      t += duration + 500_000n;
+    }
+    span(rootAttributes(rng, `wfr_${rng.hex(32)}`), {
+      spanId: rootId,
+      name: 'workflow run',
+      kind: 1, // INTERNAL
+      startTimeUnixNano: runStart.toString(),
+      endTimeUnixNano: (t + 1_000_000n).toString(),
+      events: [
+        {
+          timeUnixNano: runStart.toString(),
+          name: 'nhi.credential.issued',
+          attributes: keyValues([['nhi.grant.expires_at', new Date(Number(runStart / 1_000_000n) + 3_600_000).toISOString()]]),
+        },
+      ],
+      status: { code: 1 },
+    });
+  }
+
+  const message = ExportTraceServiceRequest.fromObject({
+    resourceSpans: [
+      {
+        resource: {
+          attributes: keyValues([
+            ['service.name', 'nhi-automation-runner'],
+            ['service.version', '4.12.3'],
+            ['deployment.environment.name', 'production'],
+            ['k8s.namespace.name', 'platform-automation'],
+            ['k8s.pod.name', `runner-${new Rng(seed + templateIndex).hex(10)}`],
+            ['cloud.region', 'eu-west-1'],
+          ]),
+        },
+        scopeSpans: [{ scope: { name: '@nhi/workflow-sdk', version: '2.3.0' }, spans }],
+      },
+    ],
+  });
+  const bytes = Buffer.from(ExportTraceServiceRequest.encode(message).finish());
+
+  // Every span carries its trace id once; find them all (16 random-salted bytes cannot occur by chance).
+  const offsets: number[] = [];
+  for (const id of traceIds) {
+    for (let at = bytes.indexOf(id); at >= 0; at = bytes.indexOf(id, at + 16)) offsets.push(at);
+  }
+  if (offsets.length !== spans.length) {
+    throw new Error(`found ${offsets.length} trace ids in the encoding of ${spans.length} spans`);
+  }
+  return {
+    bytes,
+    traceIdOffsets: Uint32Array.from(offsets),
+    spans: spans.length,
+    meanAttributeBytes: attributeBytes / attributeCount,
+  };
+}
+
+/** Writes `template` into `target` with `sequence` in every trace id; returns the view to send. */
+export function stampRequest(template: EncodedRequest, target: Buffer, sequence: bigint): Buffer {
+  template.bytes.copy(target, 0);
+  for (const offset of template.traceIdOffsets) target.writeBigUInt64BE(sequence, offset + 4);
+  return target.subarray(0, template.bytes.length);
+}

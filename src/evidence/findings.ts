@@ -1,0 +1,143 @@
+/** Findings are data, never exceptions (DESIGN §5). */
+export type Severity = 'info' | 'warning' | 'error' | 'critical';
+
+/** What a finding says about the run: evidence is missing, or something is wrong with it. */
+export type FindingClass = 'evidence' | 'violation' | 'info';
+
+export interface Finding {
+  readonly code: FindingCode;
+  readonly severity: Severity;
+  readonly field?: string;
+  readonly span_id?: string;
+  readonly message: string;
+  readonly controls: readonly string[];
+}
+
+interface CodeInfo {
+  readonly severity: Severity;
+  readonly class: FindingClass;
+  /** OWASP Non-Human Identities Top 10 (2025) and NIST CSF 2.0 references. */
+  readonly controls: readonly string[];
+  readonly meaning: string;
+}
+
+export const FINDING_CODES = {
+  missing_field: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['PR.PS-04', 'RS.AN-07'],
+    meaning: 'an evidence field the profile requires is absent',
+  },
+  invalid_field: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['PR.PS-04'],
+    meaning: 'an evidence field has a value the profile does not accept',
+  },
+  missing_decision: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['PR.AA-05', 'PR.PS-04'],
+    meaning: 'no policy decision the profile requires was recorded',
+  },
+  missing_change: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['PR.PS-04', 'DE.CM-03'],
+    meaning: 'no change step (operation and target) was recorded',
+  },
+  partial_change: {
+    severity: 'error',
+    class: 'evidence',
+    controls: ['PR.AA-01', 'PR.PS-04'],
+    meaning: 'a required change step is absent, failed, or its verification shows it did not take',
+  },
+  constraint_failed: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['PR.PS-04'],
+    meaning: 'a profile constraint on attribute values does not hold',
+  },
+  ungated_change: {
+    severity: 'critical',
+    class: 'violation',
+    controls: ['NHI5', 'PR.AA-05'],
+    meaning: 'a change succeeded without the allow decision that must gate it',
+  },
+  replayed_trigger: {
+    severity: 'critical',
+    class: 'violation',
+    controls: ['NHI4', 'DE.CM-09', 'PR.AA-05'],
+    meaning: 'the trigger event (source and id) already started an earlier run',
+  },
+  reused_approval: {
+    severity: 'critical',
+    class: 'violation',
+    controls: ['NHI5', 'PR.AA-05', 'DE.CM-03'],
+    meaning: 'a policy decision id already authorised a different run',
+  },
+  tool_outside_boundary: {
+    severity: 'critical',
+    class: 'violation',
+    controls: ['NHI5', 'PR.AA-05'],
+    meaning: "an agent called a tool outside its approved tool set",
+  },
+  unregistered_identity: {
+    severity: 'critical',
+    class: 'violation',
+    controls: ['NHI1', 'PR.AA-01', 'DE.CM-03'],
+    meaning: 'the acting identity is not in the NHI inventory',
+  },
+  definition_drift: {
+    severity: 'critical',
+    class: 'violation',
+    controls: ['DE.CM-09', 'PR.PS-04'],
+    meaning: 'the workflow definition differs from the pinned one',
+  },
+  root_span_missing: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['PR.PS-04', 'RS.AN-07'],
+    meaning: 'no root span arrived within runs.max_open_ms; the run was judged on what arrived',
+  },
+  run_capped: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['PR.PS-04'],
+    meaning: 'the run reached a cap (spans per run or open runs) and was judged early',
+  },
+  declared_result_mismatch: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['RS.AN-07'],
+    meaning: 'the declared result disagrees with the outcome computed from the change steps',
+  },
+} as const satisfies Record<string, CodeInfo>;
+
+export type FindingCode = keyof typeof FINDING_CODES;
+
+export function finding(
+  code: FindingCode,
+  message: string,
+  extra: { field?: string; span_id?: string; controls?: readonly string[]; severity?: Severity } = {},
+): Finding {
+  const info: CodeInfo = FINDING_CODES[code];
+  const controls = [...new Set([...info.controls, ...(extra.controls ?? [])])];
+  return {
+    code,
+    severity: extra.severity ?? info.severity,
+    ...(extra.field !== undefined ? { field: extra.field } : {}),
+    ...(extra.span_id !== undefined ? { span_id: extra.span_id } : {}),
+    message,
+    controls,
+  };
+}
+
+export type RunStatus = 'compliant' | 'incomplete' | 'violation';
+
+/** compliant: nothing ≥ warning; violation: any violation-class finding; otherwise incomplete. */
+export function statusOf(findings: readonly Finding[]): RunStatus {
+  if (findings.some((f) => FINDING_CODES[f.code].class === 'violation' && f.severity !== 'info')) return 'violation';
+  if (findings.some((f) => f.severity !== 'info')) return 'incomplete';
+  return 'compliant';
+}

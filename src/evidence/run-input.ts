@@ -1,0 +1,25 @@
+import type { Attributes } from '../otlp/attributes.js';
+import type { DecodedSpan } from '../otlp/stored-span.js';
+
+/** A span of a run, with its resource, as the evaluator reads it. */
+export interface RunSpan extends DecodedSpan {
+  readonly resource: Attributes;
+  readonly scopeName: string;
+}
+
+export interface RunInput {
+  readonly runKey: string;
+  readonly spans: readonly RunSpan[];
+  /** Set when a cap made the run be judged early. */
+  readonly capped?: string;
+  /** Set when runs.max_open_ms passed without a root span. */
+  readonly rootMissing?: boolean;
+}
+
+/** What earlier runs left behind, for replay and reuse checks. */
+export interface RunHistory {
+  /** The other run that already used this trigger event, if any. */
+  runWithTrigger(eventKey: string, exceptRunKey: string): string | undefined;
+  /** The other run that already used this decision id, if any. */
+  runWithDecision(decisionId: string, exceptRunKey: string): string | undefined;
+}

@@ -1,0 +1,105 @@
+import type { Database } from './database.js';
+
+export interface RunFilter {
+  readonly status?: string;
+  readonly workflow?: string;
+  readonly kind?: string;
+  readonly actor?: string;
+  readonly finding?: string;
+  /** Runs started at or after, in epoch ms. */
+  readonly since?: number;
+  /** Runs started before, in epoch ms. */
+  readonly until?: number;
+  readonly limit?: number;
+}
+
+export interface RevisionSummary {
+  readonly revision: number;
+  readonly evaluated_at: string;
+  readonly reason: string;
+  readonly status: string;
+  readonly outcome: string;
+}
+
+/** A run as the CLI and API return it: the latest revision's record, plus its history and state. */
+export type RunRecord = Record<string, unknown> & {
+  run_id: string;
+  revision: number;
+  state: 'open' | 'evaluated';
+  revisions?: RevisionSummary[];
+};
+
+const MAX_LIMIT = 1000;
+
+/** Read-only queries over run history; the CLI and the HTTP API both go through here. */
+export class RunQueries {
+  constructor(private readonly db: Database) {}
+
+  listRuns(filter: RunFilter = {}): RunRecord[] {
+    const where = ['r.revision > 0'];
+    const params: Record<string, unknown> = {};
+    const equal = (column: string, name: string, value: string | undefined) => {
+      if (value === undefined) return;
+      where.push(`r.${column} = @${name}`);
+      params[name] = value;
+    };
+    equal('status', 'status', filter.status);
+    equal('workflow', 'workflow', filter.workflow);
+    equal('kind', 'kind', filter.kind);
+    equal('actor_id', 'actor', filter.actor);
+    if (filter.since !== undefined) {
+      where.push('r.started_ns >= @since');
+      params.since = BigInt(filter.since) * 1_000_000n;
+    }
+    if (filter.until !== undefined) {
+      where.push('r.started_ns < @until');
+      params.until = BigInt(filter.until) * 1_000_000n;
+    }
+    if (filter.finding !== undefined) {
+      where.push('EXISTS (SELECT 1 FROM run_findings f WHERE f.code = @finding AND f.run_key = r.run_key AND f.revision = r.revision)');
+      params.finding = filter.finding;
+    }
+    params.limit = Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIMIT);
+    const rows = this.db
+      .prepare(
+        `SELECT r.state, v.record FROM runs r
+         JOIN run_revisions v ON v.run_key = r.run_key AND v.revision = r.revision
+         WHERE ${where.join(' AND ')}
+         ORDER BY r.started_ns DESC, r.run_key
+         LIMIT @limit`,
+      )
+      .all(params) as Array<{ state: 'open' | 'evaluated'; record: string }>;
+    return rows.map((row) => {
+      const { steps, evidence, claims, ...summary } = JSON.parse(row.record) as RunRecord;
+      return { ...summary, state: row.state };
+    });
+  }
+
+  /** The run's latest revision (or the given one) with its revision history; undefined if unknown. */
+  getRun(runKey: string, revision?: number): RunRecord | undefined {
+    const run = this.db.prepare('SELECT state, revision, span_count FROM runs WHERE run_key = ?').get(runKey) as
+      | { state: 'open' | 'evaluated'; revision: number; span_count: number }
+      | undefined;
+    if (run === undefined) return undefined;
+    const revisions = this.db
+      .prepare(
+        `SELECT revision, evaluated_ns, reason, status, outcome FROM run_revisions WHERE run_key = ? ORDER BY revision`,
+      )
+      .all(runKey) as Array<{ revision: number; evaluated_ns: number; reason: string; status: string; outcome: string }>;
+    const history = revisions.map((r) => ({
+      revision: r.revision,
+      evaluated_at: new Date(Math.floor(r.evaluated_ns / 1e6)).toISOString(),
+      reason: r.reason,
+      status: r.status,
+      outcome: r.outcome,
+    }));
+    const wanted = revision ?? run.revision;
+    if (wanted === 0) return { run_id: runKey, revision: 0, state: run.state, span_count: run.span_count, revisions: history };
+    const row = this.db.prepare('SELECT record FROM run_revisions WHERE run_key = ? AND revision = ?').get(runKey, wanted) as
+      | { record: string }
+      | undefined;
+    if (row === undefined) return undefined;
+    const { claims, ...record } = JSON.parse(row.record) as RunRecord;
+    return { ...record, state: run.state, revisions: history };
+  }
+}

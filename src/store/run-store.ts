@@ -1,0 +1,156 @@
+import type { RunHistory, RunInput, RunSpan } from '../evidence/run-input.js';
+import type { RunVerdict } from '../evidence/evaluate.js';
+import { decodeStoredResource, decodeStoredScope, decodeStoredSpan } from '../otlp/stored-span.js';
+import type { Attributes } from '../otlp/attributes.js';
+import type { Database } from './database.js';
+
+/** The index row of a run, as the assembler tracks it. */
+export interface RunState {
+  readonly runKey: string;
+  readonly state: 'open' | 'evaluated';
+  readonly firstReceivedNs: bigint;
+  readonly lastReceivedNs: bigint;
+  readonly hasRoot: boolean;
+  readonly spanCount: number;
+  readonly revision: number;
+}
+
+interface RunStateRow {
+  run_key: string;
+  state: 'open' | 'evaluated';
+  first_received_ns: bigint;
+  last_received_ns: bigint;
+  has_root: bigint;
+  span_count: bigint;
+  revision: bigint;
+}
+
+interface SpanRow {
+  body: Buffer;
+  resource_id: bigint;
+  scope_id: bigint;
+}
+
+/** Why a revision was evaluated. */
+export type EvaluationReason = 'settled' | 'max_open' | 'capped' | 'amended';
+
+/** Runs: their index, their spans, their append-only revisions, and the keys they used. */
+export class RunStore implements RunHistory {
+  private readonly stmt;
+  private readonly resources = new Map<bigint, Attributes>();
+  private readonly scopes = new Map<bigint, string>();
+
+  constructor(private readonly db: Database) {
+    const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.stmt = {
+      state: prepare('SELECT * FROM runs WHERE run_key = ?'),
+      open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns"),
+      spans: prepare('SELECT body, resource_id, scope_id FROM spans WHERE run_key = ? ORDER BY start_ns, span_id'),
+      resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
+      scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
+      trigger: prepare('SELECT run_key FROM trigger_events WHERE event_key = ? AND run_key <> ? LIMIT 1').pluck(),
+      decision: prepare('SELECT run_key FROM decision_ids WHERE decision_id = ? AND run_key <> ? LIMIT 1').pluck(),
+      insertRevision: prepare(
+        `INSERT INTO run_revisions (run_key, revision, evaluated_ns, reason, status, outcome, record)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertFinding: prepare('INSERT OR IGNORE INTO run_findings (run_key, revision, code) VALUES (?, ?, ?)'),
+      insertTrigger: prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key) VALUES (?, ?)'),
+      insertDecision: prepare('INSERT OR IGNORE INTO decision_ids (decision_id, run_key) VALUES (?, ?)'),
+      markEvaluated: prepare(
+        `UPDATE runs SET state = 'evaluated', revision = @revision, workflow = @workflow, kind = @kind,
+           status = @status, outcome = @outcome, actor_id = @actor_id, started_ns = @started_ns,
+           ended_ns = @ended_ns, evaluated_ns = @evaluated_ns
+         WHERE run_key = @run_key`,
+      ),
+    };
+  }
+
+  runState(runKey: string): RunState | undefined {
+    const row = this.stmt.state.get(runKey) as RunStateRow | undefined;
+    return row === undefined ? undefined : toState(row);
+  }
+
+  openRuns(): RunState[] {
+    return (this.stmt.open.all() as RunStateRow[]).map(toState);
+  }
+
+  /** Loads and decodes every span of a run. */
+  loadRun(runKey: string): RunSpan[] {
+    return (this.stmt.spans.all(runKey) as SpanRow[]).map((row) => ({
+      ...decodeStoredSpan(row.body),
+      resource: this.resource(row.resource_id),
+      scopeName: this.scope(row.scope_id),
+    }));
+  }
+
+  runWithTrigger(eventKey: string, exceptRunKey: string): string | undefined {
+    return (this.stmt.trigger.get(eventKey, exceptRunKey) as string | undefined) ?? undefined;
+  }
+
+  runWithDecision(decisionId: string, exceptRunKey: string): string | undefined {
+    return (this.stmt.decision.get(decisionId, exceptRunKey) as string | undefined) ?? undefined;
+  }
+
+  /** Appends a revision and updates the run's index; call inside a transaction. Returns the revision. */
+  saveRevision(input: RunInput, verdict: RunVerdict, reason: EvaluationReason, evaluatedNs: bigint): number {
+    const previous = this.runState(input.runKey)?.revision ?? 0;
+    const revision = previous + 1;
+    const record = JSON.stringify({ ...verdict, revision, evaluated_at: new Date(Number(evaluatedNs / 1_000_000n)).toISOString(), reason });
+    this.stmt.insertRevision.run(input.runKey, revision, evaluatedNs, reason, verdict.status, verdict.outcome, record);
+    for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code);
+    if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey);
+    for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey);
+    const startNs = input.spans.reduce<bigint | null>((min, s) => (min === null || s.startNs < min ? s.startNs : min), null);
+    const endNs = input.spans.reduce<bigint | null>((max, s) => (max === null || s.endNs > max ? s.endNs : max), null);
+    this.stmt.markEvaluated.run({
+      run_key: input.runKey,
+      revision,
+      workflow: verdict.workflow,
+      kind: verdict.kind,
+      status: verdict.status,
+      outcome: verdict.outcome,
+      actor_id: verdict.actor.id,
+      started_ns: startNs,
+      ended_ns: endNs,
+      evaluated_ns: evaluatedNs,
+    });
+    return revision;
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  private resource(id: bigint): Attributes {
+    let attributes = this.resources.get(id);
+    if (attributes === undefined) {
+      attributes = decodeStoredResource(this.stmt.resource.get(id) as Buffer);
+      if (this.resources.size > 10_000) this.resources.clear();
+      this.resources.set(id, attributes);
+    }
+    return attributes;
+  }
+
+  private scope(id: bigint): string {
+    let name = this.scopes.get(id);
+    if (name === undefined) {
+      name = decodeStoredScope(this.stmt.scope.get(id) as Buffer).name;
+      if (this.scopes.size > 10_000) this.scopes.clear();
+      this.scopes.set(id, name);
+    }
+    return name;
+  }
+}
+
+function toState(row: RunStateRow): RunState {
+  return {
+    runKey: row.run_key,
+    state: row.state,
+    firstReceivedNs: row.first_received_ns,
+    lastReceivedNs: row.last_received_ns,
+    hasRoot: row.has_root !== 0n,
+    spanCount: Number(row.span_count),
+    revision: Number(row.revision),
+  };
+}

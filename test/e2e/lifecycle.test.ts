@@ -1,0 +1,133 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as grpc from '@grpc/grpc-js';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeExportRequest, newSpanId, newTraceId, type SpanSpec } from '../support/otlp-request.js';
+import { RawOtlpClient, type ExportOutcome } from '../support/raw-otlp-client.js';
+import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
+import { readDb, spansNamedLike, storedSpanIds } from '../support/stored-spans.js';
+
+function request(prefix: string, count: number): { body: Buffer; spanIds: string[] } {
+  const traceId = newTraceId();
+  const spans: SpanSpec[] = Array.from({ length: count }, (_, i) => ({
+    name: `${prefix}-${i}`,
+    traceId,
+    spanId: newSpanId(),
+    attributes: { 'nhi.workflow.run.id': `${prefix}-run`, 'nhi.change.target': `account-${i}` },
+  }));
+  return { body: encodeExportRequest([{ spans }]), spanIds: spans.map((s) => s.spanId!.toString('hex')) };
+}
+
+describe('runledger process lifecycle', () => {
+  const processes: RunledgerProcess[] = [];
+  const clients: RawOtlpClient[] = [];
+  const start = async (options: Parameters<typeof startRunledger>[0] = {}) => {
+    const p = await startRunledger({ ...options, config: { runs: { settle_ms: 50 }, ...options.config } });
+    processes.push(p);
+    return p;
+  };
+  const connect = (p: RunledgerProcess) => {
+    const c = new RawOtlpClient(p.grpcPort);
+    clients.push(c);
+    return c;
+  };
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await Promise.all(processes.splice(0).map((p) => p.stop('SIGKILL')));
+  });
+
+  it('answers /healthz and /readyz once started', async () => {
+    const p = await start();
+    const health = await fetch(`${p.httpUrl}/healthz`);
+    expect(health.status).toBe(200);
+    const ready = await fetch(`${p.httpUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('exits 0 on SIGTERM after closing the store cleanly', async () => {
+    const p = await start();
+    const { body, spanIds } = request('sigterm', 5);
+    expect((await connect(p).export(body)).code).toBe(grpc.status.OK);
+
+    expect(await p.stop('SIGTERM')).toBe(0);
+    const messages = p.logs.map((l) => l.msg);
+    expect(messages).toContain('shutting down');
+    expect(messages).toContain('store closed');
+    expect(messages.indexOf('store closed')).toBeGreaterThan(messages.indexOf('shutting down'));
+    // A clean close checkpoints the WAL into the database file and removes it.
+    expect(readDb(p.dbPath, (db) => db.pragma('integrity_check', { simple: true }))).toBe('ok');
+    expect(spansNamedLike(p.dbPath, 'sigterm-%').map((s) => s.span_id).sort()).toEqual([...spanIds].sort());
+  });
+
+  // The export must be in flight when SIGTERM is delivered. A second connection holds SQLite's write
+  // lock, so the server's commit of that export waits (busy_timeout_ms); the signal is sent during
+  // the wait and the lock released after it. Shutdown must answer the export, not drop it.
+  it('answers an export in flight at SIGTERM with success and keeps its spans', async () => {
+    const p = await start({ config: { storage: { sqlite: { busy_timeout_ms: 5000 } } } });
+    const client = connect(p);
+    expect((await client.export(Buffer.alloc(0))).code).toBe(grpc.status.OK);
+    const { body, spanIds } = request('in-flight', 20);
+
+    const lock = new BetterSqlite3(p.dbPath);
+    let outcome: Promise<ExportOutcome>;
+    try {
+      lock.exec('BEGIN IMMEDIATE');
+      outcome = client.export(body);
+      await sleep(200);
+      p.child.kill('SIGTERM');
+      await sleep(200);
+      expect(p.child.exitCode).toBeNull(); // still answering the export
+    } finally {
+      if (lock.inTransaction) lock.exec('ROLLBACK');
+      lock.close();
+    }
+
+    const answered = await outcome;
+    expect(answered).toMatchObject({ code: grpc.status.OK });
+    expect(await p.stop()).toBe(0);
+    expect(p.logs.map((l) => l.msg)).toContain('store closed');
+    expect(spansNamedLike(p.dbPath, 'in-flight-%').map((s) => s.span_id).sort()).toEqual([...spanIds].sort());
+  });
+
+  it('keeps every acknowledged span across SIGKILL under load, and serves again on the same store', async () => {
+    const p = await start({ config: { storage: { sqlite: { synchronous: 'full' } } } });
+    const client = connect(p);
+    const acknowledged: string[][] = [];
+    let sent = 0;
+    let failed = 0;
+    let killed = false;
+
+    // Eight senders in parallel, each sending requests of 100 spans back to back until the kill.
+    const sender = async () => {
+      while (!killed) {
+        const { body, spanIds } = request(`load-${sent++}`, 100);
+        const outcome = await client.export(body, 5_000);
+        if (outcome.code === grpc.status.OK) acknowledged.push(spanIds);
+        else failed++;
+      }
+    };
+    const senders = Array.from({ length: 8 }, () => sender());
+    while (acknowledged.length < 40) await sleep(5);
+    killed = true;
+    expect(await p.stop('SIGKILL')).toBe('SIGKILL');
+    await Promise.all(senders);
+
+    // Requests cut off by the kill fail; every one answered OK before it must be on disk.
+    expect(acknowledged.length).toBeGreaterThanOrEqual(40);
+    const stored = storedSpanIds(p.dbPath);
+    const missing = acknowledged.flat().filter((id) => !stored.has(id));
+    expect(missing).toEqual([]);
+    expect(sent).toBeGreaterThanOrEqual(acknowledged.length + failed);
+
+    const again = await start({ dir: p.dir });
+    expect(again.dbPath).toBe(p.dbPath);
+    expect((await fetch(`${again.httpUrl}/readyz`)).status).toBe(200);
+    const after = request('after-restart', 3);
+    expect((await connect(again).export(after.body)).code).toBe(grpc.status.OK);
+    const storedAfter = storedSpanIds(again.dbPath);
+    expect([...after.spanIds, ...acknowledged.flat()].filter((id) => !storedAfter.has(id))).toEqual([]);
+    expect(await again.stop('SIGTERM')).toBe(0);
+  });
+});
