@@ -219,7 +219,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   }
 
   // Declarative constraints (CEL).
-  const steps = spans.map((s) => toStep(s, reader));
+  const steps = spans.map((s) => toStep(s, reader, s === root));
   const constraintsContext = {
     run: evidence,
     steps: steps.map((s) => ({ name: s.name, type: s.type, status: s.status, operation: s.evidence['change.operation'] ?? '', target: s.evidence['change.target'] ?? '', succeeded: s.succeeded ?? false })),

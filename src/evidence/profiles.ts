@@ -89,7 +89,7 @@ export const BUILT_IN_PROFILES: Record<string, ProfileInput> = {
       { operation: 'revoke', message: 'each credential must be revoked' },
       {
         operation: 'verify',
-        expect: 'has(attributes["nhi.credentials.active"]) && int(attributes["nhi.credentials.active"]) == 0',
+        expect: '"nhi.credentials.active" in attributes && int(attributes["nhi.credentials.active"]) == 0',
         message: 'the final verification must report no active credentials (nhi.credentials.active == 0)',
       },
     ],

@@ -12,6 +12,8 @@ export interface Step {
   readonly trace_id: string;
   readonly name: string;
   readonly type: StepType;
+  /** The run's root span. */
+  readonly root?: true;
   readonly service: string | null;
   readonly started_at: string;
   readonly ended_at: string;
@@ -81,7 +83,7 @@ export function stepType(span: RunSpan, reader: EvidenceReader): StepType {
   return 'other';
 }
 
-export function toStep(span: RunSpan, reader: EvidenceReader): Step {
+export function toStep(span: RunSpan, reader: EvidenceReader, isRoot = false): Step {
   const type = stepType(span, reader);
   const evidence: Partial<Record<FieldName, string>> = {};
   for (const field of STEP_FIELDS) {
@@ -96,6 +98,7 @@ export function toStep(span: RunSpan, reader: EvidenceReader): Step {
     trace_id: span.traceId,
     name: span.name,
     type,
+    ...(isRoot ? { root: true as const } : {}),
     service: attributeText(span.resource['service.name']) ?? null,
     started_at: isoTime(span.startNs),
     ended_at: isoTime(span.endNs),

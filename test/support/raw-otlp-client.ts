@@ -70,11 +70,23 @@ export interface Http2Outcome {
   readonly sentBytes: number;
 }
 
+export interface Http2ExportOptions {
+  /** Send only this many bytes of the frame, then run `whilePaused`, then the rest. */
+  readonly pauseAfterBytes?: number;
+  readonly whilePaused?: () => Promise<void>;
+}
+
 /**
  * Sends one hand-made gRPC frame over plain node:http2, with no gRPC library in between: the only way
- * to be sure what `grpc-encoding` and compressed bytes the server received.
+ * to be sure what `grpc-encoding` and compressed bytes the server received, or to leave a request
+ * half-sent on purpose.
  */
-export function http2Export(port: number, frame: Buffer, encoding: 'gzip' | 'identity'): Promise<Http2Outcome> {
+export function http2Export(
+  port: number,
+  frame: Buffer,
+  encoding: 'gzip' | 'identity',
+  options: Http2ExportOptions = {},
+): Promise<Http2Outcome> {
   return new Promise<Http2Outcome>((resolve, reject) => {
     const session = connect(`http://127.0.0.1:${port}`);
     session.on('error', reject);
@@ -102,6 +114,18 @@ export function http2Export(port: number, frame: Buffer, encoding: 'gzip' | 'ide
       if (code === undefined) reject(new Error('no grpc-status received'));
       else resolve({ code, message, sentBytes: frame.length });
     });
-    stream.end(frame);
+    const { pauseAfterBytes, whilePaused } = options;
+    if (pauseAfterBytes === undefined) {
+      stream.end(frame);
+      return;
+    }
+    stream.write(frame.subarray(0, pauseAfterBytes));
+    (whilePaused ?? (() => Promise.resolve()))().then(
+      () => stream.end(frame.subarray(pauseAfterBytes)),
+      (err: unknown) => {
+        stream.destroy();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
   });
 }

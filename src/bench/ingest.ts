@@ -1,0 +1,507 @@
+/**
+ * `npm run bench:ingest [-- options]`: a printed benchmark (never a test) of OTLP/gRPC ingest.
+ *
+ * The same load — a forked load generator (load-generator.ts) keeping N pre-encoded 512-span requests in
+ * flight over 127.0.0.1 — is run against the real runledger (`node dist/main.js serve`) and against a
+ * naive baseline server (naive-server.ts), each in its own process with its own temporary database.
+ * Prints spans/s acknowledged, p50/p99 acknowledgement latency, peak RSS and errors for each, and the
+ * ratio runledger/naive.
+ *
+ * Options: --seconds S (15)  --warmup S (2)  --inflight N (8)  --synchronous full|normal (full)
+ *          --pool N (64)  --seed N (1)  --servers runledger,naive  --dir DIR (os tmpdir)
+ *          --cpu-prof (profile the servers with node --cpu-prof and summarise)  --keep  --json
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, platform, arch, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import BetterSqlite3 from 'better-sqlite3';
+import { stringify } from 'yaml';
+import type { GeneratorMessage, GeneratorReady, GeneratorResult } from './load-generator.js';
+import { formatProfileSummary, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
+
+type Target = 'runledger' | 'naive';
+
+const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+const NAIVE = fileURLToPath(new URL('./naive-server.js', import.meta.url));
+const GENERATOR = fileURLToPath(new URL('./load-generator.js', import.meta.url));
+
+/** The targets the project must show (from the brief); printed, never asserted. */
+const TARGET_RATIO = 2;
+const TARGET_P99_MS = 250;
+const TARGET_RSS_MB = 300;
+
+interface Settings {
+  readonly seconds: number;
+  readonly warmup: number;
+  readonly inflight: number;
+  readonly synchronous: 'full' | 'normal';
+  readonly pool: number;
+  readonly seed: number;
+  readonly servers: readonly Target[];
+  readonly dir: string;
+  readonly cpuProf: boolean;
+  readonly keep: boolean;
+  readonly json: boolean;
+}
+
+interface TargetResult {
+  readonly server: Target;
+  readonly spansPerSecond: number;
+  readonly generator: GeneratorResult;
+  readonly workload: GeneratorReady;
+  readonly peakRssMb: number;
+  /** Server CPU time over the timed window, as a percentage of one core. */
+  readonly serverCpuPercent: number;
+  readonly storedSpans: number;
+  /** runledger only: stored spans without a run (the filter's pending state); 0 means all were routed. */
+  readonly pendingSpans: number | null;
+  readonly dbBytes: number;
+  readonly profile?: { readonly file: string; readonly summary: ProfileSummary };
+}
+
+const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+const children = new Set<ChildProcess>();
+
+function parseSettings(): Settings {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '15' },
+      warmup: { type: 'string', default: '2' },
+      inflight: { type: 'string', default: '8' },
+      synchronous: { type: 'string', default: 'full' },
+      pool: { type: 'string', default: '64' },
+      seed: { type: 'string', default: '1' },
+      servers: { type: 'string', default: 'runledger,naive' },
+      dir: { type: 'string', default: tmpdir() },
+      'cpu-prof': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const positive = (name: string, value: string, max: number) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0 || n > max) throw new Error(`--${name} must be a number in (0, ${max}]`);
+    return n;
+  };
+  if (values.synchronous !== 'full' && values.synchronous !== 'normal') throw new Error('--synchronous must be full or normal');
+  const servers = values.servers.split(',').map((s) => s.trim());
+  for (const s of servers) if (s !== 'runledger' && s !== 'naive') throw new Error(`unknown server ${s}`);
+  return {
+    seconds: positive('seconds', values.seconds, 600),
+    warmup: Number(values.warmup) >= 0 ? Number(values.warmup) : 2,
+    inflight: Math.floor(positive('inflight', values.inflight, 256)),
+    synchronous: values.synchronous,
+    pool: Math.floor(positive('pool', values.pool, 4096)),
+    seed: Math.floor(Number(values.seed)),
+    servers: servers as Target[],
+    dir: values.dir,
+    cpuProf: values['cpu-prof'],
+    keep: values.keep,
+    json: values.json,
+  };
+}
+
+// ---------------------------------------------------------------- /proc sampling (Linux)
+
+function procStatus(pid: number): { hwmKb: number; rssKb: number } {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    return { hwmKb: field('VmHWM'), rssKb: field('VmRSS') };
+  } catch {
+    return { hwmKb: NaN, rssKb: NaN };
+  }
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds of a process, from /proc/PID/stat. */
+function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------------------------------------------------------------- servers
+
+interface RunningServer {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly port: number;
+  readonly dbPath: string;
+  stop(): Promise<void>;
+}
+
+function startServer(target: Target, dir: string, settings: Settings, profDir: string | undefined): Promise<RunningServer> {
+  const dbPath = join(dir, `${target}.db`);
+  const nodeArgs = profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
+  let args: string[];
+  if (target === 'runledger') {
+    const configPath = join(dir, 'runledger.yaml');
+    writeFileSync(
+      configPath,
+      stringify({
+        receiver: { otlp_grpc: { endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 64 } },
+        http: { endpoint: '127.0.0.1:0' },
+        storage: { sqlite: { path: dbPath, synchronous: settings.synchronous } },
+        telemetry: { logs: { level: 'info' } },
+      }),
+    );
+    args = [...nodeArgs, MAIN, 'serve', '--config', configPath];
+  } else {
+    args = [...nodeArgs, NAIVE, '--db', dbPath, '--synchronous', settings.synchronous];
+  }
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  exited.finally(() => children.delete(child)).catch(() => undefined);
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stderr!.on('data', keep);
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${target} did not start within 20 s:\n${output}`));
+    }, 20_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${target} exited (${code ?? signal}) before listening:\n${output}`));
+    });
+    child.stdout!.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      buffered += chunk.toString();
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        let entry: { msg?: unknown; port?: unknown };
+        try {
+          entry = JSON.parse(line) as typeof entry;
+        } catch {
+          continue; // not a JSON log line
+        }
+        if ((entry.msg === 'OTLP/gRPC receiver listening' || entry.msg === 'naive listening') && typeof entry.port === 'number') {
+          clearTimeout(timer);
+          resolve({
+            child,
+            pid: child.pid!,
+            port: entry.port,
+            dbPath,
+            stop: async () => {
+              if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+              const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+              await exited;
+              clearTimeout(killer);
+              if (child.exitCode !== 0) log(`${target} exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-2000)}`);
+            },
+          });
+        }
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------- load generator
+
+interface GeneratorRun {
+  readonly ready: GeneratorReady;
+  readonly result: GeneratorResult;
+  readonly serverCpuSeconds: number;
+  readonly peakPolledRssKb: number;
+}
+
+function runGenerator(port: number, serverPid: number, settings: Settings): Promise<GeneratorRun> {
+  const args = [
+    '--port', String(port),
+    '--seconds', String(settings.seconds),
+    '--warmup', String(settings.warmup),
+    '--inflight', String(settings.inflight),
+    '--pool', String(settings.pool),
+    '--seed', String(settings.seed),
+  ];
+  const child = fork(GENERATOR, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return new Promise((resolve, reject) => {
+    let ready: GeneratorReady | undefined;
+    let result: GeneratorResult | undefined;
+    let cpuStart = NaN;
+    let cpuSeconds = NaN;
+    let peakRssKb = 0;
+    const poll = setInterval(() => {
+      const { rssKb } = procStatus(serverPid);
+      if (rssKb > peakRssKb) peakRssKb = rssKb;
+    }, 100);
+    // Bounded: pool encoding, warm-up, the timed window, the drain (30 s call deadline) and slack.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+    }, (settings.warmup + settings.seconds + 120) * 1000);
+    child.on('message', (message: GeneratorMessage) => {
+      switch (message.type) {
+        case 'ready':
+          ready = message.ready;
+          log(`load generator ready: ${message.ready.poolSize} requests encoded in ${message.ready.encodeMs.toFixed(0)} ms; running`);
+          break;
+        case 'timed-start':
+          cpuStart = procCpuSeconds(serverPid);
+          break;
+        case 'timed-end':
+          cpuSeconds = procCpuSeconds(serverPid) - cpuStart;
+          break;
+        case 'result':
+          result = message.result;
+          break;
+        case 'error':
+          log(`load generator failed: ${message.message}`);
+          break;
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      if (ready !== undefined && result !== undefined) {
+        resolve({ ready, result, serverCpuSeconds: cpuSeconds, peakPolledRssKb: peakRssKb });
+      } else {
+        reject(new Error(`load generator exited (${code ?? signal}) without a result`));
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------- one target
+
+function storedCounts(target: Target, dbPath: string): { stored: number; pending: number | null } {
+  const db = new BetterSqlite3(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    if (target === 'runledger') {
+      const row = db.prepare('SELECT count(*) AS n, coalesce(sum(run_key IS NULL), 0) AS pending FROM spans').get() as {
+        n: number;
+        pending: number;
+      };
+      return { stored: row.n, pending: row.pending };
+    }
+    return { stored: (db.prepare('SELECT count(*) FROM spans').pluck().get() as number) ?? 0, pending: null };
+  } finally {
+    db.close();
+  }
+}
+
+function fileBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function runTarget(target: Target, settings: Settings, profRoot: string | undefined): Promise<TargetResult> {
+  const dir = mkdtempSync(join(settings.dir, `runledger-bench-${target}-`));
+  const profDir = profRoot === undefined ? undefined : join(profRoot, target);
+  if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
+  log(`${target}: starting server (db in ${dir})`);
+  const server = await startServer(target, dir, settings, profDir);
+  let run: GeneratorRun;
+  let hwmKb: number;
+  try {
+    log(`${target}: listening on 127.0.0.1:${server.port} (pid ${server.pid}); encoding the request pool`);
+    run = await runGenerator(server.port, server.pid, settings);
+    hwmKb = procStatus(server.pid).hwmKb;
+  } finally {
+    await server.stop();
+  }
+  const { stored, pending } = storedCounts(target, server.dbPath);
+  const dbBytes = fileBytes(server.dbPath) + fileBytes(`${server.dbPath}-wal`);
+  if (!settings.keep) rmSync(dir, { recursive: true, force: true });
+
+  let profile: TargetResult['profile'];
+  if (profDir !== undefined) {
+    const file = readdirSync(profDir).find((f) => f.includes(`.${server.pid}.`) && f.endsWith('.cpuprofile'));
+    if (file === undefined) log(`${target}: no CPU profile written in ${profDir}`);
+    else profile = { file: join(profDir, file), summary: summarizeProfile(readProfile(join(profDir, file))) };
+  }
+
+  const { result } = run;
+  const peakKb = Number.isFinite(hwmKb) ? Math.max(hwmKb, run.peakPolledRssKb) : run.peakPolledRssKb;
+  return {
+    server: target,
+    spansPerSecond: result.spansAcked / result.windowSeconds,
+    generator: result,
+    workload: run.ready,
+    peakRssMb: peakKb / 1024,
+    serverCpuPercent: (run.serverCpuSeconds / result.windowSeconds) * 100,
+    storedSpans: stored,
+    pendingSpans: pending,
+    dbBytes,
+    ...(profile === undefined ? {} : { profile }),
+  };
+}
+
+// ---------------------------------------------------------------- report
+
+function fsType(dir: string): string {
+  try {
+    const type = statfsSync(dir).type;
+    const known: Record<number, string> = { 0x01021994: 'tmpfs', 0xef53: 'ext4', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x794c7630: 'overlayfs' };
+    return known[type] ?? `0x${type.toString(16)}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const num = (n: number, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
+
+function errorsText(r: TargetResult): string {
+  const entries = Object.entries(r.generator.errors);
+  const parts = entries.map(([code, n]) => `${code}×${n}`);
+  if (r.generator.spansRejected > 0) parts.push(`rejected spans ${r.generator.spansRejected}`);
+  return parts.length === 0 ? '0' : parts.join(' ');
+}
+
+function report(settings: Settings, results: readonly TargetResult[]): string {
+  const cpu = cpus();
+  const w = results[0]?.workload;
+  const dbFs = fsType(settings.dir);
+  const lines: string[] = [];
+  lines.push('runledger ingest benchmark (OTLP/gRPC Export, 127.0.0.1)');
+  lines.push(
+    `machine:  ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${platform()} ${arch()}, node ${process.version}`,
+  );
+  lines.push(
+    `settings: ${settings.seconds} s timed after ${settings.warmup} s warm-up, ${settings.inflight} requests in flight (one HTTP/2 connection), synchronous=${settings.synchronous}${settings.synchronous === 'full' ? ' (durable: WAL fsync per commit)' : ' (NOT durable on power loss)'}`,
+  );
+  if (w !== undefined) {
+    lines.push(
+      `workload: ${w.spansPerRequest} spans/request (12 string attributes ≈ ${w.meanAttributeBytes.toFixed(0)} B encoded each, 1 event), runs of 16 spans (root with nhi.workflow.run.id + 15 children), ${w.poolSize} distinct pre-encoded requests ≈ ${(w.meanRequestBytes / 1024).toFixed(0)} KiB each, fresh trace ids stamped per send`,
+    );
+  }
+  lines.push(`database: ${settings.dir} (${dbFs})${dbFs === 'tmpfs' ? '  WARNING: tmpfs ignores fsync, commits are not durable' : ''}`);
+  lines.push('');
+  const header = ['server', 'spans/s', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'server CPU', 'errors'];
+  const rows = results.map((r) => [
+    r.server,
+    num(r.spansPerSecond),
+    num(r.generator.latency.p50Ms, 1),
+    num(r.generator.latency.p99Ms, 1),
+    num(r.generator.latency.maxMs, 1),
+    num(r.peakRssMb, 1),
+    `${num(r.serverCpuPercent)}%`,
+    errorsText(r),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const fmt = (row: string[]) => row.map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  lines.push(fmt(header));
+  lines.push(widths.map((n) => '-'.repeat(n)).join('  '));
+  for (const row of rows) lines.push(fmt(row));
+  lines.push('');
+  for (const r of results) {
+    const g = r.generator;
+    lines.push(
+      `${r.server}: ${num(g.okRequests)} requests acknowledged in the window (${num(g.latency.count)} latencies, mean ${num(g.latency.meanMs, 1)} ms, p90 ${num(g.latency.p90Ms, 1)} ms), ` +
+        `${num(g.bytesSent / 2 ** 20 / g.windowSeconds, 1)} MiB/s; generator CPU ${num(g.generatorCpuPercent)}%; ` +
+        `stored ${num(r.storedSpans)} spans${r.pendingSpans === null ? '' : ` (${num(r.pendingSpans)} pending)`} of ${num(g.totalCalls * r.workload.spansPerRequest)} sent in all (warm-up and drain included), ` +
+        `db ${num(r.dbBytes / 2 ** 20, 1)} MiB (${num(r.storedSpans === 0 ? NaN : r.dbBytes / r.storedSpans)} B/span)`,
+    );
+    for (const [code, message] of Object.entries(g.errorSamples)) lines.push(`  ${code}: ${message}`);
+  }
+  const rl = results.find((r) => r.server === 'runledger');
+  const naive = results.find((r) => r.server === 'naive');
+  if (rl !== undefined) {
+    lines.push('');
+    const ratio = naive === undefined ? NaN : rl.spansPerSecond / naive.spansPerSecond;
+    if (naive !== undefined) lines.push(`ratio runledger/naive: ${num(ratio, 2)}× spans/s`);
+    const check = (ok: boolean) => (ok ? 'met' : 'MISSED');
+    lines.push('targets (runledger):');
+    if (naive !== undefined) {
+      lines.push(
+        `  spans/s ≥ ${TARGET_RATIO}× naive with durable commits: ${check(ratio >= TARGET_RATIO && settings.synchronous === 'full')} (${num(ratio, 2)}×, synchronous=${settings.synchronous})`,
+      );
+    }
+    lines.push(`  p99 ack latency ≤ ${TARGET_P99_MS} ms at ${settings.inflight} in flight: ${check(rl.generator.latency.p99Ms <= TARGET_P99_MS)} (${num(rl.generator.latency.p99Ms, 1)} ms)`);
+    lines.push(`  peak RSS ≤ ${TARGET_RSS_MB} MB: ${check(rl.peakRssMb <= TARGET_RSS_MB)} (${num(rl.peakRssMb, 1)} MB)`);
+    if (settings.inflight !== 8) lines.push('  (the latency target is defined at 8 in flight)');
+  }
+  for (const r of results) {
+    if (r.profile !== undefined) {
+      lines.push('');
+      lines.push(formatProfileSummary(`CPU profile of ${r.server} (${r.profile.file})`, r.profile.summary));
+    }
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+function ratioOf(results: readonly TargetResult[]): number | null {
+  const rl = results.find((r) => r.server === 'runledger');
+  const naive = results.find((r) => r.server === 'naive');
+  return rl === undefined || naive === undefined ? null : rl.spansPerSecond / naive.spansPerSecond;
+}
+
+async function main(): Promise<void> {
+  const settings = parseSettings();
+  // Hard bound on the whole run, whatever happens to the children.
+  const budgetMs = settings.servers.length * (settings.warmup + settings.seconds + 180) * 1000;
+  setTimeout(() => {
+    log(`giving up after ${budgetMs / 1000} s`);
+    for (const child of children) child.kill('SIGKILL');
+    process.exit(1);
+  }, budgetMs).unref();
+
+  const profRoot = settings.cpuProf ? mkdtempSync(join(settings.dir, 'runledger-bench-prof-')) : undefined;
+  const results: TargetResult[] = [];
+  for (const target of settings.servers) results.push(await runTarget(target, settings, profRoot));
+
+  if (settings.json) {
+    const cpu = cpus();
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          machine: { cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), totalMemBytes: totalmem(), platform: platform(), arch: arch(), node: process.version },
+          settings: { ...settings, dbFilesystem: fsType(settings.dir) },
+          results,
+          ratioRunledgerToNaive: ratioOf(results),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } else {
+    process.stdout.write(`${report(settings, results)}\n`);
+  }
+  if (profRoot !== undefined) log(`CPU profiles kept in ${profRoot} (open in Chrome DevTools, or node dist/bench/profile.js FILE)`);
+}
+
+const killChildren = () => {
+  for (const child of children) child.kill('SIGKILL');
+};
+process.on('exit', killChildren);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killChildren();
+    process.exit(130);
+  });
+}
+
+try {
+  await main();
+} catch (err) {
+  log(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exitCode = 1;
+}
