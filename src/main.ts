@@ -69,7 +69,7 @@ runsCommand
   .option('--json', 'print JSON')
   .action((options: { config?: string; json?: boolean; limit: number } & Record<string, string | undefined>) => {
     withQueries(options.config, (queries) => {
-      const runs = queries.listRuns({
+      const { runs } = queries.listRuns({
         ...pick(options, ['status', 'workflow', 'kind', 'actor', 'finding']),
         limit: options.limit,
       });

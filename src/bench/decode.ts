@@ -14,8 +14,12 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeIntakeRequest } from '../otlp/intake-request.js';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
+import { ExportRequestView, ExportTraceServiceRequest, SpanHeader } from '../otlp/proto.js';
 import { DEFAULT_SHAPE, buildRequest } from './workload.js';
+
+interface ViewRequest {
+  resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Uint8Array[] }> }>;
+}
 
 interface FullRequest {
   resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: unknown[] }> }>;
@@ -57,6 +61,26 @@ const cases: ReadonlyArray<{ name: string; run: () => number }> = [
         for (const ss of rs.scopeSpans ?? []) {
           for (const span of ss.spans ?? []) {
             sink += JSON.stringify(span).length;
+            n++;
+          }
+        }
+      }
+      return n;
+    },
+  },
+  {
+    name: '  breakdown: ExportRequestView.decode only',
+    run: () => countFull(ExportRequestView.decode(bytes) as ViewRequest),
+  },
+  {
+    name: '  breakdown: view + SpanHeader.decode per span',
+    run: () => {
+      const view = ExportRequestView.decode(bytes) as ViewRequest;
+      let n = 0;
+      for (const rs of view.resourceSpans ?? []) {
+        for (const ss of rs.scopeSpans ?? []) {
+          for (const body of ss.spans ?? []) {
+            sink += (SpanHeader.decode(body) as { kind?: number }).kind ?? 0;
             n++;
           }
         }

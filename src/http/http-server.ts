@@ -4,6 +4,8 @@ import type { Registry } from 'prom-client';
 import type { Component } from '../pipeline/component.js';
 import { parseEndpoint } from '../config/endpoint.js';
 import type { HttpConfig } from './config.js';
+import { ApiError } from '../api/errors.js';
+import { registerRunsRoutes, type RunsApiDeps } from '../api/runs-routes.js';
 
 export interface HealthProbe {
   /** Names of the parts that are not ready; empty when ready. */
@@ -13,11 +15,27 @@ export interface HealthProbe {
 export interface HttpAppDeps {
   readonly registry: Registry;
   readonly health: HealthProbe;
+  /** The run history API; absent in tests of the probes alone. */
+  readonly runs?: RunsApiDeps;
+  readonly logger?: Logger;
 }
 
 /** Builds the HTTP app without listening, so tests can use app.inject(). */
 export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, ajv: { customOptions: { coerceTypes: true, removeAdditional: false } } });
+  // Every error is JSON with a stable code (see src/api/errors.ts).
+  app.setErrorHandler((err: Error & { validation?: unknown; validationContext?: string; statusCode?: number }, _request, reply) => {
+    if (err instanceof ApiError) return reply.code(err.statusCode).send(err.toJSON());
+    if (err.validation !== undefined) {
+      return reply.code(400).send(new ApiError('INVALID_QUERY', err.message).toJSON());
+    }
+    deps.logger?.error({ err }, 'HTTP request failed');
+    return reply.code(500).send(new ApiError('INTERNAL', 'internal error').toJSON());
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(new ApiError('ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`).toJSON()),
+  );
+  if (deps.runs !== undefined) registerRunsRoutes(app, deps.runs);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const notReady = deps.health.notReady();

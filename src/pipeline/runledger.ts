@@ -7,6 +7,8 @@ import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';
 import { RunAssembler } from '../runs/assembler.js';
 import { RunStore } from '../store/run-store.js';
+import { RunQueries } from '../store/run-queries.js';
+import { spanToJson } from '../api/span-json.js';
 import { HttpServer } from '../http/http-server.js';
 import { SpanFilter } from '../processors/filter/filter.js';
 import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
@@ -28,6 +30,8 @@ const MAX_WORKFLOW_LABELS = 200;
 export class Runledger implements Component {
   readonly metrics: Metrics;
   private db: Database | undefined;
+  /** A second connection for queries, so API reads never wait behind intake's transaction. */
+  private readDb: Database | undefined;
   private receiver: OtlpGrpcReceiver | undefined;
   private http: HttpServer | undefined;
   private intake: SpanIntake | undefined;
@@ -100,10 +104,15 @@ export class Runledger implements Component {
       logger: logger.child({ component: 'receiver/otlp_grpc' }),
       metrics,
     });
+    const readDb = openDatabase(config.storage.sqlite, { readonly: true });
+    this.readDb = readDb;
+    const queries = new RunQueries(readDb);
+    const spanReader = new RunStore(readDb);
     this.http = new HttpServer(config.http, {
       logger: logger.child({ component: 'http' }),
       registry: metrics.registry,
       health: { notReady: () => this.notReady() },
+      runs: { queries: () => queries, spans: (runKey) => spanReader.loadRun(runKey).map(spanToJson) },
     });
 
     await this.assembler.start();
@@ -127,6 +136,8 @@ export class Runledger implements Component {
     // Evaluation is synchronous, so stopping its timer never leaves a run judged half-way.
     await this.assembler?.shutdown();
     await this.http?.shutdown();
+    this.readDb?.close();
+    this.readDb = undefined;
     this.db?.close();
     this.db = undefined;
     this.logger.info('store closed');

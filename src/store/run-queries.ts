@@ -11,6 +11,14 @@ export interface RunFilter {
   /** Runs started before, in epoch ms. */
   readonly until?: number;
   readonly limit?: number;
+  /** Opaque position returned as `next_cursor` by the previous page. */
+  readonly cursor?: string;
+}
+
+export interface RunPage {
+  readonly runs: RunRecord[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  readonly next_cursor: string | null;
 }
 
 export interface RevisionSummary {
@@ -31,11 +39,27 @@ export type RunRecord = Record<string, unknown> & {
 
 const MAX_LIMIT = 1000;
 
+export class InvalidCursorError extends Error {}
+
+function encodeCursor(startedNs: bigint, runKey: string): string {
+  return Buffer.from(JSON.stringify([startedNs.toString(), runKey])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { startedNs: bigint; runKey: string } {
+  try {
+    const [startedNs, runKey] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    if (typeof startedNs !== 'string' || typeof runKey !== 'string') throw new Error('bad shape');
+    return { startedNs: BigInt(startedNs), runKey };
+  } catch (err) {
+    throw new InvalidCursorError('cursor is not one returned by this API', { cause: err });
+  }
+}
+
 /** Read-only queries over run history; the CLI and the HTTP API both go through here. */
 export class RunQueries {
   constructor(private readonly db: Database) {}
 
-  listRuns(filter: RunFilter = {}): RunRecord[] {
+  listRuns(filter: RunFilter = {}): RunPage {
     const where = ['r.revision > 0'];
     const params: Record<string, unknown> = {};
     const equal = (column: string, name: string, value: string | undefined) => {
@@ -59,20 +83,31 @@ export class RunQueries {
       where.push('EXISTS (SELECT 1 FROM run_findings f WHERE f.code = @finding AND f.run_key = r.run_key AND f.revision = r.revision)');
       params.finding = filter.finding;
     }
-    params.limit = Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIMIT);
+    if (filter.cursor !== undefined) {
+      const position = decodeCursor(filter.cursor);
+      where.push('(r.started_ns < @cursor_start OR (r.started_ns = @cursor_start AND r.run_key > @cursor_key))');
+      params.cursor_start = position.startedNs;
+      params.cursor_key = position.runKey;
+    }
+    const limit = Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIMIT);
+    params.limit = limit + 1;
     const rows = this.db
       .prepare(
-        `SELECT r.state, v.record FROM runs r
+        `SELECT r.state, r.started_ns, r.run_key, v.record FROM runs r
          JOIN run_revisions v ON v.run_key = r.run_key AND v.revision = r.revision
          WHERE ${where.join(' AND ')}
          ORDER BY r.started_ns DESC, r.run_key
          LIMIT @limit`,
       )
-      .all(params) as Array<{ state: 'open' | 'evaluated'; record: string }>;
-    return rows.map((row) => {
+      .safeIntegers(true)
+      .all(params) as Array<{ state: 'open' | 'evaluated'; started_ns: bigint; run_key: string; record: string }>;
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    const runs = page.map((row) => {
       const { steps, evidence, claims, ...summary } = JSON.parse(row.record) as RunRecord;
       return { ...summary, state: row.state };
     });
+    return { runs, next_cursor: rows.length > limit && last ? encodeCursor(last.started_ns, last.run_key) : null };
   }
 
   /** The run's latest revision (or the given one) with its revision history; undefined if unknown. */

@@ -1,0 +1,110 @@
+import type { FastifyInstance } from 'fastify';
+import { FINDING_CODES } from '../evidence/findings.js';
+import type { RunQueries } from '../store/run-queries.js';
+import { InvalidCursorError } from '../store/run-queries.js';
+import { ApiError } from './errors.js';
+
+export interface RunsApiDeps {
+  readonly queries: () => RunQueries;
+  /** Loads a run's spans, decoded, for evidence bundles. */
+  readonly spans: (runKey: string) => unknown[];
+}
+
+const listQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'string', enum: ['compliant', 'incomplete', 'violation'] },
+    workflow: { type: 'string', minLength: 1 },
+    kind: { type: 'string', minLength: 1 },
+    actor: { type: 'string', minLength: 1 },
+    finding: { type: 'string', enum: Object.keys(FINDING_CODES) },
+    since: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    cursor: { type: 'string', minLength: 1 },
+  },
+} as const;
+
+interface ListQuery {
+  status?: string;
+  workflow?: string;
+  kind?: string;
+  actor?: string;
+  finding?: string;
+  since?: string;
+  until?: string;
+  limit: number;
+  cursor?: string;
+}
+
+const runParamsSchema = {
+  type: 'object',
+  properties: { run_id: { type: 'string', minLength: 1 } },
+  required: ['run_id'],
+} as const;
+
+const showQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { revision: { type: 'integer', minimum: 1 } },
+} as const;
+
+/** /api/v1/runs: list, show, evidence bundle. */
+export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): void {
+  app.get<{ Querystring: ListQuery }>('/api/v1/runs', { schema: { querystring: listQuerySchema } }, async (request) => {
+    const q = request.query;
+    try {
+      return deps.queries().listRuns({
+        ...(q.status !== undefined ? { status: q.status } : {}),
+        ...(q.workflow !== undefined ? { workflow: q.workflow } : {}),
+        ...(q.kind !== undefined ? { kind: q.kind } : {}),
+        ...(q.actor !== undefined ? { actor: q.actor } : {}),
+        ...(q.finding !== undefined ? { finding: q.finding } : {}),
+        ...(q.since !== undefined ? { since: Date.parse(q.since) } : {}),
+        ...(q.until !== undefined ? { until: Date.parse(q.until) } : {}),
+        ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
+        limit: q.limit,
+      });
+    } catch (err) {
+      if (err instanceof InvalidCursorError) throw new ApiError('INVALID_QUERY', `querystring/cursor: ${err.message}`);
+      throw err;
+    }
+  });
+
+  app.get<{ Params: { run_id: string }; Querystring: { revision?: number } }>(
+    '/api/v1/runs/:run_id',
+    { schema: { params: runParamsSchema, querystring: showQuerySchema } },
+    async (request) => {
+      const run = deps.queries().getRun(request.params.run_id, request.query.revision);
+      if (run === undefined) throw notFound(request.params.run_id, request.query.revision);
+      return run;
+    },
+  );
+
+  app.get<{ Params: { run_id: string } }>(
+    '/api/v1/runs/:run_id/evidence',
+    { schema: { params: runParamsSchema } },
+    async (request) => {
+      const queries = deps.queries();
+      const runId = request.params.run_id;
+      const latest = queries.getRun(runId);
+      if (latest === undefined) throw notFound(runId);
+      const revisions = (latest.revisions ?? []).map((r) => queries.getRun(runId, r.revision));
+      const codes = new Set(revisions.flatMap((r) => ((r?.findings as Array<{ code: string }> | undefined) ?? []).map((f) => f.code)));
+      return {
+        bundle_version: 1,
+        generated_at: new Date().toISOString(),
+        run: latest,
+        revisions,
+        spans: deps.spans(runId),
+        finding_codes: Object.fromEntries([...codes].map((code) => [code, FINDING_CODES[code as keyof typeof FINDING_CODES]])),
+        integrity: null,
+      };
+    },
+  );
+}
+
+function notFound(runId: string, revision?: number): ApiError {
+  return new ApiError('RUN_NOT_FOUND', revision === undefined ? `run ${runId} not found` : `run ${runId} has no revision ${revision}`);
+}
