@@ -96,7 +96,8 @@ export class RunStore implements RunHistory {
   saveRevision(input: RunInput, verdict: RunVerdict, reason: EvaluationReason, evaluatedNs: bigint): number {
     const previous = this.runState(input.runKey)?.revision ?? 0;
     const revision = previous + 1;
-    const record = JSON.stringify({ run_id: verdict.run_id, revision, ...verdict, evaluated_at: new Date(Number(evaluatedNs / 1_000_000n)).toISOString(), reason });
+    const { run_id, ...rest } = verdict;
+    const record = JSON.stringify({ run_id, revision, ...rest, evaluated_at: new Date(Number(evaluatedNs / 1_000_000n)).toISOString(), reason });
     this.stmt.insertRevision.run(input.runKey, revision, evaluatedNs, reason, verdict.status, verdict.outcome, record);
     for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code);
     if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey);

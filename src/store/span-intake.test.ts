@@ -16,6 +16,8 @@ import { SpanIntake } from './span-intake.js';
 const logger = pino({ level: 'silent' });
 const TRACE_A = 'aa'.repeat(16);
 const TRACE_B = 'bb'.repeat(16);
+/** Beyond SQLite's signed 64-bit integers: binding it throws inside the transaction. */
+const UNBINDABLE_NS = 1n << 64n;
 
 /** Connections opened by a test, closed after it so the temp files are released. */
 const opened: BetterSqlite3.Database[] = [];
@@ -281,9 +283,8 @@ describe('SpanIntake', () => {
   it('rejects every batch of a group commit that failed, since none of them was stored', async () => {
     const config = sqliteConfig();
     const intake = new SpanIntake(open(config), undefined, logger);
-    const broken = batchOf([{ id: '9' }]);
-    // A span SQLite refuses (NOT NULL name) makes the whole transaction roll back.
-    const bad: SpanBatch = { ...broken, spans: [{ ...broken.spans[0]!, span: { ...broken.spans[0]!.span, name: null as unknown as string } }] };
+    // A time SQLite cannot bind (the receiver rejects these) makes the whole transaction roll back.
+    const bad = batchOf([{ id: '9', startNs: UNBINDABLE_NS }]);
 
     const results = await Promise.allSettled([intake.consume(batchOf([{ id: '1' }])), intake.consume(bad)]);
 
@@ -296,8 +297,7 @@ describe('SpanIntake', () => {
     const intake = new SpanIntake(open(config), undefined, logger);
     const fresh = makeResource('fresh');
     const freshScope = makeScope('fresh');
-    const broken = batchOf([{ id: '9' }]);
-    const bad: SpanBatch = { ...broken, spans: [{ ...broken.spans[0]!, span: { ...broken.spans[0]!.span, name: null as unknown as string } }] };
+    const bad = batchOf([{ id: '9', startNs: UNBINDABLE_NS }]);
     // The first batch inserts (and caches) new resource and scope rows; the second makes the commit fail.
     await Promise.allSettled([intake.consume(batchOf([{ id: '1', resource: fresh, scope: freshScope }])), intake.consume(bad)]);
 
