@@ -9,6 +9,23 @@ import { profilesConfigSchema } from '../evidence/profiles.js';
 
 export const telemetryConfigSchema = z
   .strictObject({
+    metrics: z
+      .strictObject({
+        compliance_window_minutes: z
+          .number()
+          .int()
+          .positive()
+          .max(7 * 24 * 60)
+          .default(60)
+          .describe('window of runledger_compliance_ratio (compliant ÷ evaluated run revisions)'),
+        max_workflow_labels: z
+          .number()
+          .int()
+          .positive()
+          .default(200)
+          .describe('distinct workflow label values on metrics; later ones are reported as "other"'),
+      })
+      .prefault({}),
     logs: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -16,12 +16,11 @@ import { openDatabase, type Database } from '../store/database.js';
 import { SpanIntake } from '../store/span-intake.js';
 import { SpanDirectory } from '../store/span-queries.js';
 import { BoundedLabel, createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { ComplianceWindow } from '../telemetry/compliance-window.js';
 import type { Component } from './component.js';
 
 /** How often housekeeping (pending expiry, store size) runs. */
 const HOUSEKEEPING_INTERVAL_MS = 5_000;
-/** Distinct workflow label values on metrics; beyond it they are reported as `other`. */
-const MAX_WORKFLOW_LABELS = 200;
 
 /**
  * The only module that knows the order of stages:
@@ -29,6 +28,8 @@ const MAX_WORKFLOW_LABELS = 200;
  */
 export class Runledger implements Component {
   readonly metrics: Metrics;
+  private readonly compliance: ComplianceWindow;
+  private readonly workflowLabel: BoundedLabel;
   private db: Database | undefined;
   /** A second connection for queries, so API reads never wait behind intake's transaction. */
   private readDb: Database | undefined;
@@ -44,7 +45,9 @@ export class Runledger implements Component {
     private readonly config: Readonly<Config>,
     private readonly logger: Logger,
   ) {
-    this.metrics = createMetrics();
+    this.compliance = new ComplianceWindow(config.telemetry.metrics.compliance_window_minutes);
+    this.workflowLabel = new BoundedLabel(config.telemetry.metrics.max_workflow_labels);
+    this.metrics = createMetrics({ complianceRatios: () => this.compliance.ratios(Date.now()) });
   }
 
   get grpcPort(): number {
@@ -71,7 +74,11 @@ export class Runledger implements Component {
       identityKeys,
     };
     const runStore = new RunStore(db);
-    const workflowLabel = new BoundedLabel(MAX_WORKFLOW_LABELS);
+    const { compliance, workflowLabel } = this;
+    const windowStartNs = BigInt(Date.now() - config.telemetry.metrics.compliance_window_minutes * 60_000) * 1_000_000n;
+    for (const r of runStore.revisionsSince(windowStartNs)) {
+      compliance.record(workflowLabel.value(r.workflow), r.status === 'compliant', Number(r.evaluatedNs / 1_000_000n));
+    }
     this.assembler = new RunAssembler(
       config.runs,
       runStore,
@@ -81,6 +88,7 @@ export class Runledger implements Component {
           const workflow = workflowLabel.value(verdict.workflow);
           metrics.runsEvaluated.inc({ workflow, kind: verdict.kind ?? 'default', status: verdict.status, outcome: verdict.outcome });
           for (const f of verdict.findings) metrics.findings.inc({ workflow, code: f.code });
+          compliance.record(workflow, verdict.status === 'compliant', Date.now());
         },
         capped: (cap) => metrics.runsCapped.inc({ cap }),
         evaluationFailed: () => metrics.evaluationFailures.inc(),

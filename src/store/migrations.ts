@@ -71,6 +71,7 @@ export const MIGRATIONS: readonly string[] = [
     record TEXT NOT NULL,
     PRIMARY KEY (run_key, revision)
   ) WITHOUT ROWID;
+  CREATE INDEX run_revisions_by_time ON run_revisions(evaluated_ns);
   CREATE TABLE run_findings (
     run_key TEXT NOT NULL,
     revision INTEGER NOT NULL,

@@ -66,6 +66,18 @@ export class RunStore implements RunHistory {
     };
   }
 
+  /** Workflow and status of every revision evaluated since the given time (to rebuild metrics). */
+  revisionsSince(sinceNs: bigint): Array<{ workflow: string | null; status: string; evaluatedNs: bigint }> {
+    const rows = this.db
+      .prepare(
+        `SELECT json_extract(record, '$.workflow') AS workflow, status, evaluated_ns FROM run_revisions
+         WHERE evaluated_ns >= ?`,
+      )
+      .safeIntegers(true)
+      .all(sinceNs) as Array<{ workflow: string | null; status: string; evaluated_ns: bigint }>;
+    return rows.map((r) => ({ workflow: r.workflow, status: r.status, evaluatedNs: r.evaluated_ns }));
+  }
+
   runState(runKey: string): RunState | undefined {
     const row = this.stmt.state.get(runKey) as RunStateRow | undefined;
     return row === undefined ? undefined : toState(row);

@@ -4,7 +4,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * runledger's own Prometheus metrics. Labels are bounded: reasons and codes come from fixed sets,
  * never from a run id, trace id or identity.
  */
-export function createMetrics() {
+export interface MetricSources {
+  /** Compliance ratio per workflow label, read at each scrape. */
+  complianceRatios?: () => ReadonlyMap<string, number>;
+}
+
+export function createMetrics(sources: MetricSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'runledger_process_' });
   return {
@@ -60,6 +65,17 @@ export function createMetrics() {
       name: 'runledger_run_evaluation_failures_total',
       help: 'Run evaluations that raised an error; the run stays open for the next start (since process start).',
       registers: [registry],
+    }),
+    complianceRatio: new Gauge({
+      name: 'runledger_compliance_ratio',
+      help: 'Compliant ÷ evaluated run revisions per workflow over telemetry.metrics.compliance_window_minutes (rebuilt from the store at start).',
+      labelNames: ['workflow'] as const,
+      registers: [registry],
+      collect() {
+        if (sources.complianceRatios === undefined) return;
+        this.reset();
+        for (const [workflow, ratio] of sources.complianceRatios()) this.set({ workflow }, ratio);
+      },
     }),
     storeBytes: new Gauge({
       name: 'runledger_store_bytes',
