@@ -46,7 +46,10 @@ function parseYaml(text: string, source: string): unknown {
 }
 
 function applyEnvOverrides(raw: unknown, env: Env): unknown {
-  const root: Record<string, unknown> = isPlainObject(raw) ? structuredClone(raw) : {};
+  // A document that is not a mapping is left for the schema to reject (an empty file is null: defaults).
+  if (raw === null || raw === undefined) raw = {};
+  if (!isPlainObject(raw)) return raw;
+  const root: Record<string, unknown> = structuredClone(raw);
   for (const [name, path] of ENV_OVERRIDES) {
     const value = env[name];
     if (value === undefined || value === '') continue;

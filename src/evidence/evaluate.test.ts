@@ -29,6 +29,7 @@ function span(name: string, attributes: Attributes, options: { parent?: string; 
     links: [],
     resource: { 'service.name': 'svc' },
     scopeName: 'test',
+    digest: '0'.repeat(64),
   };
 }
 

@@ -5,6 +5,8 @@ import type { DecodedSpan } from '../otlp/stored-span.js';
 export interface RunSpan extends DecodedSpan {
   readonly resource: Attributes;
   readonly scopeName: string;
+  /** SHA-256 (hex) of the span's stored OTLP bytes, chained with each revision. */
+  readonly digest: string;
 }
 
 export interface RunInput {

@@ -5,6 +5,8 @@ export type Attributes = Record<string, AttributeValue>;
 
 /** Decoded protobufjs shapes of opentelemetry.proto.common.v1 (only what we read). */
 export interface AnyValueMessage {
+  /** protobufjs virtual oneof: the name of the member that is set. */
+  value?: 'stringValue' | 'boolValue' | 'intValue' | 'doubleValue' | 'arrayValue' | 'kvlistValue' | 'bytesValue';
   stringValue?: string;
   boolValue?: boolean;
   intValue?: Long | number;
@@ -29,16 +31,26 @@ export function toAttributes(list: readonly KeyValueMessage[] | undefined): Attr
 }
 
 function toValue(v: AnyValueMessage): AttributeValue | undefined {
-  if (v.stringValue !== undefined) return v.stringValue;
-  if (v.boolValue !== undefined) return v.boolValue;
-  if (v.intValue !== undefined) return intToValue(v.intValue);
-  if (v.doubleValue !== undefined) return v.doubleValue;
-  if (v.arrayValue !== undefined) {
-    return (v.arrayValue.values ?? []).map((x) => toValue(x)).filter((x): x is AttributeValue => x !== undefined);
+  // protobufjs puts each oneof member's default ('' / false / 0) on the prototype: only the
+  // virtual oneof property `value` says which member is actually set.
+  switch (v.value) {
+    case 'stringValue':
+      return v.stringValue;
+    case 'boolValue':
+      return v.boolValue;
+    case 'intValue':
+      return intToValue(v.intValue!);
+    case 'doubleValue':
+      return v.doubleValue;
+    case 'arrayValue':
+      return (v.arrayValue!.values ?? []).map((x) => toValue(x)).filter((x): x is AttributeValue => x !== undefined);
+    case 'kvlistValue':
+      return toAttributes(v.kvlistValue!.values);
+    case 'bytesValue':
+      return v.bytesValue;
+    default:
+      return undefined;
   }
-  if (v.kvlistValue !== undefined) return toAttributes(v.kvlistValue.values);
-  if (v.bytesValue !== undefined) return v.bytesValue;
-  return undefined;
 }
 
 /** int64 attribute: a number when exact, else its decimal string (nothing is silently rounded). */

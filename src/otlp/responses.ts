@@ -19,7 +19,8 @@ export function encodeRetryStatus(grpcCode: number, message: string, retryDelayM
   const status = RpcStatus.fromObject({
     code: grpcCode,
     message,
-    details: [{ typeUrl: RETRY_INFO_TYPE_URL, value: retryInfo }],
+    // protobufjs serves google.protobuf.Any from its bundled definition, whose field keeps the name `type_url`.
+    details: [{ type_url: RETRY_INFO_TYPE_URL, value: retryInfo }],
   });
   return Buffer.from(RpcStatus.encode(status).finish());
 }

@@ -61,6 +61,11 @@ interface Outcome {
 
 const passThrough = (b: Buffer): Buffer => b;
 
+// BUG (src/otlp/responses.ts encodeRetryStatus): the RetryInfo detail is built with `typeUrl`, but
+// protobufjs's bundled google.protobuf.Any names the field `type_url`, so the detail goes out with
+// an empty type URL and clients cannot recognise it. The two RetryInfo assertions below fail until
+// it is encoded as `type_url` (they check the URL as a client would).
+
 /** A raw grpc-js client: the request bytes are ours, and we see the status and trailers as sent. */
 function exportRaw(client: grpc.Client, body: Uint8Array): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
@@ -251,11 +256,11 @@ describe('OtlpGrpcReceiver', () => {
 
     expect(outcome.code).toBe(grpc.status.UNAVAILABLE);
     expect(outcome.details).toBe('storage is unavailable; retry later');
-    expect(outcome.retryDelaysMs).toEqual([1500]);
     expect(outcome.statusDetailsCode).toBe(grpc.status.UNAVAILABLE);
     expect((await metrics.spansRejected.get()).values).toEqual([
       expect.objectContaining({ labels: { reason: 'storage_unavailable' }, value: 1 }),
     ]);
+    expect(outcome.retryDelaysMs).toEqual([1500]);
   });
 
   it('answers INTERNAL without the error message when the sink fails unexpectedly', async () => {
@@ -289,7 +294,6 @@ describe('OtlpGrpcReceiver', () => {
 
     expect(second.code).toBe(grpc.status.UNAVAILABLE);
     expect(second.details).toBe('too many requests in flight; retry later');
-    expect(second.retryDelaysMs).toEqual([250]);
     expect(sink.batches).toHaveLength(1);
 
     sink.release();
@@ -299,6 +303,7 @@ describe('OtlpGrpcReceiver', () => {
     await vi.waitFor(() => expect(sink.batches).toHaveLength(2));
     sink.release();
     expect((await third).code).toBe(grpc.status.OK);
+    expect(second.retryDelaysMs).toEqual([250]);
   });
 
   // BUG (src/receiver/otlp-grpc-receiver.ts handleExport): inFlight++ happens before
@@ -318,8 +323,9 @@ describe('OtlpGrpcReceiver', () => {
     const first = await exportRaw(client, request(span()));
     const second = await exportRaw(client, request(span()));
 
-    expect(first.code).not.toBe(grpc.status.OK);
     expect(second.code).toBe(grpc.status.OK);
+    expect(first.code).toBe(grpc.status.INTERNAL);
+    expect(first.details).toBe('internal error');
   });
 
   it('refuses new calls once shutdown began, and answers the call in flight', async () => {

@@ -131,7 +131,14 @@ export class OtlpGrpcReceiver implements Component {
       rejected === 0 ? '' : `${rejected} span(s) rejected: ${[...problems].slice(0, MAX_QUOTED_PROBLEMS).join('; ')}`;
 
     this.inFlight++;
-    this.next.consume({ spans, receivedNs, claims: new Map() }).then(
+    let consumed: Promise<void>;
+    try {
+      consumed = this.next.consume({ spans, receivedNs, claims: new Map() });
+    } catch (err) {
+      // A stage that throws instead of rejecting must not keep its slot forever.
+      consumed = Promise.reject(err);
+    }
+    consumed.then(
       () => {
         this.inFlight--;
         answer(rejected > 0 ? 'partial' : 'success', null, encodeExportResponse(rejected, errorMessage));

@@ -81,10 +81,11 @@ function batchOf(...specs: SpanSpec[]): SpanBatch {
   return { spans: specs.map(batchSpan), receivedNs: 1_000n, claims: new Map() };
 }
 
+/** A filter passing to a RecordingSink (`next`), unless another next stage is given. */
 function createFilter(options: { config?: unknown; directory?: FakeDirectory; next?: SpanSink } = {}) {
   const keys = resolveFieldKeys({});
   const directory = options.directory ?? new FakeDirectory();
-  const next = options.next ?? new RecordingSink();
+  const recording = new RecordingSink();
   const dropped: Array<{ reason: string; count: number }> = [];
   const filter = new SpanFilter(
     {
@@ -94,9 +95,9 @@ function createFilter(options: { config?: unknown; directory?: FakeDirectory; ne
       directory,
       counters: { dropped: (reason, count) => dropped.push({ reason, count }) },
     },
-    next,
+    options.next ?? recording,
   );
-  return { filter, directory, next, dropped };
+  return { filter, directory, next: recording, dropped };
 }
 
 /** spanId → runKey of what the filter passed on. */

@@ -41,14 +41,15 @@ export class SpanFilter implements SpanSink {
     const kept = batch.spans.filter((s) => !config.exclude.some((rule) => matches(rule, s)));
     if (kept.length < batch.spans.length) counters.dropped('excluded', batch.spans.length - kept.length);
 
-    // Spans carrying a run identity bind their trace first, so a child earlier in the batch follows.
-    const own = kept.map((s) => this.ownRunKey(s));
+    // DESIGN §4: the run key is the run id when the trace carries one, else the trace id. Run ids
+    // bind their trace first, so a child earlier in the batch follows its root.
+    const runIds = kept.map((s) => this.runIdOf(s));
+    const identity = kept.map((s, i) => runIds[i] !== undefined || this.namesWorkflow(s));
     const claims = new Map<string, string>();
     kept.forEach((s, i) => {
-      const runKey = own[i];
-      if (runKey !== undefined && !claims.has(s.span.traceId)) claims.set(s.span.traceId, runKey);
+      const runId = runIds[i];
+      if (runId !== undefined && !claims.has(s.span.traceId)) claims.set(s.span.traceId, runId);
     });
-    for (const [traceId, runKey] of claims) this.remember(traceId, runKey);
 
     // One directory lookup per unknown trace and batch, not per span.
     const looked = new Map<string, string | null>();
@@ -60,23 +61,34 @@ export class SpanFilter implements SpanSink {
       }
       return runKey;
     };
-    const spans = kept.map((s, i): BatchSpan => {
-      const ownKey = own[i];
-      return { ...s, runKey: ownKey ?? runOfTrace(s.span.traceId), identity: ownKey !== undefined };
+    // A span that only names its workflow binds its trace to the trace id, unless a run id already did.
+    kept.forEach((s, i) => {
+      if (identity[i] && runIds[i] === undefined && runOfTrace(s.span.traceId) === null) {
+        claims.set(s.span.traceId, s.span.traceId);
+      }
     });
+    for (const [traceId, runKey] of claims) this.remember(traceId, runKey);
+
+    const spans = kept.map((s, i): BatchSpan => ({
+      ...s,
+      runKey: runIds[i] ?? runOfTrace(s.span.traceId),
+      identity: identity[i]!,
+    }));
     return this.next.consume({ spans, receivedNs: batch.receivedNs, claims });
   }
 
-  /** The run key a span names by itself, if it carries a run identity. */
-  private ownRunKey({ span, resource }: BatchSpan): string | undefined {
-    const { identityKeys, runIdKeys, config } = this.options;
-    const runId = firstText(runIdKeys, span.attributes, resource.attributes);
-    if (runId !== undefined) return runId;
-    const isWorkflow =
+  private runIdOf({ span, resource }: BatchSpan): string | undefined {
+    return firstText(this.options.runIdKeys, span.attributes, resource.attributes);
+  }
+
+  /** Whether a span without a run id still carries a run identity (workflow name, kind, include rule). */
+  private namesWorkflow({ span, resource }: BatchSpan): boolean {
+    const { identityKeys, config } = this.options;
+    return (
       identityKeys.some((k) => span.attributes[k] !== undefined) ||
       (span.parentSpanId === '' && identityKeys.some((k) => resource.attributes[k] !== undefined)) ||
-      config.include.some((rule) => matches(rule, { span, resource }));
-    return isWorkflow ? span.traceId : undefined;
+      config.include.some((rule) => matches(rule, { span, resource }))
+    );
   }
 
   private lookup(traceId: string): string | undefined {
