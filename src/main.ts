@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, configPath } from './config/load.js';
 import { checkConfig } from './cli/config-check.js';
 import { formatRun, formatRunTable } from './cli/runs.js';
+import { formatVerifyReport, runVerify } from './cli/verify.js';
 import { openDatabase } from './store/database.js';
 import { RunQueries } from './store/run-queries.js';
 import { ConfigError } from './errors.js';
@@ -93,6 +94,20 @@ runsCommand
       }
       process.stdout.write(`${options.json ? JSON.stringify(run, null, 2) : formatRun(run)}\n`);
     });
+  });
+
+program
+  .command('verify')
+  .description('walk the hash chain and report altered, missing or reordered records, bad signatures and declared gaps')
+  .option('-c, --config <file>', 'YAML configuration file (default: $RUNLEDGER_CONFIG)')
+  .option('--from <seq>', 'start at this chain sequence number', (v) => parsePositiveInt(v, '--from'))
+  .option('--public-key <file>', 'trusted Ed25519 public key (PEM); repeat for rotated keys', (v, all: string[]) => [...all, v], [])
+  .option('--json', 'print JSON')
+  .action((options: { config?: string; from?: number; publicKey: string[]; json?: boolean }) => {
+    const config = loadConfig(configPath(options.config, process.env));
+    const report = runVerify(config, { ...(options.from !== undefined ? { from: options.from } : {}), publicKeys: options.publicKey });
+    process.stdout.write(`${options.json ? JSON.stringify(report, null, 2) : formatVerifyReport(report)}\n`);
+    process.exitCode = report.intact ? 0 : 1;
   });
 
 function withQueries(configFlag: string | undefined, use: (queries: RunQueries) => void): void {

@@ -6,6 +6,7 @@ import { runsConfigSchema } from '../runs/config.js';
 import { filterConfigSchema } from '../processors/filter/config.js';
 import { fieldsConfigSchema } from '../evidence/fields.js';
 import { profilesConfigSchema } from '../evidence/profiles.js';
+import { integrityConfigSchema } from '../integrity/config.js';
 
 export const telemetryConfigSchema = z
   .strictObject({
@@ -49,6 +50,7 @@ export const configSchema = z.strictObject({
   runs: runsConfigSchema,
   filter: filterConfigSchema,
   evidence: evidenceConfigSchema,
+  integrity: integrityConfigSchema,
   telemetry: telemetryConfigSchema,
 });
 

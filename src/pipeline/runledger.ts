@@ -7,6 +7,8 @@ import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';
 import { RunAssembler } from '../runs/assembler.js';
 import { RunStore } from '../store/run-store.js';
+import { ChainStore } from '../store/chain-store.js';
+import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { RunQueries } from '../store/run-queries.js';
 import { spanToJson } from '../api/span-json.js';
 import { HttpServer } from '../http/http-server.js';
@@ -18,8 +20,9 @@ import { SpanDirectory } from '../store/span-queries.js';
 import { BoundedLabel, createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { ComplianceWindow } from '../telemetry/compliance-window.js';
 import type { Component } from './component.js';
+import { RUNLEDGER_VERSION } from '../version.js';
 
-/** How often housekeeping (pending expiry, store size) runs. */
+/** How often housekeeping (pending expiry, store size, checkpoints) runs. */
 const HOUSEKEEPING_INTERVAL_MS = 5_000;
 
 /**
@@ -30,6 +33,9 @@ export class Runledger implements Component {
   readonly metrics: Metrics;
   private readonly compliance: ComplianceWindow;
   private readonly workflowLabel: BoundedLabel;
+  private chain: ChainStore | undefined;
+  private recordsSinceCheckpoint = 0;
+  private lastCheckpointMs: number | undefined;
   private db: Database | undefined;
   /** A second connection for queries, so API reads never wait behind intake's transaction. */
   private readDb: Database | undefined;
@@ -47,7 +53,10 @@ export class Runledger implements Component {
   ) {
     this.compliance = new ComplianceWindow(config.telemetry.metrics.compliance_window_minutes);
     this.workflowLabel = new BoundedLabel(config.telemetry.metrics.max_workflow_labels);
-    this.metrics = createMetrics({ complianceRatios: () => this.compliance.ratios(Date.now()) });
+    this.metrics = createMetrics({
+      complianceRatios: () => this.compliance.ratios(Date.now()),
+      lastCheckpointAge: () => (this.lastCheckpointMs === undefined ? undefined : (Date.now() - this.lastCheckpointMs) / 1000),
+    });
   }
 
   get grpcPort(): number {
@@ -73,7 +82,11 @@ export class Runledger implements Component {
       profiles: resolveProfiles(config.evidence.profiles),
       identityKeys,
     };
-    const runStore = new RunStore(db);
+    const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);
+    this.chain = new ChainStore(db, signingKey, config.integrity.origin);
+    this.chain.recordStart(nowNs(), RUNLEDGER_VERSION);
+    logger.info({ key_id: signingKey.keyId, head_seq: this.chain.head().seq }, 'integrity chain started');
+    const runStore = new RunStore(db, this.chain);
     const { compliance, workflowLabel } = this;
     const windowStartNs = BigInt(Date.now() - config.telemetry.metrics.compliance_window_minutes * 60_000) * 1_000_000n;
     for (const r of runStore.revisionsSince(windowStartNs)) {
@@ -89,6 +102,7 @@ export class Runledger implements Component {
           metrics.runsEvaluated.inc({ workflow, kind: verdict.kind ?? 'default', status: verdict.status, outcome: verdict.outcome });
           for (const f of verdict.findings) metrics.findings.inc({ workflow, code: f.code });
           compliance.record(workflow, verdict.status === 'compliant', Date.now());
+          if (++this.recordsSinceCheckpoint >= config.integrity.checkpoint_every_records) this.checkpoint();
         },
         capped: (cap) => metrics.runsCapped.inc({ cap }),
         evaluationFailed: () => metrics.evaluationFailures.inc(),
@@ -127,7 +141,8 @@ export class Runledger implements Component {
     await this.http.start();
     await this.receiver.start();
     this.runHousekeeping();
-    this.housekeeping = setInterval(() => this.runHousekeeping(), HOUSEKEEPING_INTERVAL_MS);
+    const housekeepingMs = Math.min(HOUSEKEEPING_INTERVAL_MS, config.integrity.checkpoint_interval_seconds * 1000);
+    this.housekeeping = setInterval(() => this.runHousekeeping(), housekeepingMs);
     this.housekeeping.unref();
   }
 
@@ -144,11 +159,23 @@ export class Runledger implements Component {
     // Evaluation is synchronous, so stopping its timer never leaves a run judged half-way.
     await this.assembler?.shutdown();
     await this.http?.shutdown();
+    this.checkpoint();
     this.readDb?.close();
     this.readDb = undefined;
     this.db?.close();
     this.db = undefined;
     this.logger.info('store closed');
+  }
+
+  /** Signs the chain head when it moved; a failure is logged, never fatal (the chain itself is intact). */
+  private checkpoint(): void {
+    if (this.chain === undefined || this.db === undefined) return;
+    try {
+      if (this.chain.writeCheckpoint(nowNs())) this.lastCheckpointMs = Date.now();
+      this.recordsSinceCheckpoint = 0;
+    } catch (err) {
+      this.logger.error({ err }, 'writing a checkpoint failed');
+    }
   }
 
   private notReady(): string[] {
@@ -166,11 +193,15 @@ export class Runledger implements Component {
       const expired = directory.expirePending(cutoff);
       if (expired > 0) metrics.spansDropped.inc({ reason: 'pending_expired' }, expired);
       metrics.storeBytes.set(fileSize(db.name) + fileSize(`${db.name}-wal`));
+      const intervalMs = config.integrity.checkpoint_interval_seconds * 1000;
+      if (this.lastCheckpointMs === undefined || Date.now() - this.lastCheckpointMs >= intervalMs) this.checkpoint();
     } catch (err) {
       this.logger.error({ err }, 'housekeeping failed');
     }
   }
 }
+
+const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 function fileSize(path: string): number {
   try {

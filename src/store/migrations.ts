@@ -90,5 +90,32 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (decision_id, run_key)
   ) WITHOUT ROWID;
   `,
+  // 3: integrity. `chain` is an append-only hash chain over run revisions and lifecycle records
+  // (DESIGN §7); rows are never deleted, pruning only removes run data and says so in a signed row.
+  `
+  CREATE TABLE chain (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    run_key TEXT,
+    revision INTEGER,
+    created_ns INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    record_hash TEXT NOT NULL,
+    key_id TEXT,
+    signature TEXT
+  );
+  CREATE INDEX chain_by_run ON chain(run_key, revision) WHERE run_key IS NOT NULL;
+  CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL,
+    head_hash TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    signature TEXT NOT NULL
+  );
+  `,
 ];
 

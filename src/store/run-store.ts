@@ -2,6 +2,10 @@ import type { RunHistory, RunInput, RunSpan } from '../evidence/run-input.js';
 import type { RunVerdict } from '../evidence/evaluate.js';
 import { decodeStoredResource, decodeStoredScope, decodeStoredSpan } from '../otlp/stored-span.js';
 import type { Attributes } from '../otlp/attributes.js';
+import { sha256Hex } from '../integrity/canonical.js';
+import { recordDigest } from '../integrity/chain-entry.js';
+import { byStart } from '../evidence/steps.js';
+import type { ChainStore } from './chain-store.js';
 import type { Database } from './database.js';
 
 /** The index row of a run, as the assembler tracks it. */
@@ -40,7 +44,10 @@ export class RunStore implements RunHistory {
   private readonly resources = new Map<bigint, Attributes>();
   private readonly scopes = new Map<bigint, string>();
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    private readonly chain?: ChainStore,
+  ) {
     const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.stmt = {
       state: prepare('SELECT * FROM runs WHERE run_key = ?'),
@@ -93,6 +100,7 @@ export class RunStore implements RunHistory {
       ...decodeStoredSpan(row.body),
       resource: this.resource(row.resource_id),
       scopeName: this.scope(row.scope_id),
+      digest: sha256Hex(row.body),
     }));
   }
 
@@ -111,6 +119,15 @@ export class RunStore implements RunHistory {
     const { run_id, ...rest } = verdict;
     const record = JSON.stringify({ run_id, revision, ...rest, evaluated_at: new Date(Number(evaluatedNs / 1_000_000n)).toISOString(), reason });
     this.stmt.insertRevision.run(input.runKey, revision, evaluatedNs, reason, verdict.status, verdict.outcome, record);
+    this.chain?.appendRevision(
+      {
+        run_key: input.runKey,
+        revision,
+        record_sha256: recordDigest(record),
+        spans: [...input.spans].sort(byStart).map((s) => [s.traceId, s.spanId, s.digest] as const),
+      },
+      evaluatedNs,
+    );
     for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code);
     if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey);
     for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey);

@@ -7,6 +7,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface MetricSources {
   /** Compliance ratio per workflow label, read at each scrape. */
   complianceRatios?: () => ReadonlyMap<string, number>;
+  /** Seconds since the last signed checkpoint, or undefined before the first. */
+  lastCheckpointAge?: () => number | undefined;
 }
 
 export function createMetrics(sources: MetricSources = {}) {
@@ -75,6 +77,15 @@ export function createMetrics(sources: MetricSources = {}) {
         if (sources.complianceRatios === undefined) return;
         this.reset();
         for (const [workflow, ratio] of sources.complianceRatios()) this.set({ workflow }, ratio);
+      },
+    }),
+    lastCheckpointAge: new Gauge({
+      name: 'runledger_last_checkpoint_age_seconds',
+      help: 'Seconds since the last signed checkpoint was written by this process.',
+      registers: [registry],
+      collect() {
+        const age = sources.lastCheckpointAge?.();
+        if (age !== undefined) this.set(age);
       },
     }),
     storeBytes: new Gauge({

@@ -1,0 +1,60 @@
+import { canonicalJson, CANONICALIZATION_VERSION, sha256Hex } from './canonical.js';
+
+export type ChainKind = 'revision' | 'chain_start' | 'key_rotation' | 'prune';
+
+/** Kinds whose rows are signed as well as chained. */
+export const SIGNED_KINDS: ReadonlySet<ChainKind> = new Set(['chain_start', 'key_rotation', 'prune']);
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** One row of the chain, as stored. */
+export interface ChainRow {
+  readonly seq: number;
+  readonly kind: ChainKind;
+  readonly run_key: string | null;
+  readonly revision: number | null;
+  readonly created_ns: bigint;
+  /** Canonical JSON of the payload. */
+  readonly payload: string;
+  readonly prev_hash: string;
+  readonly record_hash: string;
+  readonly key_id: string | null;
+  readonly signature: string | null;
+}
+
+/** Payload of a revision row: the record's digest and its spans' digests in history order. */
+export interface RevisionPayload {
+  readonly run_key: string;
+  readonly revision: number;
+  readonly record_sha256: string;
+  /** [trace_id, span_id, sha256 of the stored OTLP bytes], by start time then span id. */
+  readonly spans: ReadonlyArray<readonly [string, string, string]>;
+}
+
+export interface PrunePayload {
+  readonly before: string;
+  readonly kinds: readonly string[] | null;
+  readonly count: number;
+  /** Inclusive [first, last] seq ranges of revision rows whose data was removed. */
+  readonly ranges: ReadonlyArray<readonly [number, number]>;
+  readonly last_hash: string;
+}
+
+/** record_hash = SHA-256 over the canonical JSON of the row's content (DESIGN §7). */
+export function chainHash(row: Pick<ChainRow, 'seq' | 'kind' | 'created_ns' | 'payload' | 'prev_hash'>): string {
+  return sha256Hex(
+    canonicalJson({
+      v: CANONICALIZATION_VERSION,
+      seq: row.seq,
+      kind: row.kind,
+      created_ns: row.created_ns.toString(),
+      prev_hash: row.prev_hash,
+      payload: JSON.parse(row.payload) as unknown,
+    }),
+  );
+}
+
+/** Digest of a stored run revision record (its canonical form, so JSON spacing does not matter). */
+export function recordDigest(recordJson: string): string {
+  return sha256Hex(canonicalJson(JSON.parse(recordJson) as unknown));
+}

@@ -1,0 +1,158 @@
+import type { KeyObject } from 'node:crypto';
+import type { ChainReader } from '../store/chain-store.js';
+import { sha256Hex } from './canonical.js';
+import { chainHash, GENESIS_HASH, recordDigest, SIGNED_KINDS, type ChainRow, type PrunePayload, type RevisionPayload } from './chain-entry.js';
+import { keyIdOf, verifyText } from './signing.js';
+
+/** Problem kinds, after CloudTrail's validator: altered, missing, reordered, signatures, declared gaps. */
+export type ProblemKind =
+  | 'record_altered'
+  | 'record_missing'
+  | 'reordered'
+  | 'signature_invalid'
+  | 'unknown_key'
+  | 'checkpoint_mismatch'
+  | 'truncated'
+  | 'declared_gap';
+
+export interface VerifyProblem {
+  readonly kind: ProblemKind;
+  readonly seq?: number;
+  readonly run_id?: string;
+  readonly revision?: number;
+  readonly message: string;
+}
+
+export interface VerifyReport {
+  /** True when nothing but declared gaps was found. */
+  readonly intact: boolean;
+  readonly records_checked: number;
+  readonly revisions_checked: number;
+  readonly checkpoints_checked: number;
+  readonly head: { seq: number; hash: string };
+  readonly problems: readonly VerifyProblem[];
+}
+
+export interface VerifyOptions {
+  readonly fromSeq?: number;
+  /** Trusted Ed25519 public keys (the auditor's copies); signatures by other keys are `unknown_key`. */
+  readonly publicKeys: readonly KeyObject[];
+}
+
+/** Walks the chain and reports every problem by kind; exits nothing, decides nothing else. */
+export function verifyChain(reader: ChainReader, options: VerifyOptions): VerifyReport {
+  const keys = new Map(options.publicKeys.map((k) => [keyIdOf(k), k]));
+  const problems: VerifyProblem[] = [];
+  const fromSeq = options.fromSeq ?? 1;
+  const hashAt = new Map<number, string>();
+  const seqOfRecordDigest = new Map<string, number>();
+  const revisionRows: Array<ChainRow & { payload_obj: RevisionPayload }> = [];
+  const pruned: Array<readonly [number, number]> = [];
+  let previous: ChainRow | undefined;
+  let expected = fromSeq;
+  let records = 0;
+
+  const checkSignature = (row: { seq?: number; key_id: string | null; signature: string | null }, text: string, what: string) => {
+    if (row.key_id === null || row.signature === null) {
+      problems.push({ kind: 'signature_invalid', ...(row.seq ? { seq: row.seq } : {}), message: `${what} is not signed` });
+      return;
+    }
+    const key = keys.get(row.key_id);
+    if (key === undefined) {
+      problems.push({ kind: 'unknown_key', ...(row.seq ? { seq: row.seq } : {}), message: `${what} is signed by key ${row.key_id}, which is not a trusted key` });
+    } else if (!verifyText(key, text, row.signature)) {
+      problems.push({ kind: 'signature_invalid', ...(row.seq ? { seq: row.seq } : {}), message: `${what} has an invalid signature` });
+    }
+  };
+
+  for (const row of reader.rows(fromSeq)) {
+    records++;
+    if (row.seq > expected) {
+      problems.push({ kind: 'record_missing', seq: expected, message: `chain records ${expected}..${row.seq - 1} are missing` });
+    }
+    const recomputed = chainHash(row);
+    if (recomputed !== row.record_hash) {
+      problems.push({ kind: 'record_altered', seq: row.seq, message: `chain record ${row.seq} (${row.kind}) does not match its hash` });
+    }
+    const linked = previous !== undefined && previous.seq === row.seq - 1 ? previous.record_hash : row.seq === 1 ? GENESIS_HASH : undefined;
+    if (linked !== undefined && row.prev_hash !== linked) {
+      problems.push({ kind: 'reordered', seq: row.seq, message: `chain record ${row.seq} does not follow record ${row.seq - 1}` });
+    }
+    if (SIGNED_KINDS.has(row.kind)) checkSignature(row, row.record_hash, `chain record ${row.seq} (${row.kind})`);
+
+    if (row.kind === 'revision') {
+      revisionRows.push({ ...row, payload_obj: JSON.parse(row.payload) as RevisionPayload });
+      seqOfRecordDigest.set((JSON.parse(row.payload) as RevisionPayload).record_sha256, row.seq);
+    } else if (row.kind === 'prune') {
+      const payload = JSON.parse(row.payload) as PrunePayload;
+      pruned.push(...payload.ranges);
+      problems.push({ kind: 'declared_gap', seq: row.seq, message: `pruning removed ${payload.count} revision(s) evaluated before ${payload.before}` });
+    } else if (row.kind === 'chain_start') {
+      const payload = JSON.parse(row.payload) as { previous_head_seq: number };
+      if (payload.previous_head_seq > 0) {
+        problems.push({ kind: 'declared_gap', seq: row.seq, message: `runledger restarted after record ${payload.previous_head_seq}` });
+      }
+    } else if (row.kind === 'key_rotation') {
+      const payload = JSON.parse(row.payload) as { old_key_id: string; new_key_id: string };
+      problems.push({ kind: 'declared_gap', seq: row.seq, message: `signing key rotated from ${payload.old_key_id} to ${payload.new_key_id}` });
+    }
+    hashAt.set(row.seq, row.record_hash);
+    previous = row;
+    expected = row.seq + 1;
+  }
+
+  const isPruned = (seq: number) => pruned.some(([a, b]) => seq >= a && seq <= b);
+  for (const row of revisionRows) {
+    const payload = row.payload_obj;
+    const ref = { seq: row.seq, run_id: payload.run_key, revision: payload.revision };
+    const record = reader.revisionRecord(payload.run_key, payload.revision);
+    if (record === undefined) {
+      if (!isPruned(row.seq)) problems.push({ kind: 'record_missing', ...ref, message: `run ${payload.run_key} revision ${payload.revision} is missing` });
+      continue;
+    }
+    const digest = recordDigest(record);
+    if (digest !== payload.record_sha256) {
+      const other = seqOfRecordDigest.get(digest);
+      problems.push(
+        other !== undefined
+          ? { kind: 'reordered', ...ref, message: `run ${payload.run_key} revision ${payload.revision} holds the record chained at ${other}` }
+          : { kind: 'record_altered', ...ref, message: `run ${payload.run_key} revision ${payload.revision} was altered` },
+      );
+    }
+    for (const [traceId, spanId, spanDigest] of payload.spans) {
+      const body = reader.spanBody(traceId, spanId);
+      if (body === undefined) {
+        if (!isPruned(row.seq)) problems.push({ kind: 'record_missing', ...ref, message: `span ${spanId} of run ${payload.run_key} is missing` });
+      } else if (sha256Hex(body) !== spanDigest) {
+        problems.push({ kind: 'record_altered', ...ref, message: `span ${spanId} of run ${payload.run_key} was altered` });
+      }
+    }
+  }
+
+  const checkpoints = reader.checkpoints();
+  const lastSeq = previous?.seq ?? 0;
+  for (const cp of checkpoints) {
+    checkSignature(cp, cp.body, `checkpoint at size ${cp.size}`);
+    // The signed text is the truth; the columns beside it are only an index.
+    const [, sizeLine = '', hashLine = ''] = cp.body.split('\n');
+    const size = Number(sizeLine);
+    const head = Buffer.from(hashLine, 'base64').toString('hex');
+    if (size !== cp.size || head !== cp.head_hash) {
+      problems.push({ kind: 'checkpoint_mismatch', seq: cp.size, message: `checkpoint ${cp.id}'s columns differ from its signed text` });
+    }
+    if (size > lastSeq) {
+      problems.push({ kind: 'truncated', seq: size, message: `a signed checkpoint covers ${size} records but the chain ends at ${lastSeq}` });
+    } else if (hashAt.has(size) && hashAt.get(size) !== head) {
+      problems.push({ kind: 'checkpoint_mismatch', seq: size, message: `record ${size} does not match the signed checkpoint's head` });
+    }
+  }
+
+  return {
+    intact: problems.every((p) => p.kind === 'declared_gap'),
+    records_checked: records,
+    revisions_checked: revisionRows.length,
+    checkpoints_checked: checkpoints.length,
+    head: { seq: lastSeq, hash: previous?.record_hash ?? GENESIS_HASH },
+    problems,
+  };
+}

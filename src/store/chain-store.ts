@@ -1,0 +1,140 @@
+import { chainHash, GENESIS_HASH, SIGNED_KINDS, type ChainKind, type ChainRow, type RevisionPayload } from '../integrity/chain-entry.js';
+import { canonicalJson } from '../integrity/canonical.js';
+import { checkpointBody, signText, type SigningKey } from '../integrity/signing.js';
+import type { Database } from './database.js';
+
+export interface CheckpointRow {
+  readonly id: number;
+  readonly size: number;
+  readonly head_hash: string;
+  readonly created_ns: bigint;
+  readonly origin: string;
+  readonly key_id: string;
+  readonly body: string;
+  readonly signature: string;
+}
+
+/** What `verify` reads; implemented over SQLite here, so the walker itself holds no SQL. */
+export interface ChainReader {
+  rows(fromSeq: number): Iterable<ChainRow>;
+  revisionRecord(runKey: string, revision: number): string | undefined;
+  spanBody(traceId: string, spanId: string): Uint8Array | undefined;
+  checkpoints(): CheckpointRow[];
+}
+
+interface RawChainRow extends Omit<ChainRow, 'seq' | 'revision'> {
+  seq: bigint;
+  revision: bigint | null;
+}
+
+/** The hash chain and its signed checkpoints (DESIGN §7). Appends run inside the caller's transaction. */
+export class ChainStore implements ChainReader {
+  private readonly stmt;
+
+  constructor(
+    private readonly db: Database,
+    private readonly key: SigningKey | undefined,
+    readonly origin: string,
+  ) {
+    const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.stmt = {
+      head: prepare('SELECT seq, record_hash FROM chain ORDER BY seq DESC LIMIT 1'),
+      insert: prepare(
+        `INSERT INTO chain (seq, kind, run_key, revision, created_ns, payload, prev_hash, record_hash, key_id, signature)
+         VALUES (@seq, @kind, @run_key, @revision, @created_ns, @payload, @prev_hash, @record_hash, @key_id, @signature)`,
+      ),
+      rows: prepare('SELECT * FROM chain WHERE seq >= ? ORDER BY seq LIMIT 1000'),
+      record: prepare('SELECT record FROM run_revisions WHERE run_key = ? AND revision = ?').pluck(),
+      span: prepare('SELECT body FROM spans WHERE trace_id = ? AND span_id = ?').pluck(),
+      lastCheckpoint: prepare('SELECT size FROM checkpoints ORDER BY id DESC LIMIT 1').pluck(),
+      insertCheckpoint: prepare(
+        `INSERT INTO checkpoints (size, head_hash, created_ns, origin, key_id, body, signature)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      checkpoints: prepare('SELECT * FROM checkpoints ORDER BY id'),
+      lastKeyId: prepare("SELECT key_id FROM chain WHERE kind IN ('chain_start', 'key_rotation') ORDER BY seq DESC LIMIT 1").pluck(),
+    };
+  }
+
+  get keyId(): string | undefined {
+    return this.key?.keyId;
+  }
+
+  head(): { seq: number; hash: string } {
+    const row = this.stmt.head.get() as { seq: bigint; record_hash: string } | undefined;
+    return row === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: Number(row.seq), hash: row.record_hash };
+  }
+
+  append(kind: ChainKind, payload: object, createdNs: bigint, ref: { runKey?: string; revision?: number } = {}): ChainRow {
+    const head = this.head();
+    const content = { seq: head.seq + 1, kind, created_ns: createdNs, payload: canonicalJson(payload), prev_hash: head.hash };
+    const record_hash = chainHash(content);
+    const signed = SIGNED_KINDS.has(kind) && this.key !== undefined;
+    const row: ChainRow = {
+      ...content,
+      run_key: ref.runKey ?? null,
+      revision: ref.revision ?? null,
+      record_hash,
+      key_id: signed ? this.key!.keyId : null,
+      signature: signed ? signText(this.key!, record_hash) : null,
+    };
+    this.stmt.insert.run({ ...row, seq: row.seq });
+    return row;
+  }
+
+  appendRevision(payload: RevisionPayload, createdNs: bigint): ChainRow {
+    return this.append('revision', payload, createdNs, { runKey: payload.run_key, revision: payload.revision });
+  }
+
+  /** At start: a signed record naming the previous head, and a key-rotation record when the key changed. */
+  recordStart(nowNs: bigint, version: string): void {
+    const previousKey = this.stmt.lastKeyId.get() as string | null | undefined;
+    const head = this.head();
+    this.db.transaction(() => {
+      if (previousKey != null && this.key !== undefined && previousKey !== this.key.keyId) {
+        this.append('key_rotation', { old_key_id: previousKey, new_key_id: this.key.keyId }, nowNs);
+      }
+      this.append('chain_start', { previous_head_seq: head.seq, previous_head_hash: head.hash, runledger_version: version }, nowNs);
+    })();
+  }
+
+  /** Writes a signed checkpoint when records were added since the last one; returns whether it did. */
+  writeCheckpoint(nowNs: bigint): boolean {
+    if (this.key === undefined) return false;
+    const head = this.head();
+    const last = this.stmt.lastCheckpoint.get() as bigint | undefined;
+    if (head.seq === 0 || (last !== undefined && Number(last) === head.seq)) return false;
+    const body = checkpointBody(this.origin, head.seq, head.hash, new Date(Number(nowNs / 1_000_000n)).toISOString());
+    this.stmt.insertCheckpoint.run(head.seq, head.hash, nowNs, this.origin, this.key.keyId, body, signText(this.key, body));
+    return true;
+  }
+
+  /** Rows in seq order, read a page at a time so other reads can run between pages. */
+  *rows(fromSeq: number): Iterable<ChainRow> {
+    let next = fromSeq;
+    for (;;) {
+      const page = this.stmt.rows.all(next) as RawChainRow[];
+      for (const raw of page) {
+        yield { ...raw, seq: Number(raw.seq), revision: raw.revision === null ? null : Number(raw.revision) };
+      }
+      if (page.length < 1000) return;
+      next = Number(page[page.length - 1]!.seq) + 1;
+    }
+  }
+
+  revisionRecord(runKey: string, revision: number): string | undefined {
+    return (this.stmt.record.get(runKey, revision) as string | undefined) ?? undefined;
+  }
+
+  spanBody(traceId: string, spanId: string): Uint8Array | undefined {
+    return (this.stmt.span.get(traceId, spanId) as Buffer | undefined) ?? undefined;
+  }
+
+  checkpoints(): CheckpointRow[] {
+    return (this.stmt.checkpoints.all() as Array<CheckpointRow & { id: bigint; size: bigint }>).map((c) => ({
+      ...c,
+      id: Number(c.id),
+      size: Number(c.size),
+    }));
+  }
+}
