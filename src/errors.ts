@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'OVERLOADED'
   | 'STORAGE_UNAVAILABLE'
   | 'SHUTTING_DOWN'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'UNAUTHENTICATED';
 
 export class RunledgerError extends Error {
   readonly code: ErrorCode;

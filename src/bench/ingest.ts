@@ -9,7 +9,9 @@
  *
  * Options: --seconds S (15)  --warmup S (2)  --inflight N (8)  --synchronous full|normal (full)
  *          --pool N (64)  --seed N (1)  --servers runledger,naive  --dir DIR (os tmpdir)
- *          --cpu-prof (profile the servers with node --cpu-prof and summarise)  --keep  --json
+ *          --cpu-prof (profile the servers with node --cpu-prof and summarise)  --timeline (per second)
+ *          --set KEY=VALUE (runledger config override, repeatable, e.g. --set runs.settle_ms=600000)
+ *          --keep (temporary databases)  --json
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -46,6 +48,9 @@ interface Settings {
   readonly cpuProf: boolean;
   readonly keep: boolean;
   readonly json: boolean;
+  readonly timeline: boolean;
+  /** runledger config overrides, as dotted YAML paths. */
+  readonly overrides: ReadonlyArray<readonly [path: string, value: unknown]>;
 }
 
 interface TargetResult {
@@ -56,6 +61,10 @@ interface TargetResult {
   readonly peakRssMb: number;
   /** Server CPU time over the timed window, as a percentage of one core. */
   readonly serverCpuPercent: number;
+  /** CPU of all other processes on the machine during the window (noise), as a percentage of one core. */
+  readonly otherCpuPercent: number;
+  /** Machine-wide iowait during the window, as a percentage of one core. */
+  readonly iowaitPercent: number;
   readonly storedSpans: number;
   /** runledger only: stored spans without a run (the filter's pending state); 0 means all were routed. */
   readonly pendingSpans: number | null;
@@ -80,6 +89,8 @@ function parseSettings(): Settings {
       'cpu-prof': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      timeline: { type: 'boolean', default: false },
+      set: { type: 'string', multiple: true, default: [] },
     },
   });
   const positive = (name: string, value: string, max: number) => {
@@ -102,6 +113,19 @@ function parseSettings(): Settings {
     cpuProf: values['cpu-prof'],
     keep: values.keep,
     json: values.json,
+    timeline: values.timeline,
+    overrides: values.set.map((entry): readonly [string, unknown] => {
+      const eq = entry.indexOf('=');
+      if (eq <= 0) throw new Error(`--set expects KEY=VALUE, got ${entry}`);
+      const raw = entry.slice(eq + 1);
+      let value: unknown = raw;
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        // a bare string
+      }
+      return [entry.slice(0, eq), value];
+    }),
   };
 }
 
@@ -136,7 +160,28 @@ function procCpuSeconds(pid: number): number {
   }
 }
 
+/** Machine-wide CPU seconds from /proc/stat: busy (all but idle and iowait) and iowait, summed over cores. */
+function systemCpuSeconds(): { busy: number; iowait: number } {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+    return { busy: (user + nice + system + irq + softirq + steal) / CLOCK_TICKS, iowait: iowait / CLOCK_TICKS };
+  } catch {
+    return { busy: NaN, iowait: NaN };
+  }
+}
+
 // ---------------------------------------------------------------- servers
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
 
 interface RunningServer {
   readonly child: ChildProcess;
@@ -152,15 +197,14 @@ function startServer(target: Target, dir: string, settings: Settings, profDir: s
   let args: string[];
   if (target === 'runledger') {
     const configPath = join(dir, 'runledger.yaml');
-    writeFileSync(
-      configPath,
-      stringify({
-        receiver: { otlp_grpc: { endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 64 } },
-        http: { endpoint: '127.0.0.1:0' },
-        storage: { sqlite: { path: dbPath, synchronous: settings.synchronous } },
-        telemetry: { logs: { level: 'info' } },
-      }),
-    );
+    const config: Record<string, unknown> = {
+      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 64 } },
+      http: { endpoint: '127.0.0.1:0' },
+      storage: { sqlite: { path: dbPath, synchronous: settings.synchronous } },
+      telemetry: { logs: { level: 'info' } },
+    };
+    for (const [path, value] of settings.overrides) setPath(config, path.split('.'), value);
+    writeFileSync(configPath, stringify(config));
     args = [...nodeArgs, MAIN, 'serve', '--config', configPath];
   } else {
     args = [...nodeArgs, NAIVE, '--db', dbPath, '--synchronous', settings.synchronous];
@@ -223,6 +267,9 @@ interface GeneratorRun {
   readonly ready: GeneratorReady;
   readonly result: GeneratorResult;
   readonly serverCpuSeconds: number;
+  /** CPU used by every other process (neither the server nor the generator) during the window. */
+  readonly otherCpuSeconds: number;
+  readonly iowaitSeconds: number;
   readonly peakPolledRssKb: number;
 }
 
@@ -243,6 +290,10 @@ function runGenerator(port: number, serverPid: number, settings: Settings): Prom
     let result: GeneratorResult | undefined;
     let cpuStart = NaN;
     let cpuSeconds = NaN;
+    let sysStart = { busy: NaN, iowait: NaN };
+    let genStart = NaN;
+    let otherSeconds = NaN;
+    let iowaitSeconds = NaN;
     let peakRssKb = 0;
     const poll = setInterval(() => {
       const { rssKb } = procStatus(serverPid);
@@ -260,10 +311,16 @@ function runGenerator(port: number, serverPid: number, settings: Settings): Prom
           break;
         case 'timed-start':
           cpuStart = procCpuSeconds(serverPid);
+          genStart = procCpuSeconds(child.pid!);
+          sysStart = systemCpuSeconds();
           break;
-        case 'timed-end':
+        case 'timed-end': {
           cpuSeconds = procCpuSeconds(serverPid) - cpuStart;
+          const sys = systemCpuSeconds();
+          otherSeconds = sys.busy - sysStart.busy - cpuSeconds - (procCpuSeconds(child.pid!) - genStart);
+          iowaitSeconds = sys.iowait - sysStart.iowait;
           break;
+        }
         case 'result':
           result = message.result;
           break;
@@ -276,7 +333,7 @@ function runGenerator(port: number, serverPid: number, settings: Settings): Prom
       clearInterval(poll);
       clearTimeout(timer);
       if (ready !== undefined && result !== undefined) {
-        resolve({ ready, result, serverCpuSeconds: cpuSeconds, peakPolledRssKb: peakRssKb });
+        resolve({ ready, result, serverCpuSeconds: cpuSeconds, otherCpuSeconds: otherSeconds, iowaitSeconds, peakPolledRssKb: peakRssKb });
       } else {
         reject(new Error(`load generator exited (${code ?? signal}) without a result`));
       }
@@ -345,6 +402,8 @@ async function runTarget(target: Target, settings: Settings, profRoot: string | 
     workload: run.ready,
     peakRssMb: peakKb / 1024,
     serverCpuPercent: (run.serverCpuSeconds / result.windowSeconds) * 100,
+    otherCpuPercent: (run.otherCpuSeconds / result.windowSeconds) * 100,
+    iowaitPercent: (run.iowaitSeconds / result.windowSeconds) * 100,
     storedSpans: stored,
     pendingSpans: pending,
     dbBytes,
@@ -353,6 +412,18 @@ async function runTarget(target: Target, settings: Settings, profRoot: string | 
 }
 
 // ---------------------------------------------------------------- report
+
+/** The commit measured, and whether src/ had uncommitted changes when dist/ was built. */
+function sourceVersion(): string {
+  const cwd = fileURLToPath(new URL('../..', import.meta.url));
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd, encoding: 'utf8' }).trim() !== '';
+    return `${head}${dirty ? '+uncommitted src changes' : ''}`;
+  } catch {
+    return '(version unknown)';
+  }
+}
 
 function fsType(dir: string): string {
   try {
@@ -379,7 +450,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   const w = results[0]?.workload;
   const dbFs = fsType(settings.dir);
   const lines: string[] = [];
-  lines.push('runledger ingest benchmark (OTLP/gRPC Export, 127.0.0.1)');
+  lines.push(`runledger ingest benchmark (OTLP/gRPC Export, 127.0.0.1), runledger ${sourceVersion()}`);
   lines.push(
     `machine:  ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${platform()} ${arch()}, node ${process.version}`,
   );
@@ -390,6 +461,9 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     lines.push(
       `workload: ${w.spansPerRequest} spans/request (12 string attributes ≈ ${w.meanAttributeBytes.toFixed(0)} B encoded each, 1 event), runs of 16 spans (root with nhi.workflow.run.id + 15 children), ${w.poolSize} distinct pre-encoded requests ≈ ${(w.meanRequestBytes / 1024).toFixed(0)} KiB each, fresh trace ids stamped per send`,
     );
+  }
+  if (settings.overrides.length > 0) {
+    lines.push(`runledger config overrides: ${settings.overrides.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`);
   }
   lines.push(`database: ${settings.dir} (${dbFs})${dbFs === 'tmpfs' ? '  WARNING: tmpfs ignores fsync, commits are not durable' : ''}`);
   lines.push('');
@@ -414,11 +488,17 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     const g = r.generator;
     lines.push(
       `${r.server}: ${num(g.okRequests)} requests acknowledged in the window (${num(g.latency.count)} latencies, mean ${num(g.latency.meanMs, 1)} ms, p90 ${num(g.latency.p90Ms, 1)} ms), ` +
-        `${num(g.bytesSent / 2 ** 20 / g.windowSeconds, 1)} MiB/s; generator CPU ${num(g.generatorCpuPercent)}%; ` +
+        `${num(g.bytesSent / 2 ** 20 / g.windowSeconds, 1)} MiB/s; generator CPU ${num(g.generatorCpuPercent)}%, other processes ${num(r.otherCpuPercent)}%, iowait ${num(r.iowaitPercent)}% (of one core); ` +
         `stored ${num(r.storedSpans)} spans${r.pendingSpans === null ? '' : ` (${num(r.pendingSpans)} pending)`} of ${num(g.totalCalls * r.workload.spansPerRequest)} sent in all (warm-up and drain included), ` +
         `db ${num(r.dbBytes / 2 ** 20, 1)} MiB (${num(r.storedSpans === 0 ? NaN : r.dbBytes / r.storedSpans)} B/span)`,
     );
     for (const [code, message] of Object.entries(g.errorSamples)) lines.push(`  ${code}: ${message}`);
+  }
+  const noisy = results.filter((r) => r.otherCpuPercent > 15);
+  if (noisy.length > 0) {
+    lines.push(
+      `WARNING: other processes used CPU during the run (${noisy.map((r) => `${r.server}: ${num(r.otherCpuPercent)}%`).join(', ')} of one core, on ${cpus().length} cores): the figures are disturbed; rerun on an idle machine.`,
+    );
   }
   const rl = results.find((r) => r.server === 'runledger');
   const naive = results.find((r) => r.server === 'naive');
@@ -436,6 +516,13 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     lines.push(`  p99 ack latency ≤ ${TARGET_P99_MS} ms at ${settings.inflight} in flight: ${check(rl.generator.latency.p99Ms <= TARGET_P99_MS)} (${num(rl.generator.latency.p99Ms, 1)} ms)`);
     lines.push(`  peak RSS ≤ ${TARGET_RSS_MB} MB: ${check(rl.peakRssMb <= TARGET_RSS_MB)} (${num(rl.peakRssMb, 1)} MB)`);
     if (settings.inflight !== 8) lines.push('  (the latency target is defined at 8 in flight)');
+  }
+  if (settings.timeline) {
+    for (const r of results) {
+      lines.push('');
+      lines.push(`${r.server} per second (k spans acknowledged / slowest ack ms):`);
+      lines.push(`  ${r.generator.timeline.map((b) => `${(b.spans / 1000).toFixed(1)}k/${b.maxMs.toFixed(0)}`).join('  ')}`);
+    }
   }
   for (const r of results) {
     if (r.profile !== undefined) {
@@ -473,6 +560,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${JSON.stringify(
         {
+          runledger: sourceVersion(),
           machine: { cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), totalMemBytes: totalmem(), platform: platform(), arch: arch(), node: process.version },
           settings: { ...settings, dbFilesystem: fsType(settings.dir) },
           results,

@@ -37,6 +37,8 @@ export interface GeneratorResult {
   /** Calls sent over the whole run (warm-up and drain included). */
   readonly totalCalls: number;
   readonly generatorCpuPercent: number;
+  /** Per second of the timed window: spans acknowledged and the slowest acknowledgement. */
+  readonly timeline: ReadonlyArray<{ readonly spans: number; readonly maxMs: number }>;
 }
 
 export interface GeneratorReady {
@@ -196,6 +198,7 @@ async function main(): Promise<void> {
   const errors: Record<string, number> = {};
   const errorSamples: Record<string, string> = {};
   const latencies: number[] = [];
+  const timeline = Array.from({ length: Math.ceil(seconds) }, () => ({ spans: 0, maxMs: 0 }));
 
   const slot = async (index: number) => {
     const buffer = Buffer.allocUnsafe(maxBytes);
@@ -216,6 +219,9 @@ async function main(): Promise<void> {
         spansRejected += rejected;
         bytesSent += body.length;
         latencies.push(answered - sent);
+        const bucket = timeline[Math.min(timeline.length - 1, Math.floor((answered - timedStart) / 1000))]!;
+        bucket.spans += template.spans - rejected;
+        bucket.maxMs = Math.max(bucket.maxMs, answered - sent);
       } else {
         const name = grpc.status[outcome.code] ?? String(outcome.code);
         failedRequests++;
@@ -247,6 +253,7 @@ async function main(): Promise<void> {
       bytesSent,
       totalCalls,
       generatorCpuPercent: (cpuMicros / 1e6 / windowSeconds) * 100,
+      timeline,
     },
   });
 }

@@ -6,6 +6,12 @@ export const httpConfigSchema = z
     endpoint: endpointSchema
       .default('localhost:4320')
       .describe('listen address for /healthz, /readyz, /metrics and /api/v1'),
+    auth: z
+      .strictObject({
+        bearer_token_file: z.string().min(1).describe('file holding the token API clients send as "Authorization: Bearer <token>"'),
+      })
+      .optional()
+      .describe('guard /api/v1 with a bearer token; /healthz, /readyz and /metrics stay open'),
   })
   .prefault({});
 

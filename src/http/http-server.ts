@@ -5,6 +5,7 @@ import type { Component } from '../pipeline/component.js';
 import { parseEndpoint } from '../config/endpoint.js';
 import type { HttpConfig } from './config.js';
 import { ApiError } from '../api/errors.js';
+import { BearerTokenCheck } from '../auth/bearer-token.js';
 import { registerRunsRoutes, type RunsApiDeps } from '../api/runs-routes.js';
 
 export interface HealthProbe {
@@ -18,6 +19,8 @@ export interface HttpAppDeps {
   /** The run history API; absent in tests of the probes alone. */
   readonly runs?: RunsApiDeps;
   readonly logger?: Logger;
+  /** When set, /api/ requests must carry this bearer token. */
+  readonly auth?: BearerTokenCheck;
 }
 
 /** Builds the HTTP app without listening, so tests can use app.inject(). */
@@ -35,6 +38,14 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(new ApiError('ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`).toJSON()),
   );
+  const auth = deps.auth;
+  if (auth !== undefined) {
+    app.addHook('onRequest', async (request) => {
+      if (request.url.startsWith('/api/') && !auth.accepts(request.headers.authorization)) {
+        throw new ApiError('UNAUTHENTICATED', 'missing or invalid bearer token');
+      }
+    });
+  }
   if (deps.runs !== undefined) registerRunsRoutes(app, deps.runs);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
@@ -63,7 +74,8 @@ export class HttpServer implements Component {
   }
 
   async start(): Promise<void> {
-    const app = buildHttpApp(this.deps);
+    const auth = this.config.auth === undefined ? undefined : new BearerTokenCheck(this.config.auth.bearer_token_file);
+    const app = buildHttpApp({ ...this.deps, ...(auth ? { auth } : {}) });
     const { host, port } = parseEndpoint(this.config.endpoint);
     await app.listen({ host, port });
     const address = app.server.address();

@@ -10,6 +10,7 @@ const STATUS_BY_CODE: Record<ErrorCode, grpc.status> = {
   STORAGE_UNAVAILABLE: grpc.status.UNAVAILABLE,
   SHUTTING_DOWN: grpc.status.UNAVAILABLE,
   NOT_FOUND: grpc.status.NOT_FOUND,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
 };
 
 /**

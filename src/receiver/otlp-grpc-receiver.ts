@@ -10,6 +10,8 @@ import type { SpanSink } from '../pipeline/span-sink.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { ReceiverConfig } from './config.js';
 import { toGrpcError } from './grpc-status.js';
+import { createServerCredentials } from './credentials.js';
+import { BearerTokenCheck } from '../auth/bearer-token.js';
 
 const passThrough = (b: Buffer): Buffer => b;
 
@@ -32,7 +34,6 @@ const MAX_QUOTED_PROBLEMS = 3;
 export interface OtlpGrpcReceiverDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly credentials?: grpc.ServerCredentials;
 }
 
 export class OtlpGrpcReceiver implements Component {
@@ -40,12 +41,15 @@ export class OtlpGrpcReceiver implements Component {
   private inFlight = 0;
   private stopping = false;
   private boundPort = 0;
+  private readonly auth: BearerTokenCheck | undefined;
 
   constructor(
     private readonly config: ReceiverConfig['otlp_grpc'],
     private readonly next: SpanSink,
     private readonly deps: OtlpGrpcReceiverDeps,
-  ) {}
+  ) {
+    this.auth = config.auth === undefined ? undefined : new BearerTokenCheck(config.auth.bearer_token_file);
+  }
 
   /** The port actually bound (useful when the endpoint asked for port 0). */
   get port(): number {
@@ -65,12 +69,15 @@ export class OtlpGrpcReceiver implements Component {
     this.boundPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(
         this.config.endpoint,
-        this.deps.credentials ?? grpc.ServerCredentials.createInsecure(),
+        createServerCredentials(this.config.tls),
         (err, port) => (err ? reject(err) : resolve(port)),
       );
     });
     this.server = server;
-    this.deps.logger.info({ endpoint: this.config.endpoint, port: this.boundPort }, 'OTLP/gRPC receiver listening');
+    this.deps.logger.info(
+      { endpoint: this.config.endpoint, port: this.boundPort, tls: this.config.tls === undefined ? 'off' : this.config.tls.client_ca_file ? 'mtls' : 'tls', auth: this.auth ? 'bearer' : 'none' },
+      'OTLP/gRPC receiver listening',
+    );
   }
 
   /** Stops accepting calls and waits for those in flight to be answered. */
@@ -91,6 +98,11 @@ export class OtlpGrpcReceiver implements Component {
       callback(error, body);
     };
 
+    if (this.auth !== undefined && !this.auth.accepts(call.metadata.get('authorization')[0]?.toString())) {
+      metrics.requestsUnauthenticated.inc();
+      answer('refused', toGrpcError(new RunledgerError('UNAUTHENTICATED', 'missing or invalid bearer token'), 0));
+      return;
+    }
     if (this.stopping || this.inFlight >= this.config.max_concurrent_requests) {
       const err = this.stopping
         ? new RunledgerError('SHUTTING_DOWN', 'runledger is shutting down; retry later', { retryable: true })

@@ -33,6 +33,11 @@ export function createMetrics(sources: MetricSources = {}) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    requestsUnauthenticated: new Counter({
+      name: 'runledger_requests_unauthenticated_total',
+      help: 'Export requests refused for a missing or invalid bearer token (since process start).',
+      registers: [registry],
+    }),
     ingestDuration: new Histogram({
       name: 'runledger_ingest_duration_seconds',
       help: 'Time from receiving an Export request to answering it.',
