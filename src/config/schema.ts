@@ -7,6 +7,7 @@ import { filterConfigSchema } from '../processors/filter/config.js';
 import { fieldsConfigSchema } from '../evidence/fields.js';
 import { profilesConfigSchema } from '../evidence/profiles.js';
 import { integrityConfigSchema } from '../integrity/config.js';
+import { retentionConfigSchema } from '../retention/config.js';
 
 export const telemetryConfigSchema = z
   .strictObject({
@@ -51,6 +52,7 @@ export const configSchema = z.strictObject({
   filter: filterConfigSchema,
   evidence: evidenceConfigSchema,
   integrity: integrityConfigSchema,
+  retention: retentionConfigSchema,
   telemetry: telemetryConfigSchema,
 });
 

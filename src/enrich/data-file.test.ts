@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
-import { contentRevision, detectFormat, parseDataText, readDataFile } from './data-file.js';
+import { contentRevision, detectFormat, findDuplicateJsonKey, parseDataText, readDataFile } from './data-file.js';
 
 function write(name: string, text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'runledger-data-')), name);
@@ -31,12 +31,20 @@ describe('data files', () => {
   });
 
   it('rejects duplicate keys in JSON as well as YAML', () => {
-    expect(problemsOf(() => parseDataText('{"a": 1, "a": 2}', 'f.json'))[0]).toMatch(/^JSON: Map keys must be unique at line 1/);
+    expect(problemsOf(() => parseDataText('{"a": 1,\n "a": 2}', 'f.json'))).toEqual(['JSON: duplicate key "a" at line 2']);
     expect(problemsOf(() => parseDataText('a: 1\na: 2\n', 'f.yaml'))[0]).toMatch(/^YAML: Map keys must be unique/);
   });
 
   it('parses JSON strictly: bare words are not values', () => {
-    expect(problemsOf(() => parseDataText('{"a": yes}', 'f.json'))[0]).toMatch(/^JSON: .*"yes"/);
+    expect(problemsOf(() => parseDataText('{"a": yes}', 'f.json'))[0]).toMatch(/^JSON: /);
+    expect(problemsOf(() => parseDataText('{"a": 1,}', 'f.json'))[0]).toMatch(/^JSON: /);
+  });
+
+  it('finds duplicate JSON keys only within one object', () => {
+    expect(findDuplicateJsonKey('{"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}], "c": "a"}')).toBeUndefined();
+    expect(findDuplicateJsonKey('[{"x": 1, "y": {"x": 2}, "x": 3}]')).toEqual({ key: 'x', line: 1 });
+    expect(findDuplicateJsonKey('{"q\\"": 1, "q\\u0022" : 2}')).toEqual({ key: 'q"', line: 1 });
+    expect(findDuplicateJsonKey('{"k": "v:\\\\", "v:\\\\": 1, "k2": ["k", "k"]}')).toBeUndefined();
   });
 
   it('names the file and the OS reason when it cannot be read', () => {

@@ -209,18 +209,16 @@ identities:
   });
 
   it('resolves each key of a 10,000-identity inventory', () => {
-    const lines = ['spiffe_trust_domains: [prod.example.org]', 'identities:'];
-    for (let i = 0; i < 10_000; i++) {
-      lines.push(
-        `  - id: sa:ns${i % 50}/svc-${i}`,
-        `    type: service_account`,
-        `    owner: owner-${i % 97}@example.org`,
-        `    team: team-${i % 13}`,
-        `    tier: standard`,
-        `    keys: [system:serviceaccount:ns${i % 50}:svc-${i}, arn:aws:iam::123456789012:role/svc-${i}, key-${i}]`,
-      );
-    }
-    const inventory = loadInventory(write(lines.join('\n')));
+    // Generated inventories this large are JSON: the YAML parser reads about 1.5 MB/s.
+    const identities = Array.from({ length: 10_000 }, (_, i) => ({
+      id: `sa:ns${i % 50}/svc-${i}`,
+      type: 'service_account',
+      owner: `owner-${i % 97}@example.org`,
+      team: `team-${i % 13}`,
+      tier: 'standard',
+      keys: [`system:serviceaccount:ns${i % 50}:svc-${i}`, `arn:aws:iam::123456789012:role/svc-${i}`, `key-${i}`],
+    }));
+    const inventory = loadInventory(write(JSON.stringify({ spiffe_trust_domains: ['prod.example.org'], identities }), 'identities.json'));
     expect(inventory.size).toBe(10_000);
     let resolved = 0;
     for (let i = 0; i < 10_000; i++) {

@@ -9,6 +9,8 @@ import { RunAssembler } from '../runs/assembler.js';
 import { RunStore } from '../store/run-store.js';
 import { ChainStore } from '../store/chain-store.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
+import { Pruner } from '../store/pruner.js';
+import { applyRetention } from '../retention/retention.js';
 import { RunQueries } from '../store/run-queries.js';
 import { spanToJson } from '../api/span-json.js';
 import { HttpServer } from '../http/http-server.js';
@@ -36,6 +38,8 @@ export class Runledger implements Component {
   private chain: ChainStore | undefined;
   private recordsSinceCheckpoint = 0;
   private lastCheckpointMs: number | undefined;
+  private pruner: Pruner | undefined;
+  private lastPruneMs = 0;
   private db: Database | undefined;
   /** A second connection for queries, so API reads never wait behind intake's transaction. */
   private readDb: Database | undefined;
@@ -87,6 +91,7 @@ export class Runledger implements Component {
     this.chain.recordStart(nowNs(), RUNLEDGER_VERSION);
     logger.info({ key_id: signingKey.keyId, head_seq: this.chain.head().seq }, 'integrity chain started');
     const runStore = new RunStore(db, this.chain);
+    this.pruner = new Pruner(db, this.chain);
     const { compliance, workflowLabel } = this;
     const windowStartNs = BigInt(Date.now() - config.telemetry.metrics.compliance_window_minutes * 60_000) * 1_000_000n;
     for (const r of runStore.revisionsSince(windowStartNs)) {
@@ -167,6 +172,18 @@ export class Runledger implements Component {
     this.logger.info('store closed');
   }
 
+  private runRetention(): void {
+    const { retention } = this.config;
+    if (this.pruner === undefined || (retention.max_age_days === undefined && Object.keys(retention.by_kind).length === 0)) return;
+    if (Date.now() - this.lastPruneMs < retention.interval_minutes * 60_000) return;
+    this.lastPruneMs = Date.now();
+    const pruned = applyRetention(this.pruner, retention, nowNs());
+    if (pruned.runs > 0) {
+      this.metrics.runsPruned.inc(pruned.runs);
+      this.logger.info(pruned, 'retention pruned runs');
+    }
+  }
+
   /** Signs the chain head when it moved; a failure is logged, never fatal (the chain itself is intact). */
   private checkpoint(): void {
     if (this.chain === undefined || this.db === undefined) return;
@@ -193,6 +210,7 @@ export class Runledger implements Component {
       const expired = directory.expirePending(cutoff);
       if (expired > 0) metrics.spansDropped.inc({ reason: 'pending_expired' }, expired);
       metrics.storeBytes.set(fileSize(db.name) + fileSize(`${db.name}-wal`));
+      this.runRetention();
       const intervalMs = config.integrity.checkpoint_interval_seconds * 1000;
       if (this.lastCheckpointMs === undefined || Date.now() - this.lastCheckpointMs >= intervalMs) this.checkpoint();
     } catch (err) {

@@ -61,6 +61,7 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX runs_open ON runs(first_received_ns) WHERE state = 'open';
   CREATE INDEX runs_by_started ON runs(started_ns) WHERE revision > 0;
+  CREATE INDEX runs_by_evaluated ON runs(evaluated_ns) WHERE state = 'evaluated';
   CREATE TABLE run_revisions (
     run_key TEXT NOT NULL,
     revision INTEGER NOT NULL,

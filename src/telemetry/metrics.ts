@@ -68,6 +68,11 @@ export function createMetrics(sources: MetricSources = {}) {
       labelNames: ['cap'] as const,
       registers: [registry],
     }),
+    runsPruned: new Counter({
+      name: 'runledger_runs_pruned_total',
+      help: 'Runs removed by retention, each recorded in a signed prune record (since process start).',
+      registers: [registry],
+    }),
     evaluationFailures: new Counter({
       name: 'runledger_run_evaluation_failures_total',
       help: 'Run evaluations that raised an error; the run stays open for the next start (since process start).',
