@@ -15,19 +15,18 @@ COPY proto ./proto
 RUN npm run build && npm prune --omit=dev
 
 FROM ${NODE_IMAGE}
+# Settings come from a file, not ENV, so a mounted config can change any key (env overrides win over files).
 ENV NODE_ENV=production \
-    RUNLEDGER_CONFIG=/app/config/runledger.yaml \
-    RUNLEDGER_OTLP_GRPC_ENDPOINT=0.0.0.0:4317 \
-    RUNLEDGER_HTTP_ENDPOINT=0.0.0.0:4320 \
-    RUNLEDGER_DB_PATH=/var/lib/runledger/runledger.db
+    RUNLEDGER_CONFIG=/app/config/container.yaml
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY proto ./proto
 COPY config ./config
-RUN mkdir -p /var/lib/runledger && chown node:node /var/lib/runledger
-USER node
+RUN mkdir -p /var/lib/runledger && chown 1000:1000 /var/lib/runledger
+# Numeric, so Kubernetes can check runAsNonRoot without runAsUser (uid 1000 is `node` in node images).
+USER 1000:1000
 VOLUME ["/var/lib/runledger"]
 EXPOSE 4317 4320
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \

@@ -6,6 +6,10 @@ import { formatRun, formatRunTable } from './cli/runs.js';
 import { formatVerifyReport, runVerify } from './cli/verify.js';
 import { openDatabase } from './store/database.js';
 import { RunQueries } from './store/run-queries.js';
+import { RunStore } from './store/run-store.js';
+import { ChainStore } from './store/chain-store.js';
+import { buildEvidenceBundle } from './api/evidence-bundle.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
 import { Runledger } from './pipeline/runledger.js';
@@ -94,6 +98,36 @@ runsCommand
       }
       process.stdout.write(`${options.json ? JSON.stringify(run, null, 2) : formatRun(run)}\n`);
     });
+  });
+
+program
+  .command('export')
+  .description('print the evidence bundle of one run (JSON): revisions, spans, findings, chain proof')
+  .argument('<run_id>', 'the run id')
+  .option('-c, --config <file>', 'YAML configuration file (default: $RUNLEDGER_CONFIG)')
+  .action((runId: string, options: { config?: string }) => {
+    const config = loadConfig(configPath(options.config, process.env));
+    const db = openDatabase(config.storage.sqlite, { readonly: true });
+    try {
+      const pub = `${config.integrity.signing_key_file}.pub`;
+      const bundle = buildEvidenceBundle(
+        {
+          queries: new RunQueries(db),
+          runs: new RunStore(db),
+          chain: new ChainStore(db, undefined, config.integrity.origin),
+          ...(existsSync(pub) ? { publicKeyPem: readFileSync(pub, 'utf8') } : {}),
+        },
+        runId,
+      );
+      if (bundle === undefined) {
+        process.stderr.write(`run ${runId} not found\n`);
+        process.exitCode = 3;
+        return;
+      }
+      process.stdout.write(`${JSON.stringify(bundle, null, 2)}\n`);
+    } finally {
+      db.close();
+    }
   });
 
 program

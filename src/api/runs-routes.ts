@@ -6,8 +6,8 @@ import { ApiError } from './errors.js';
 
 export interface RunsApiDeps {
   readonly queries: () => RunQueries;
-  /** Loads a run's spans, decoded, for evidence bundles. */
-  readonly spans: (runKey: string) => unknown[];
+  /** The evidence bundle of a run, or undefined when unknown. */
+  readonly evidence: (runKey: string) => Record<string, unknown> | undefined;
 }
 
 const listQuerySchema = {
@@ -86,21 +86,9 @@ export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): voi
     '/api/v1/runs/:run_id/evidence',
     { schema: { params: runParamsSchema } },
     async (request) => {
-      const queries = deps.queries();
-      const runId = request.params.run_id;
-      const latest = queries.getRun(runId);
-      if (latest === undefined) throw notFound(runId);
-      const revisions = (latest.revisions ?? []).map((r) => queries.getRun(runId, r.revision));
-      const codes = new Set(revisions.flatMap((r) => ((r?.findings as Array<{ code: string }> | undefined) ?? []).map((f) => f.code)));
-      return {
-        bundle_version: 1,
-        generated_at: new Date().toISOString(),
-        run: latest,
-        revisions,
-        spans: deps.spans(runId),
-        finding_codes: Object.fromEntries([...codes].map((code) => [code, FINDING_CODES[code as keyof typeof FINDING_CODES]])),
-        integrity: null,
-      };
+      const bundle = deps.evidence(request.params.run_id);
+      if (bundle === undefined) throw notFound(request.params.run_id);
+      return bundle;
     },
   );
 }

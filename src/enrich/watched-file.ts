@@ -9,8 +9,8 @@ export interface WatchedFileOptions<T> {
   /** A new value is in force: after the first load in start(), then after each change that loaded. */
   readonly onReload?: (value: T, revision: string) => void;
   /**
-   * The file changed but could not be read or loaded; the previous value stays in force. Called once per
-   * distinct failure (not on every poll), and also when onReload throws. Must not throw: it runs on a timer.
+   * The file could not be read or loaded on two polls in a row; the previous value stays in force. Called
+   * once per distinct failure (not on every poll), and when onReload throws. Must not throw: it runs on a timer.
    */
   readonly onError: (err: unknown) => void;
 }
@@ -34,6 +34,8 @@ export class WatchedFile<T> implements Component {
   private goodRevision: string | undefined;
   /** Revision of the content the last poll handled, loaded or not: unchanged content is not retried. */
   private seenRevision: string | undefined;
+  /** A failure seen once; it is reported only if the next poll sees it again. */
+  private suspect: string | undefined;
   /** The failure last reported, so a file that stays broken is reported once. */
   private failure: string | undefined;
 
@@ -58,7 +60,7 @@ export class WatchedFile<T> implements Component {
     return this.goodRevision;
   }
 
-  /** True while the file on disk cannot be read or loaded and an older value is in force. */
+  /** True from the report of a failure until a poll loads the file, or finds the in-force content again. */
   isStale(): boolean {
     return this.failure !== undefined;
   }
@@ -93,26 +95,28 @@ export class WatchedFile<T> implements Component {
     } catch (err) {
       // Forget the seen content so the same bytes are compared again once the file is back.
       this.seenRevision = undefined;
-      this.fail(`read:${(err as ConfigError).message}`, err);
+      this.fail(`read:${(err as Error).message}`, err);
       return;
     }
     const revision = contentRevision(bytes);
     if (revision === this.seenRevision) return;
-    this.seenRevision = revision;
     if (revision === this.goodRevision) {
-      this.failure = undefined;
+      this.seenRevision = revision;
+      this.recovered();
       return;
     }
     let value: T;
     try {
       value = this.load(this.path);
     } catch (err) {
-      this.fail(`load:${revision}`, err);
+      // Not marked seen until reported, so the next poll loads it again to confirm the failure.
+      if (this.fail(`load:${revision}`, err)) this.seenRevision = revision;
       return;
     }
     this.value = value;
     this.goodRevision = revision;
-    this.failure = undefined;
+    this.seenRevision = revision;
+    this.recovered();
     try {
       this.options.onReload?.(value, revision);
     } catch (err) {
@@ -127,10 +131,26 @@ export class WatchedFile<T> implements Component {
     this.state = 'stopped';
   }
 
-  private fail(key: string, err: unknown): void {
-    if (key === this.failure) return;
+  /**
+   * Reports a failure the second time in a row it is seen, and only once: a writer that truncates then
+   * writes (an editor, `cat >`) can be caught mid-write, and that must not count as a broken file.
+   * Returns whether the failure has been reported.
+   */
+  private fail(key: string, err: unknown): boolean {
+    if (key === this.failure) return true;
+    if (key !== this.suspect) {
+      this.suspect = key;
+      return false;
+    }
+    this.suspect = undefined;
     this.failure = key;
     this.options.onError(err);
+    return true;
+  }
+
+  private recovered(): void {
+    this.suspect = undefined;
+    this.failure = undefined;
   }
 }
 

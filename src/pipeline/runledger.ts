@@ -12,7 +12,7 @@ import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { Pruner } from '../store/pruner.js';
 import { applyRetention } from '../retention/retention.js';
 import { RunQueries } from '../store/run-queries.js';
-import { spanToJson } from '../api/span-json.js';
+import { buildEvidenceBundle } from '../api/evidence-bundle.js';
 import { HttpServer } from '../http/http-server.js';
 import { SpanFilter } from '../processors/filter/filter.js';
 import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
@@ -133,13 +133,17 @@ export class Runledger implements Component {
     });
     const readDb = openDatabase(config.storage.sqlite, { readonly: true });
     this.readDb = readDb;
-    const queries = new RunQueries(readDb);
-    const spanReader = new RunStore(readDb);
+    const evidenceSources = {
+      queries: new RunQueries(readDb),
+      runs: new RunStore(readDb),
+      chain: new ChainStore(readDb, undefined, config.integrity.origin),
+      publicKeyPem: signingKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    };
     this.http = new HttpServer(config.http, {
       logger: logger.child({ component: 'http' }),
       registry: metrics.registry,
       health: { notReady: () => this.notReady() },
-      runs: { queries: () => queries, spans: (runKey) => spanReader.loadRun(runKey).map(spanToJson) },
+      runs: { queries: () => evidenceSources.queries, evidence: (runKey) => buildEvidenceBundle(evidenceSources, runKey) },
     });
 
     await this.assembler.start();

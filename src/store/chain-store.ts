@@ -52,6 +52,9 @@ export class ChainStore implements ChainReader {
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       checkpoints: prepare('SELECT * FROM checkpoints ORDER BY id'),
+      revisionRows: prepare("SELECT * FROM chain WHERE run_key = ? AND kind = 'revision' ORDER BY seq"),
+      rowsBetween: prepare('SELECT * FROM chain WHERE seq BETWEEN ? AND ? ORDER BY seq'),
+      checkpointCovering: prepare('SELECT * FROM checkpoints WHERE size >= ? ORDER BY size LIMIT 1'),
       lastKeyId: prepare("SELECT key_id FROM chain WHERE kind IN ('chain_start', 'key_rotation') ORDER BY seq DESC LIMIT 1").pluck(),
     };
   }
@@ -114,9 +117,7 @@ export class ChainStore implements ChainReader {
     let next = fromSeq;
     for (;;) {
       const page = this.stmt.rows.all(next) as RawChainRow[];
-      for (const raw of page) {
-        yield { ...raw, seq: Number(raw.seq), revision: raw.revision === null ? null : Number(raw.revision) };
-      }
+      for (const raw of page) yield toRow(raw);
       if (page.length < 1000) return;
       next = Number(page[page.length - 1]!.seq) + 1;
     }
@@ -130,6 +131,21 @@ export class ChainStore implements ChainReader {
     return (this.stmt.span.get(traceId, spanId) as Buffer | undefined) ?? undefined;
   }
 
+  /**
+   * What an auditor needs to check one run offline: its revision rows, every row from the first of
+   * them to the first signed checkpoint at or after the last, and that checkpoint.
+   */
+  proofFor(runKey: string): { revisions: ChainRow[]; path: ChainRow[]; checkpoint: CheckpointRow | null } {
+    const revisions = (this.stmt.revisionRows.all(runKey) as RawChainRow[]).map(toRow);
+    if (revisions.length === 0) return { revisions, path: [], checkpoint: null };
+    const first = revisions[0]!.seq;
+    const last = revisions[revisions.length - 1]!.seq;
+    const cp = this.stmt.checkpointCovering.get(last) as (CheckpointRow & { id: bigint; size: bigint }) | undefined;
+    const checkpoint = cp === undefined ? null : { ...cp, id: Number(cp.id), size: Number(cp.size) };
+    const path = (this.stmt.rowsBetween.all(first, checkpoint?.size ?? last) as RawChainRow[]).map(toRow);
+    return { revisions, path, checkpoint };
+  }
+
   checkpoints(): CheckpointRow[] {
     return (this.stmt.checkpoints.all() as Array<CheckpointRow & { id: bigint; size: bigint }>).map((c) => ({
       ...c,
@@ -137,4 +153,8 @@ export class ChainStore implements ChainReader {
       size: Number(c.size),
     }));
   }
+}
+
+function toRow(raw: RawChainRow): ChainRow {
+  return { ...raw, seq: Number(raw.seq), revision: raw.revision === null ? null : Number(raw.revision) };
 }

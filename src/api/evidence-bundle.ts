@@ -1,0 +1,52 @@
+import { FINDING_CODES } from '../evidence/findings.js';
+import { CANONICALIZATION_VERSION } from '../integrity/canonical.js';
+import type { ChainRow } from '../integrity/chain-entry.js';
+import type { ChainStore } from '../store/chain-store.js';
+import type { RunQueries } from '../store/run-queries.js';
+import type { RunStore } from '../store/run-store.js';
+import { spanToJson } from './span-json.js';
+
+export interface EvidenceSources {
+  readonly queries: RunQueries;
+  readonly runs: RunStore;
+  readonly chain: ChainStore;
+  /** The signing public key (SPKI PEM), so the bundle names what to check against. */
+  readonly publicKeyPem?: string;
+}
+
+/**
+ * A self-contained evidence bundle for one run (API `/evidence` and CLI `export`): every revision,
+ * the spans with all attributes, findings with their control references, and the chain rows and
+ * signed checkpoint that prove the revisions were not altered. Undefined when the run is unknown.
+ */
+export function buildEvidenceBundle(sources: EvidenceSources, runId: string): Record<string, unknown> | undefined {
+  const latest = sources.queries.getRun(runId);
+  if (latest === undefined) return undefined;
+  const revisions = (latest.revisions ?? []).map((r) => sources.queries.getRun(runId, r.revision));
+  const codes = new Set(
+    revisions.flatMap((r) => ((r?.findings as Array<{ code: string }> | undefined) ?? []).map((f) => f.code)),
+  );
+  const proof = sources.chain.proofFor(runId);
+  const row = (r: ChainRow) => ({ ...r, created_ns: r.created_ns.toString() });
+  return {
+    bundle_version: 1,
+    generated_at: new Date().toISOString(),
+    run: latest,
+    revisions,
+    spans: sources.runs.loadRun(runId).map(spanToJson),
+    finding_codes: Object.fromEntries(
+      [...codes].map((code) => [code, FINDING_CODES[code as keyof typeof FINDING_CODES] ?? null]),
+    ),
+    integrity: {
+      canonicalization_version: CANONICALIZATION_VERSION,
+      how_to_verify:
+        'record_hash = SHA-256(JCS({v, seq, kind, created_ns, prev_hash, payload})); each row links to the previous by prev_hash; ' +
+        'payload.record_sha256 = SHA-256(JCS(revision record)); payload.spans lists SHA-256 of each span\'s OTLP bytes; ' +
+        'the checkpoint body is Ed25519-signed and names the chain size and head hash (base64).',
+      revisions: proof.revisions.map(row),
+      path: proof.path.map(row),
+      checkpoint: proof.checkpoint === null ? null : { ...proof.checkpoint, created_ns: proof.checkpoint.created_ns.toString() },
+      public_key_pem: sources.publicKeyPem ?? null,
+    },
+  };
+}
