@@ -44,6 +44,9 @@ function watch<T>(path: string, load: (path: string) => T, intervalMs = INTERVAL
   return { file, reloads, errors };
 }
 
+/** Generous, so a loaded CI machine does not fail a test that only waits for the next poll. */
+const eventually = (assertion: () => void) => vi.waitFor(assertion, { timeout: 5000, interval: 10 });
+
 /** Several poll intervals: long enough for a change to be seen, to show that nothing happened. */
 const quietPeriod = () => new Promise((resolve) => setTimeout(resolve, INTERVAL_MS * 6));
 
@@ -69,7 +72,7 @@ describe('WatchedFile', () => {
 
     writeFileSync(path, 'value=2\n');
 
-    await vi.waitFor(() => expect(file.current()).toBe(2));
+    await eventually(() => expect(file.current()).toBe(2));
     expect(reloads.map((r) => r.value)).toEqual([1, 2]);
     expect(file.revision()).toBe(contentRevision('value=2\n'));
   });
@@ -84,7 +87,7 @@ describe('WatchedFile', () => {
     writeFileSync(path, 'value=9\n');
     utimesSync(path, stat.atime, stat.mtime);
 
-    await vi.waitFor(() => expect(file.current()).toBe(9));
+    await eventually(() => expect(file.current()).toBe(9));
   });
 
   it('sees a file replaced by an atomic rename', async () => {
@@ -97,7 +100,7 @@ describe('WatchedFile', () => {
     writeFileSync(join(dir, 'value.tmp'), 'value=3\n');
     renameSync(join(dir, 'value.tmp'), path);
 
-    await vi.waitFor(() => expect(file.current()).toBe(3));
+    await eventually(() => expect(file.current()).toBe(3));
   });
 
   it('sees a Kubernetes ConfigMap update (the ..data symlink swapped to a new directory)', async () => {
@@ -116,7 +119,7 @@ describe('WatchedFile', () => {
     publish('..2025_11_24_10_05_00.2', 'value=4\n');
     rmSync(join(dir, '..2025_11_24_10_00_00.1'), { recursive: true });
 
-    await vi.waitFor(() => expect(file.current()).toBe(4));
+    await eventually(() => expect(file.current()).toBe(4));
   });
 
   it('keeps the last good value in force when an edit breaks the file, and reports the error once', async () => {
@@ -126,7 +129,7 @@ describe('WatchedFile', () => {
     await file.start();
 
     writeFileSync(path, 'value=oops\n');
-    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    await eventually(() => expect(errors).toHaveLength(1));
     await quietPeriod();
 
     expect(file.current()).toBe(1);
@@ -177,12 +180,12 @@ describe('WatchedFile', () => {
     await file.start();
 
     writeFileSync(path, 'broken\n');
-    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    await eventually(() => expect(errors).toHaveLength(1));
     writeFileSync(path, 'broken again\n');
-    await vi.waitFor(() => expect(errors).toHaveLength(2));
+    await eventually(() => expect(errors).toHaveLength(2));
     writeFileSync(path, 'value=5\n');
 
-    await vi.waitFor(() => expect(file.current()).toBe(5));
+    await eventually(() => expect(file.current()).toBe(5));
     expect(file.isStale()).toBe(false);
   });
 
@@ -193,14 +196,14 @@ describe('WatchedFile', () => {
     await file.start();
 
     rmSync(path);
-    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    await eventually(() => expect(errors).toHaveLength(1));
     expect((errors[0] as ConfigError).problems[0]).toMatch(/^cannot read file: ENOENT/);
     await quietPeriod();
     expect(errors).toHaveLength(1);
     expect(file.current()).toBe(1);
 
     writeFileSync(path, 'value=1\n');
-    await vi.waitFor(() => expect(file.isStale()).toBe(false));
+    await eventually(() => expect(file.isStale()).toBe(false));
     expect(reloads).toHaveLength(1);
   });
 
@@ -222,7 +225,7 @@ describe('WatchedFile', () => {
 
     writeFileSync(path, 'value=2\n');
 
-    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    await eventually(() => expect(errors).toHaveLength(1));
     expect((errors[0] as Error).message).toBe('subscriber failed');
     expect(file.current()).toBe(2);
   });
@@ -301,12 +304,12 @@ describe('WatchedFile', () => {
     await file.start();
 
     writeFileSync(path, `identities:\n${entry('a', 'key-a')}${entry('b', 'key-a')}`);
-    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    await eventually(() => expect(errors).toHaveLength(1));
     expect((errors[0] as ConfigError).problems).toEqual(['identities.1.keys.0: key "key-a" refers to both "a" (identities.0.keys.0) and "b"']);
     expect(file.current()?.size).toBe(1);
 
     writeFileSync(path, `identities:\n${entry('a', 'key-a')}${entry('b', 'key-b')}`);
-    await vi.waitFor(() => expect(file.current()?.resolve('key-b')?.id).toBe('b'));
+    await eventually(() => expect(file.current()?.resolve('key-b')?.id).toBe('b'));
     expect(file.current()?.revision).toBe(file.revision());
   });
 });

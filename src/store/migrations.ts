@@ -60,7 +60,12 @@ export const MIGRATIONS: readonly string[] = [
     evaluated_ns INTEGER
   );
   CREATE INDEX runs_open ON runs(first_received_ns) WHERE state = 'open';
-  CREATE INDEX runs_by_started ON runs(started_ns) WHERE revision > 0;
+  -- Listing is newest first, optionally filtered by one of these columns.
+  CREATE INDEX runs_by_started ON runs(started_ns, run_key) WHERE revision > 0;
+  CREATE INDEX runs_by_status ON runs(status, started_ns, run_key) WHERE revision > 0;
+  CREATE INDEX runs_by_workflow ON runs(workflow, started_ns, run_key) WHERE revision > 0;
+  CREATE INDEX runs_by_kind ON runs(kind, started_ns, run_key) WHERE revision > 0;
+  CREATE INDEX runs_by_actor ON runs(actor_id, started_ns, run_key) WHERE revision > 0;
   CREATE INDEX runs_by_evaluated ON runs(evaluated_ns) WHERE state = 'evaluated';
   CREATE TABLE run_revisions (
     run_key TEXT NOT NULL,
@@ -77,8 +82,10 @@ export const MIGRATIONS: readonly string[] = [
     run_key TEXT NOT NULL,
     revision INTEGER NOT NULL,
     code TEXT NOT NULL,
+    started_ns INTEGER,
     PRIMARY KEY (code, run_key, revision)
   ) WITHOUT ROWID;
+  CREATE INDEX run_findings_by_started ON run_findings(code, started_ns, run_key);
   -- Keys a run used, so a later run that uses them again is caught (replay, reused approval).
   CREATE TABLE trigger_events (
     event_key TEXT NOT NULL,

@@ -79,13 +79,19 @@ export class RunQueries {
       where.push('r.started_ns < @until');
       params.until = BigInt(filter.until) * 1_000_000n;
     }
+    // With a finding filter, walk that code's index newest first; otherwise walk runs'.
+    const from =
+      filter.finding === undefined
+        ? 'runs r'
+        : 'run_findings f JOIN runs r ON r.run_key = f.run_key AND r.revision = f.revision';
     if (filter.finding !== undefined) {
-      where.push('EXISTS (SELECT 1 FROM run_findings f WHERE f.code = @finding AND f.run_key = r.run_key AND f.revision = r.revision)');
+      where.push('f.code = @finding');
       params.finding = filter.finding;
     }
+    const order = filter.finding === undefined ? 'r.started_ns DESC, r.run_key DESC' : 'f.started_ns DESC, f.run_key DESC';
     if (filter.cursor !== undefined) {
       const position = decodeCursor(filter.cursor);
-      where.push('(r.started_ns < @cursor_start OR (r.started_ns = @cursor_start AND r.run_key > @cursor_key))');
+      where.push('(r.started_ns < @cursor_start OR (r.started_ns = @cursor_start AND r.run_key < @cursor_key))');
       params.cursor_start = position.startedNs;
       params.cursor_key = position.runKey;
     }
@@ -93,10 +99,10 @@ export class RunQueries {
     params.limit = limit + 1;
     const rows = this.db
       .prepare(
-        `SELECT r.state, r.started_ns, r.run_key, v.record FROM runs r
+        `SELECT r.state, r.started_ns, r.run_key, v.record FROM ${from}
          JOIN run_revisions v ON v.run_key = r.run_key AND v.revision = r.revision
          WHERE ${where.join(' AND ')}
-         ORDER BY r.started_ns DESC, r.run_key
+         ORDER BY ${order}
          LIMIT @limit`,
       )
       .safeIntegers(true)

@@ -61,7 +61,7 @@ export class RunStore implements RunHistory {
         `INSERT INTO run_revisions (run_key, revision, evaluated_ns, reason, status, outcome, record)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
-      insertFinding: prepare('INSERT OR IGNORE INTO run_findings (run_key, revision, code) VALUES (?, ?, ?)'),
+      insertFinding: prepare('INSERT OR IGNORE INTO run_findings (run_key, revision, code, started_ns) VALUES (?, ?, ?, ?)'),
       insertTrigger: prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key) VALUES (?, ?)'),
       insertDecision: prepare('INSERT OR IGNORE INTO decision_ids (decision_id, run_key) VALUES (?, ?)'),
       markEvaluated: prepare(
@@ -128,10 +128,10 @@ export class RunStore implements RunHistory {
       },
       evaluatedNs,
     );
-    for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code);
+    const startNs = input.spans.reduce<bigint | null>((min, s) => (min === null || s.startNs < min ? s.startNs : min), null);
+    for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code, startNs);
     if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey);
     for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey);
-    const startNs = input.spans.reduce<bigint | null>((min, s) => (min === null || s.startNs < min ? s.startNs : min), null);
     const endNs = input.spans.reduce<bigint | null>((max, s) => (max === null || s.endNs > max ? s.endNs : max), null);
     this.stmt.markEvaluated.run({
       run_key: input.runKey,
