@@ -8,7 +8,6 @@ export type ErrorCode =
   | 'REQUEST_TOO_LARGE'
   | 'OVERLOADED'
   | 'STORAGE_UNAVAILABLE'
-  | 'SHUTTING_DOWN'
   | 'NOT_FOUND'
   | 'UNAUTHENTICATED';
 

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
 import { Runledger } from './pipeline/runledger.js';
+import { podIdentityAttributes } from './enrich/pod-identity.js';
 
 const program = new Command()
   .name('runledger')
@@ -26,7 +27,7 @@ program
   .action(async (options: { config?: string }) => {
     const config = loadConfig(configPath(options.config, process.env));
     const logger = createLogger(config.telemetry.logs.level);
-    const runledger = new Runledger(config, logger);
+    const runledger = new Runledger(config, logger, podIdentityAttributes(process.env));
     let stopping: Promise<void> | undefined;
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'shutting down');

@@ -11,6 +11,7 @@
  *          --pool N (64)  --seed N (1)  --servers runledger,naive  --dir DIR (os tmpdir)
  *          --cpu-prof (profile the servers with node --cpu-prof and summarise)  --timeline (per second)
  *          --set KEY=VALUE (runledger config override, repeatable, e.g. --set runs.settle_ms=600000)
+ *          --rounds N (1; alternates the servers each round and reports medians)
  *          --keep (temporary databases)  --json
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -49,12 +50,14 @@ interface Settings {
   readonly keep: boolean;
   readonly json: boolean;
   readonly timeline: boolean;
+  readonly rounds: number;
   /** runledger config overrides, as dotted YAML paths. */
   readonly overrides: ReadonlyArray<readonly [path: string, value: unknown]>;
 }
 
 interface TargetResult {
   readonly server: Target;
+  readonly round: number;
   readonly spansPerSecond: number;
   readonly generator: GeneratorResult;
   readonly workload: GeneratorReady;
@@ -91,6 +94,7 @@ function parseSettings(): Settings {
       json: { type: 'boolean', default: false },
       timeline: { type: 'boolean', default: false },
       set: { type: 'string', multiple: true, default: [] },
+      rounds: { type: 'string', default: '1' },
     },
   });
   const positive = (name: string, value: string, max: number) => {
@@ -114,6 +118,7 @@ function parseSettings(): Settings {
     keep: values.keep,
     json: values.json,
     timeline: values.timeline,
+    rounds: Math.floor(positive('rounds', values.rounds, 20)),
     overrides: values.set.map((entry): readonly [string, unknown] => {
       const eq = entry.indexOf('=');
       if (eq <= 0) throw new Error(`--set expects KEY=VALUE, got ${entry}`);
@@ -367,11 +372,11 @@ function fileBytes(path: string): number {
   }
 }
 
-async function runTarget(target: Target, settings: Settings, profRoot: string | undefined): Promise<TargetResult> {
+async function runTarget(target: Target, round: number, settings: Settings, profRoot: string | undefined): Promise<TargetResult> {
   const dir = mkdtempSync(join(settings.dir, `runledger-bench-${target}-`));
   const profDir = profRoot === undefined ? undefined : join(profRoot, target);
   if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
-  log(`${target}: starting server (db in ${dir})`);
+  log(`${target}${settings.rounds > 1 ? ` round ${round}` : ''}: starting server (db in ${dir})`);
   const server = await startServer(target, dir, settings, profDir);
   let run: GeneratorRun;
   let hwmKb: number;
@@ -397,6 +402,7 @@ async function runTarget(target: Target, settings: Settings, profRoot: string | 
   const peakKb = Number.isFinite(hwmKb) ? Math.max(hwmKb, run.peakPolledRssKb) : run.peakPolledRssKb;
   return {
     server: target,
+    round,
     spansPerSecond: result.spansAcked / result.windowSeconds,
     generator: result,
     workload: run.ready,
@@ -445,6 +451,57 @@ function errorsText(r: TargetResult): string {
   return parts.length === 0 ? '0' : parts.join(' ');
 }
 
+/** One server's figures: the single run, or the medians over rounds (peak RSS: the highest). */
+interface Summary {
+  readonly server: Target;
+  readonly label: string;
+  readonly spansPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly peakRssMb: number;
+  readonly serverCpuPercent: number;
+  readonly errors: string;
+}
+
+const median = (xs: readonly number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+function summaryOf(r: TargetResult, label: string): Summary {
+  return {
+    server: r.server,
+    label,
+    spansPerSecond: r.spansPerSecond,
+    p50Ms: r.generator.latency.p50Ms,
+    p99Ms: r.generator.latency.p99Ms,
+    maxMs: r.generator.latency.maxMs,
+    peakRssMb: r.peakRssMb,
+    serverCpuPercent: r.serverCpuPercent,
+    errors: errorsText(r),
+  };
+}
+
+function summarizeServer(server: Target, results: readonly TargetResult[]): Summary | undefined {
+  const runs = results.filter((r) => r.server === server);
+  if (runs.length === 0) return undefined;
+  if (runs.length === 1) return summaryOf(runs[0]!, server);
+  const failed = runs.reduce((a, r) => a + r.generator.failedRequests, 0);
+  return {
+    server,
+    label: `${server} (median of ${runs.length})`,
+    spansPerSecond: median(runs.map((r) => r.spansPerSecond)),
+    p50Ms: median(runs.map((r) => r.generator.latency.p50Ms)),
+    p99Ms: median(runs.map((r) => r.generator.latency.p99Ms)),
+    maxMs: Math.max(...runs.map((r) => r.generator.latency.maxMs)),
+    peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
+    serverCpuPercent: median(runs.map((r) => r.serverCpuPercent)),
+    errors: failed === 0 && runs.every((r) => r.generator.spansRejected === 0) ? '0' : `${failed} failed calls`,
+  };
+}
+
 function report(settings: Settings, results: readonly TargetResult[]): string {
   const cpu = cpus();
   const w = results[0]?.workload;
@@ -468,15 +525,20 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   lines.push(`database: ${settings.dir} (${dbFs})${dbFs === 'tmpfs' ? '  WARNING: tmpfs ignores fsync, commits are not durable' : ''}`);
   lines.push('');
   const header = ['server', 'spans/s', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'server CPU', 'errors'];
-  const rows = results.map((r) => [
-    r.server,
+  const summaries = (['runledger', 'naive'] as const)
+    .map((server) => summarizeServer(server, results))
+    .filter((x): x is Summary => x !== undefined);
+  const shown: Summary[] =
+    settings.rounds === 1 ? summaries : [...results.map((r) => summaryOf(r, `${r.server} #${r.round}`)), ...summaries];
+  const rows = shown.map((r) => [
+    r.label,
     num(r.spansPerSecond),
-    num(r.generator.latency.p50Ms, 1),
-    num(r.generator.latency.p99Ms, 1),
-    num(r.generator.latency.maxMs, 1),
+    num(r.p50Ms, 1),
+    num(r.p99Ms, 1),
+    num(r.maxMs, 1),
     num(r.peakRssMb, 1),
     `${num(r.serverCpuPercent)}%`,
-    errorsText(r),
+    r.errors,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const fmt = (row: string[]) => row.map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
@@ -487,8 +549,8 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   for (const r of results) {
     const g = r.generator;
     lines.push(
-      `${r.server}: ${num(g.okRequests)} requests acknowledged in the window (${num(g.latency.count)} latencies, mean ${num(g.latency.meanMs, 1)} ms, p90 ${num(g.latency.p90Ms, 1)} ms), ` +
-        `${num(g.bytesSent / 2 ** 20 / g.windowSeconds, 1)} MiB/s; generator CPU ${num(g.generatorCpuPercent)}%, other processes ${num(r.otherCpuPercent)}%, iowait ${num(r.iowaitPercent)}% (of one core); ` +
+      `${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''}: ${num(g.okRequests)} requests acknowledged in the window (${num(g.latency.count)} latencies, mean ${num(g.latency.meanMs, 1)} ms, p90 ${num(g.latency.p90Ms, 1)} ms), ` +
+        `${num(g.bytesSent / 2 ** 20 / g.windowSeconds, 1)} MiB/s; generator CPU ${num(g.generatorCpuPercent)}%, other CPU (other processes, kernel threads) ${num(r.otherCpuPercent)}%, iowait ${num(r.iowaitPercent)}% (of one core); ` +
         `stored ${num(r.storedSpans)} spans${r.pendingSpans === null ? '' : ` (${num(r.pendingSpans)} pending)`} of ${num(g.totalCalls * r.workload.spansPerRequest)} sent in all (warm-up and drain included), ` +
         `db ${num(r.dbBytes / 2 ** 20, 1)} MiB (${num(r.storedSpans === 0 ? NaN : r.dbBytes / r.storedSpans)} B/span)`,
     );
@@ -497,11 +559,11 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   const noisy = results.filter((r) => r.otherCpuPercent > 15);
   if (noisy.length > 0) {
     lines.push(
-      `WARNING: other processes used CPU during the run (${noisy.map((r) => `${r.server}: ${num(r.otherCpuPercent)}%`).join(', ')} of one core, on ${cpus().length} cores): the figures are disturbed; rerun on an idle machine.`,
+      `WARNING: CPU was used outside the server and the generator during the run (${noisy.map((r) => `${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''}: ${num(r.otherCpuPercent)}%`).join(', ')} of one core, on ${cpus().length} cores): the figures are disturbed; rerun on an idle machine.`,
     );
   }
-  const rl = results.find((r) => r.server === 'runledger');
-  const naive = results.find((r) => r.server === 'naive');
+  const rl = summaries.find((r) => r.server === 'runledger');
+  const naive = summaries.find((r) => r.server === 'naive');
   if (rl !== undefined) {
     lines.push('');
     const ratio = naive === undefined ? NaN : rl.spansPerSecond / naive.spansPerSecond;
@@ -513,21 +575,21 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
         `  spans/s ≥ ${TARGET_RATIO}× naive with durable commits: ${check(ratio >= TARGET_RATIO && settings.synchronous === 'full')} (${num(ratio, 2)}×, synchronous=${settings.synchronous})`,
       );
     }
-    lines.push(`  p99 ack latency ≤ ${TARGET_P99_MS} ms at ${settings.inflight} in flight: ${check(rl.generator.latency.p99Ms <= TARGET_P99_MS)} (${num(rl.generator.latency.p99Ms, 1)} ms)`);
+    lines.push(`  p99 ack latency ≤ ${TARGET_P99_MS} ms at ${settings.inflight} in flight: ${check(rl.p99Ms <= TARGET_P99_MS)} (${num(rl.p99Ms, 1)} ms)`);
     lines.push(`  peak RSS ≤ ${TARGET_RSS_MB} MB: ${check(rl.peakRssMb <= TARGET_RSS_MB)} (${num(rl.peakRssMb, 1)} MB)`);
     if (settings.inflight !== 8) lines.push('  (the latency target is defined at 8 in flight)');
   }
   if (settings.timeline) {
     for (const r of results) {
       lines.push('');
-      lines.push(`${r.server} per second (k spans acknowledged / slowest ack ms):`);
+      lines.push(`${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''} per second (k spans acknowledged / slowest ack ms):`);
       lines.push(`  ${r.generator.timeline.map((b) => `${(b.spans / 1000).toFixed(1)}k/${b.maxMs.toFixed(0)}`).join('  ')}`);
     }
   }
   for (const r of results) {
     if (r.profile !== undefined) {
       lines.push('');
-      lines.push(formatProfileSummary(`CPU profile of ${r.server} (${r.profile.file})`, r.profile.summary));
+      lines.push(formatProfileSummary(`CPU profile of ${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''} (${r.profile.file})`, r.profile.summary));
     }
   }
   return lines.join('\n');
@@ -536,15 +598,15 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
 // ---------------------------------------------------------------- main
 
 function ratioOf(results: readonly TargetResult[]): number | null {
-  const rl = results.find((r) => r.server === 'runledger');
-  const naive = results.find((r) => r.server === 'naive');
+  const rl = summarizeServer('runledger', results);
+  const naive = summarizeServer('naive', results);
   return rl === undefined || naive === undefined ? null : rl.spansPerSecond / naive.spansPerSecond;
 }
 
 async function main(): Promise<void> {
   const settings = parseSettings();
   // Hard bound on the whole run, whatever happens to the children.
-  const budgetMs = settings.servers.length * (settings.warmup + settings.seconds + 180) * 1000;
+  const budgetMs = settings.rounds * settings.servers.length * (settings.warmup + settings.seconds + 180) * 1000;
   setTimeout(() => {
     log(`giving up after ${budgetMs / 1000} s`);
     for (const child of children) child.kill('SIGKILL');
@@ -553,7 +615,11 @@ async function main(): Promise<void> {
 
   const profRoot = settings.cpuProf ? mkdtempSync(join(settings.dir, 'runledger-bench-prof-')) : undefined;
   const results: TargetResult[] = [];
-  for (const target of settings.servers) results.push(await runTarget(target, settings, profRoot));
+  for (let round = 1; round <= settings.rounds; round++) {
+    // Alternate the order, so slow drift of the machine does not favour one server.
+    const order = round % 2 === 1 ? settings.servers : [...settings.servers].reverse();
+    for (const target of order) results.push(await runTarget(target, round, settings, profRoot));
+  }
 
   if (settings.json) {
     const cpu = cpus();
@@ -564,6 +630,7 @@ async function main(): Promise<void> {
           machine: { cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), totalMemBytes: totalmem(), platform: platform(), arch: arch(), node: process.version },
           settings: { ...settings, dbFilesystem: fsType(settings.dir) },
           results,
+          summaries: (['runledger', 'naive'] as const).map((server) => summarizeServer(server, results)).filter((x) => x !== undefined),
           ratioRunledgerToNaive: ratioOf(results),
         },
         null,

@@ -3,10 +3,12 @@
  * carrying `nhi.workflow.run.id` and children reached through the trace), encoded once, before anything
  * is timed.
  *
- * Every trace id is `salt(4) | sequence(8) | template(2) | run(2)`. A template is encoded with sequence 0;
- * `stampRequest` copies it and writes a fresh sequence into every trace id in place (offsets found once),
- * so each request sent carries ids never seen before — the store ignores a duplicate (trace_id, span_id),
- * which would make a replayed pool look faster than real traffic.
+ * Every trace id is `salt(4) | sequence(8) | template(2) | run(2)`, and every value that identifies one
+ * run or one event (run id, trigger event id, policy decision id, tool call id, request id) holds a
+ * 12-hex-digit sequence field. A template is encoded with placeholders there; `stampRequest` copies it
+ * and writes a fresh sequence into all of them in place (offsets found once), so each request sent
+ * carries ids never seen before. Replaying a pool unchanged would measure something else: the store
+ * ignores a duplicate (trace_id, span_id), and a repeated run id joins (and re-judges) an old run.
  */
 import { ExportTraceServiceRequest } from '../otlp/proto.js';
 
@@ -23,6 +25,8 @@ export interface EncodedRequest {
   readonly bytes: Buffer;
   /** Offset of each span's 16 trace id bytes in `bytes`. */
   readonly traceIdOffsets: Uint32Array;
+  /** Offset of each 12-hex-digit sequence field in the unique string values. */
+  readonly textOffsets: Uint32Array;
   readonly spans: number;
   /** Mean encoded size of one span attribute (KeyValue with its field tag), in bytes. */
   readonly meanAttributeBytes: number;
@@ -64,15 +68,11 @@ export class Rng {
     if (b.every((x) => x === 0)) b[0] = 1;
     return b;
   }
-
-  uuid(): string {
-    const h = this.hex(32);
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20)}`;
-  }
 }
 
 const ACCOUNTS = ['123456789012', '210987654321', '555566667777', '998877665544'];
 const REGIONS = ['eu-west-1', 'us-east-1', 'us-west-2', 'ap-southeast-2'];
+const DEFINITION_HASHES = ['9f2c4e1a7b3d5f60', '0d8e7c6b5a493827', 'c1b2a3f4e5d6c7b8', '5e4d3c2b1a0f9e8d'];
 const WORKFLOWS = [
   'rotate-service-account-keys/prod-eu-west-1',
   'provision-workload-identity/payments-api',
@@ -90,6 +90,24 @@ const TOOLS: ReadonlyArray<readonly [tool: string, operation: string]> = [
 
 type Attr = readonly [key: string, value: string];
 
+/** Makes ids unique per request sent: `mark` (12 hex digits) is overwritten by the request's sequence. */
+interface UniqueIds {
+  readonly mark: string;
+  count: number;
+}
+
+/** `prefix` + the stamped sequence + an occurrence number (unique within the request) + padding. */
+function uniqueId(ids: UniqueIds, rng: Rng, padding: number, prefix = ''): string {
+  const occurrence = (ids.count++).toString(16).padStart(6, '0');
+  return `${prefix}${ids.mark}${occurrence}${rng.hex(padding)}`;
+}
+
+/** A UUID-shaped id whose last group is the stamped sequence. */
+function uniqueUuid(ids: UniqueIds, rng: Rng): string {
+  const occurrence = (ids.count++).toString(16).padStart(8, '0');
+  return `${occurrence}-${rng.hex(4)}-4${rng.hex(3)}-a${rng.hex(3)}-${ids.mark}`;
+}
+
 function arn(rng: Rng): string {
   return `arn:aws:iam::${rng.pick(ACCOUNTS)}:role/ci-deploy-${rng.hex(6)}`;
 }
@@ -99,17 +117,18 @@ function actor(rng: Rng): string {
 }
 
 /** The root of a run: the run identity and who ran it. */
-function rootAttributes(rng: Rng, runId: string): Attr[] {
+function rootAttributes(rng: Rng, ids: UniqueIds): Attr[] {
+  const workflow = rng.int(WORKFLOWS.length);
   return [
-    ['nhi.workflow.run.id', runId],
-    ['nhi.workflow.name', rng.pick(WORKFLOWS)],
+    ['nhi.workflow.run.id', uniqueId(ids, rng, 14, 'wfr_')],
+    ['nhi.workflow.name', WORKFLOWS[workflow]!],
     ['nhi.workflow.kind', rng.pick(KINDS)],
-    ['nhi.workflow.definition.hash', `sha256:${rng.hex(32)}`],
+    ['nhi.workflow.definition.hash', `sha256:${DEFINITION_HASHES[workflow]}${DEFINITION_HASHES[workflow]}`],
     ['nhi.actor.id', actor(rng)],
     ['nhi.actor.type', 'kubernetes-service-account/workload-id'],
     ['nhi.actor.authn', 'oidc:https://token.actions.githubusercontent.com'],
     ['nhi.trigger.kind', `schedule:cron(0 */6 * * *)/${rng.hex(12)}`],
-    ['nhi.trigger.event_id', rng.uuid()],
+    ['nhi.trigger.event_id', uniqueUuid(ids, rng)],
     ['nhi.requester.id', `user:oncall-${rng.hex(8)}@platform.example.com`],
     ['nhi.change.target', arn(rng)],
     ['nhi.workflow.result', `succeeded:${rng.hex(24)}`],
@@ -117,22 +136,22 @@ function rootAttributes(rng: Rng, runId: string): Attr[] {
 }
 
 /** A step of a run: a tool call changing a cloud resource under a policy decision. */
-function childAttributes(rng: Rng): Attr[] {
+function childAttributes(rng: Rng, ids: UniqueIds): Attr[] {
   const [tool, operation] = rng.pick(TOOLS);
   const region = rng.pick(REGIONS);
   return [
     ['gen_ai.operation.name', 'execute_tool/cloud-control-plane-write'],
     ['gen_ai.tool.name', tool],
-    ['gen_ai.tool.call.id', `call_${rng.hex(32)}`],
+    ['gen_ai.tool.call.id', uniqueId(ids, rng, 14, 'call_')],
     ['nhi.change.operation', operation],
     ['nhi.change.target', arn(rng)],
     ['cloud.resource_id', `arn:aws:lambda:${region}:${rng.pick(ACCOUNTS)}:function:rot-${rng.hex(4)}`],
     ['nhi.policy.id', `policy://opa/nhi/credential-rotation/v${1 + rng.int(9)}`],
-    ['nhi.policy.decision_id', rng.uuid()],
+    ['nhi.policy.decision_id', uniqueUuid(ids, rng)],
     ['nhi.policy.revision', `rev-${rng.hex(36)}`],
     ['nhi.actor.id', actor(rng)],
     ['server.address', `iam.${region}.amazonaws.com:443/${rng.hex(8)}`],
-    ['aws.request_id', rng.uuid()],
+    ['aws.request_id', uniqueUuid(ids, rng)],
   ];
 }
 
@@ -161,6 +180,7 @@ function keyValueBytes([key, value]: Attr): number {
 export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: number): EncodedRequest {
   const rng = new Rng(seed * 7919 + templateIndex * 104729 + 1);
   const salt = new Rng(seed).bytes(4);
+  const ids: UniqueIds = { mark: rng.hex(12), count: 0 };
   const baseNs = BigInt(Date.now() - 60_000) * 1_000_000n;
   const traceIds: Buffer[] = [];
   const spans: Record<string, unknown>[] = [];
@@ -187,7 +207,7 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
     for (let c = 0; c < children; c++) {
       const duration = BigInt(2 + rng.int(40)) * 1_000_000n;
       const failed = rng.int(50) === 0;
-      span(childAttributes(rng), {
+      span(childAttributes(rng, ids), {
         spanId: rng.bytes(8),
         parentSpanId: rootId,
         name: `tool ${rng.pick(TOOLS)[0]}`,
@@ -205,7 +225,7 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
       });
       t += duration + 500_000n;
     }
-    span(rootAttributes(rng, `wfr_${rng.hex(32)}`), {
+    span(rootAttributes(rng, ids), {
       spanId: rootId,
       name: 'workflow run',
       kind: 1, // INTERNAL
@@ -249,9 +269,16 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
   if (offsets.length !== spans.length) {
     throw new Error(`found ${offsets.length} trace ids in the encoding of ${spans.length} spans`);
   }
+  const mark = Buffer.from(ids.mark, 'latin1');
+  const textOffsets: number[] = [];
+  for (let at = bytes.indexOf(mark); at >= 0; at = bytes.indexOf(mark, at + mark.length)) textOffsets.push(at);
+  if (textOffsets.length !== ids.count) {
+    throw new Error(`found ${textOffsets.length} sequence fields in the encoding, expected ${ids.count}`);
+  }
   return {
     bytes,
     traceIdOffsets: Uint32Array.from(offsets),
+    textOffsets: Uint32Array.from(textOffsets),
     spans: spans.length,
     meanAttributeBytes: attributeBytes / attributeCount,
   };
@@ -261,5 +288,7 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
 export function stampRequest(template: EncodedRequest, target: Buffer, sequence: bigint): Buffer {
   template.bytes.copy(target, 0);
   for (const offset of template.traceIdOffsets) target.writeBigUInt64BE(sequence, offset + 4);
+  const text = (sequence & 0xffff_ffff_ffffn).toString(16).padStart(12, '0');
+  for (const offset of template.textOffsets) target.write(text, offset, 'latin1');
   return target.subarray(0, template.bytes.length);
 }

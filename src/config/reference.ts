@@ -9,6 +9,7 @@ interface JsonSchema {
   additionalProperties?: JsonSchema | boolean;
   items?: JsonSchema;
   enum?: unknown[];
+  required?: string[];
   anyOf?: JsonSchema[];
 }
 
@@ -30,16 +31,19 @@ export function renderDefaultConfigYaml(): string {
   return `${lines.join('\n')}\n`;
 }
 
-function renderObject(schema: JsonSchema, depth: number, lines: string[]): void {
+function renderObject(schema: JsonSchema, depth: number, lines: string[], commentedOut = false): void {
   const indent = '  '.repeat(depth);
   for (const [key, child] of Object.entries(schema.properties ?? {})) {
     if (depth === 0) lines.push('');
     const comment = child.description ? `  # ${child.description}` : '';
+    // An optional key with no default is shown commented out: `key:` would read as null and fail config check.
+    const off = commentedOut || (child.default === undefined && !(schema.required ?? []).includes(key));
+    const lead = off ? `${indent}# ` : indent;
     if (child.properties !== undefined) {
-      lines.push(`${indent}${key}:${comment}`);
-      renderObject(child, depth + 1, lines);
+      lines.push(`${lead}${key}:${comment}`);
+      renderObject(child, depth + 1, lines, off);
     } else {
-      lines.push(`${indent}${key}: ${yamlValue(child.default)}${comment}`);
+      lines.push(`${lead}${key}: ${yamlValue(child.default)}${comment}`);
     }
   }
 }

@@ -8,6 +8,7 @@ import { fieldsConfigSchema } from '../evidence/fields.js';
 import { profilesConfigSchema } from '../evidence/profiles.js';
 import { integrityConfigSchema } from '../integrity/config.js';
 import { retentionConfigSchema } from '../retention/config.js';
+import { enrichConfigSchema } from '../enrich/config.js';
 
 export const telemetryConfigSchema = z
   .strictObject({
@@ -51,6 +52,7 @@ export const configSchema = z.strictObject({
   runs: runsConfigSchema,
   filter: filterConfigSchema,
   evidence: evidenceConfigSchema,
+  enrich: enrichConfigSchema,
   integrity: integrityConfigSchema,
   retention: retentionConfigSchema,
   telemetry: telemetryConfigSchema,

@@ -7,7 +7,7 @@ import type { RunHistory, RunSpan } from './run-input.js';
 import { EvidenceReader } from './steps.js';
 
 const keys = resolveFieldKeys({});
-const noHistory: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined };
+const noHistory: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
 const TRACE = 'a'.repeat(32);
 
 let nextId = 1;
@@ -161,14 +161,14 @@ describe('evaluateRun', () => {
   });
 
   it('flags a trigger event already used by another run, but not a retry inside the run', () => {
-    const history: RunHistory = { runWithTrigger: (key) => (key === 'src|evt-1' ? 'run-0' : undefined), runWithDecision: () => undefined };
+    const history: RunHistory = { runWithTrigger: (key) => (key === 'src|evt-1' ? 'run-0' : undefined), runWithDecision: () => undefined, lastDefinition: () => undefined };
     const extra = { 'cloudevents.event_source': 'src', 'cloudevents.event_id': 'evt-1' };
     expect(codes(judge(run(undefined, [allow(), change('grant', 'x')], extra), history))).toEqual(['replayed_trigger']);
     expect(codes(judge(run(undefined, [allow(), allow(), change('grant', 'x')], extra)))).toEqual([]);
   });
 
   it('flags a decision id that authorised a different run', () => {
-    const history: RunHistory = { runWithTrigger: () => undefined, runWithDecision: (id) => (id === 'd-1' ? 'run-0' : undefined) };
+    const history: RunHistory = { runWithTrigger: () => undefined, runWithDecision: (id) => (id === "d-1" ? "run-0" : undefined), lastDefinition: () => undefined };
     const v = judge(run(undefined, [allow('d-1'), change('grant', 'x')]), history);
     expect(codes(v)).toEqual(['reused_approval']);
     expect(v.status).toBe('violation');

@@ -3,9 +3,30 @@ import { FIELD_NAMES, type FieldName } from './fields.js';
 import { finding, statusOf, type Finding, type RunStatus } from './findings.js';
 import type { ChangeRequirement, Profile } from './profiles.js';
 import type { RunHistory, RunInput, RunSpan } from './run-input.js';
+import type { Catalogue } from '../enrich/catalogue.js';
+import type { Inventory } from '../enrich/inventory.js';
 import { byStart, EvidenceReader, isFailed, isoTime, toStep, type Step } from './steps.js';
 
 export type Outcome = 'complete' | 'partial' | 'failed';
+
+/** The acting identity: as reported, and as the NHI inventory knows it when one is configured. */
+export interface ActorView {
+  readonly id: string | null;
+  readonly type: string | null;
+  readonly authn: string | null;
+  /** The id the run reported, when the inventory mapped it to another canonical id. */
+  readonly reported_id?: string;
+  readonly registered?: boolean;
+  readonly owner?: string;
+  readonly team?: string;
+  readonly tier?: string;
+}
+
+/** Snapshots of the reloadable reference data a run is judged against. */
+export interface Enrichment {
+  readonly inventory?: Inventory;
+  readonly catalogue?: Catalogue;
+}
 
 /** A judged run: the record the store keeps for each revision and the CLI/API show. */
 export interface RunVerdict {
@@ -15,7 +36,7 @@ export interface RunVerdict {
   readonly status: RunStatus;
   readonly outcome: Outcome;
   readonly declared_result: string | null;
-  readonly actor: { readonly id: string | null; readonly type: string | null; readonly authn: string | null };
+  readonly actor: ActorView;
   readonly requester_id: string | null;
   readonly trigger: { readonly kind: string | null; readonly event: string | null };
   readonly definition: string | null;
@@ -25,12 +46,14 @@ export interface RunVerdict {
   readonly trace_ids: readonly string[];
   readonly span_count: number;
   readonly profiles: readonly string[];
+  /** Revisions of the inventory and catalogue this run was judged against. */
+  readonly reference: { readonly inventory: string | null; readonly catalogue: string | null };
   /** Run-level evidence fields that were found. */
   readonly evidence: Partial<Record<FieldName, string>>;
   readonly findings: readonly Finding[];
   readonly steps: readonly Step[];
   /** Keys this run claims, so later runs that reuse them are caught. */
-  readonly claims: { readonly trigger_event: string | null; readonly decision_ids: readonly string[] };
+  readonly claims: { readonly trigger_event: string | null; readonly decision_ids: readonly string[]; readonly definition: string | null };
 }
 
 export interface EvaluationContext {
@@ -39,6 +62,7 @@ export interface EvaluationContext {
   /** Keys that make a span carry the run identity (see filter). */
   readonly identityKeys: readonly string[];
   readonly history: RunHistory;
+  readonly enrichment?: Enrichment;
 }
 
 /** Declared results that mean the run did not succeed (cicd.pipeline.result values and common words). */
@@ -218,8 +242,89 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
     }
   }
 
+  // Enrichment: who the actor is, which policies and tools it was allowed, which definition ran.
+  const { inventory, catalogue } = ctx.enrichment ?? {};
+  const reportedActor = evidence['actor.id'];
+  let actor: ActorView = { id: reportedActor ?? null, type: evidence['actor.type'] ?? null, authn: evidence['actor.authn'] ?? null };
+  if (inventory !== undefined && reportedActor !== undefined) {
+    const match = inventory.resolve(reportedActor);
+    if (match === undefined) {
+      actor = { ...actor, registered: false };
+      findings.push(finding('unregistered_identity', `actor ${reportedActor} is not in the NHI inventory (revision ${inventory.revision})`, { field: 'actor.id' }));
+    } else {
+      actor = {
+        id: match.id,
+        type: actor.type ?? match.type,
+        authn: actor.authn,
+        ...(match.id !== reportedActor ? { reported_id: reportedActor } : {}),
+        registered: true,
+        owner: match.owner,
+        team: match.team,
+        tier: match.tier,
+      };
+      if (evidence['actor.type'] !== undefined && evidence['actor.type'] !== match.type) {
+        findings.push(finding('invalid_field', `actor.type is "${evidence['actor.type']}" but the inventory registers ${match.id} as ${match.type}`, { field: 'actor.type' }));
+      }
+    }
+  }
+  const policyOf = new Map<string, { revision: string; owner: string; controls: readonly string[] }>();
+  if (catalogue !== undefined) {
+    for (const d of complete) {
+      const policyId = reader.read('decision.policy', d)!;
+      const entry = catalogue.policy(policyId);
+      if (entry === undefined) {
+        findings.push(finding('unknown_policy', `decision "${d.name}" cites policy ${policyId}, which the catalogue does not list`, { field: 'decision.policy', span_id: d.spanId }));
+        continue;
+      }
+      policyOf.set(d.spanId, { revision: entry.revision, owner: entry.owner, controls: entry.controls });
+      const cited = reader.read('decision.revision', d);
+      if (cited !== undefined && cited !== entry.revision) {
+        findings.push(
+          finding('policy_revision_mismatch', `decision "${d.name}" used ${policyId} revision ${cited}; the catalogue's current revision is ${entry.revision}`, {
+            field: 'decision.revision',
+            span_id: d.spanId,
+            controls: entry.controls,
+          }),
+        );
+      }
+    }
+    const toolCalls = attempts.filter((a) => a.operation === 'execute_tool');
+    if (toolCalls.length > 0) {
+      const agentIds = [actor.id, evidence['actor.id'], ...spans.map((s) => reader.read('actor.id', s))].filter((x): x is string => x != null);
+      const approved = agentIds.map((id) => catalogue.approvedTools(id)).find((set) => set !== undefined);
+      if (approved === undefined) {
+        findings.push(finding('agent_boundary_missing', `no approved tool set for agent ${actor.id ?? '(unknown)'} in the policy catalogue`, { field: 'actor.id' }));
+      } else {
+        for (const call of toolCalls) {
+          if (call.target !== undefined && !approved.has(call.target)) {
+            findings.push(finding('tool_outside_boundary', `agent ${actor.id ?? '(unknown)'} called tool ${call.target}, outside its approved tools`, { field: 'tool.name', span_id: call.span.spanId }));
+          }
+        }
+      }
+    }
+  }
+  const workflow = evidence['run.workflow'];
+  const definition = evidence['run.definition'];
+  const pinned = workflow === undefined ? undefined : catalogue?.pinnedDefinition(workflow);
+  if (pinned !== undefined) {
+    if (definition === undefined) {
+      findings.push(finding('missing_field', `workflow ${workflow} is pinned to definition ${pinned} but the run carries none`, { field: 'run.definition' }));
+    } else if (definition !== pinned) {
+      findings.push(finding('definition_drift', `definition ${definition} differs from the pinned ${pinned}`, { field: 'run.definition' }));
+    }
+  } else if (workflow !== undefined && definition !== undefined) {
+    const previous = ctx.history.lastDefinition(workflow, input.runKey);
+    if (previous !== undefined && previous.definition !== definition) {
+      findings.push(finding('definition_changed', `definition changed from ${previous.definition} (run ${previous.runKey}) to ${definition}`, { field: 'run.definition' }));
+    }
+  }
+
   // Declarative constraints (CEL).
-  const steps = spans.map((s) => toStep(s, reader, s === root));
+  const steps = spans.map((s) => {
+    const step = toStep(s, reader, s === root);
+    const policy = policyOf.get(s.spanId);
+    return policy === undefined ? step : { ...step, policy };
+  });
   const constraintsContext = {
     run: evidence,
     steps: steps.map((s) => ({ name: s.name, type: s.type, status: s.status, operation: s.evidence['change.operation'] ?? '', target: s.evidence['change.target'] ?? '', succeeded: s.succeeded ?? false })),
@@ -241,7 +346,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
     status: statusOf(findings),
     outcome,
     declared_result: declared ?? null,
-    actor: { id: evidence['actor.id'] ?? null, type: evidence['actor.type'] ?? null, authn: evidence['actor.authn'] ?? null },
+    actor,
     requester_id: evidence['requester.id'] ?? null,
     trigger: { kind: evidence['trigger.kind'] ?? null, event: triggerEvent },
     definition: evidence['run.definition'] ?? null,
@@ -251,10 +356,11 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
     trace_ids: [...new Set(spans.map((s) => s.traceId))],
     span_count: spans.length,
     profiles: profileNames,
+    reference: { inventory: inventory?.revision ?? null, catalogue: catalogue?.revision ?? null },
     evidence,
     findings,
     steps,
-    claims: { trigger_event: triggerEvent, decision_ids: decisionIds },
+    claims: { trigger_event: triggerEvent, decision_ids: decisionIds, definition: definition ?? null },
   };
 }
 

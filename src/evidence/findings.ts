@@ -94,6 +94,30 @@ export const FINDING_CODES = {
     controls: ['DE.CM-09', 'PR.PS-04'],
     meaning: 'the workflow definition differs from the pinned one',
   },
+  unknown_policy: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['PR.AA-05', 'PR.PS-04'],
+    meaning: 'a decision cites a policy that is not in the policy catalogue',
+  },
+  policy_revision_mismatch: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['PR.AA-05', 'DE.CM-09'],
+    meaning: "a decision cites a policy revision other than the catalogue's current one",
+  },
+  agent_boundary_missing: {
+    severity: 'warning',
+    class: 'evidence',
+    controls: ['NHI5', 'PR.AA-05'],
+    meaning: 'an agent called tools but the policy catalogue defines no approved tool set for it',
+  },
+  definition_changed: {
+    severity: 'info',
+    class: 'info',
+    controls: ['DE.CM-09'],
+    meaning: "the workflow's definition differs from its previous run's (no pin is set)",
+  },
   root_span_missing: {
     severity: 'warning',
     class: 'evidence',

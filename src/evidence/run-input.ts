@@ -24,4 +24,6 @@ export interface RunHistory {
   runWithTrigger(eventKey: string, exceptRunKey: string): string | undefined;
   /** The other run that already used this decision id, if any. */
   runWithDecision(decisionId: string, exceptRunKey: string): string | undefined;
+  /** The definition of the workflow's most recent other run, if any ran with one. */
+  lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined;
 }

@@ -26,6 +26,8 @@ export interface Step {
   /** For changes and tool calls: whether this attempt succeeded. */
   readonly succeeded?: boolean;
   readonly events?: ReadonlyArray<{ name: string; time: string }>;
+  /** For decisions: the policy as the catalogue knows it. */
+  readonly policy?: { readonly revision: string; readonly owner: string; readonly controls: readonly string[] };
 }
 
 /** Reads evidence fields from a span: span attributes first, then its resource (DESIGN §5). */

@@ -46,29 +46,27 @@ interface Layout {
   readonly type: protobuf.Type;
   /** Field number of the message's own `repeated KeyValue attributes`. */
   readonly attributesField: number;
-  /** Repeated sub-messages holding attributes: field number, attributes field inside, JS name. */
-  readonly nested: ReadonlyArray<{ readonly field: number; readonly attributesField: number; readonly name: string }>;
+  /** Repeated sub-messages holding attributes, by JS name (for the decoded walk). */
+  readonly nestedNames: readonly string[];
+  /** The same by field number → the attributes field inside (for the wire scan). */
+  readonly nestedFields: ReadonlyMap<number, number>;
 }
 
-/** Field number → the attributes field inside that nested message (events: 3, links: 4). */
-function nestedAttributeFields(layout: Layout): ReadonlyMap<number, number> {
-  return new Map(layout.nested.map((n) => [n.field, n.attributesField]));
+function makeLayout(type: protobuf.Type, attributesField: number, nested: ReadonlyArray<[string, number, number]> = []): Layout {
+  return {
+    type,
+    attributesField,
+    nestedNames: nested.map(([name]) => name),
+    nestedFields: new Map(nested.map(([, field, inner]) => [field, inner])),
+  };
 }
 
-const SPAN_LAYOUT: Layout = {
-  type: Span,
-  attributesField: 9,
-  nested: [
-    { field: 11, attributesField: 3, name: 'events' },
-    { field: 13, attributesField: 4, name: 'links' },
-  ],
-};
-const RESOURCE_LAYOUT: Layout = { type: Resource, attributesField: 1, nested: [] };
-const SCOPE_LAYOUT: Layout = { type: InstrumentationScope, attributesField: 3, nested: [] };
-
-const NESTED_ATTRIBUTE_FIELDS = new Map(
-  [SPAN_LAYOUT, RESOURCE_LAYOUT, SCOPE_LAYOUT].map((layout) => [layout, nestedAttributeFields(layout)]),
-);
+const SPAN_LAYOUT = makeLayout(Span, 9, [
+  ['events', 11, 3],
+  ['links', 13, 4],
+]);
+const RESOURCE_LAYOUT = makeLayout(Resource, 1);
+const SCOPE_LAYOUT = makeLayout(InstrumentationScope, 3);
 
 const NO_REDACTIONS: readonly Redaction[] = Object.freeze([]);
 
@@ -89,7 +87,7 @@ function redactEncoded(bytes: Uint8Array, redactor: Redactor, layout: Layout): E
   const redactions: Redaction[] = [];
   const walk = new DecodedWalk(redactor, redactions);
   walk.list(message.attributes as KeyValueMessage[] | undefined, 'attributes');
-  for (const { name } of layout.nested) {
+  for (const name of layout.nestedNames) {
     const items = (message[name] as Array<{ attributes?: KeyValueMessage[] }> | undefined) ?? [];
     items.forEach((item, i) => walk.list(item.attributes, `${name}[${i}].attributes`));
   }
@@ -128,7 +126,7 @@ class WireScan {
         if (scan !== Scan.Clean) return scan;
         continue;
       }
-      const nestedAttributes = NESTED_ATTRIBUTE_FIELDS.get(layout)!.get(field);
+      const nestedAttributes = layout.nestedFields.get(field);
       if (nestedAttributes !== undefined) {
         const scan = this.embedded(wire, end, (e) => this.attributeHolder(e, nestedAttributes));
         if (scan !== Scan.Clean) return scan;

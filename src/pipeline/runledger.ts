@@ -10,6 +10,10 @@ import { RunStore } from '../store/run-store.js';
 import { ChainStore } from '../store/chain-store.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { Pruner } from '../store/pruner.js';
+import { WatchedFile } from '../enrich/watched-file.js';
+import { loadInventory } from '../enrich/inventory.js';
+import { loadCatalogue } from '../enrich/catalogue.js';
+import { PodIdentityStage } from '../processors/pod-identity/pod-identity-stage.js';
 import { applyRetention } from '../retention/retention.js';
 import { RunQueries } from '../store/run-queries.js';
 import { buildEvidenceBundle } from '../api/evidence-bundle.js';
@@ -29,7 +33,8 @@ const HOUSEKEEPING_INTERVAL_MS = 5_000;
 
 /**
  * The only module that knows the order of stages:
- * receiver → filter → intake (SQLite, committed before the OTLP answer) → run assembler → evaluate.
+ * receiver → pod identity → filter → intake (SQLite, committed before the OTLP answer) → run assembler
+ * → evaluate (with the reloadable inventory and catalogue) → run history and hash chain.
  */
 export class Runledger implements Component {
   readonly metrics: Metrics;
@@ -51,9 +56,13 @@ export class Runledger implements Component {
   private housekeeping: NodeJS.Timeout | undefined;
   private state: 'new' | 'started' | 'stopped' = 'new';
 
+  private readonly referenceFiles: Array<WatchedFile<unknown>> = [];
+
   constructor(
     private readonly config: Readonly<Config>,
     private readonly logger: Logger,
+    /** Downward-API pod identity as resource attributes (read from the environment by main). */
+    private readonly podIdentity: Readonly<Record<string, string>> = {},
   ) {
     this.compliance = new ComplianceWindow(config.telemetry.metrics.compliance_window_minutes);
     this.workflowLabel = new BoundedLabel(config.telemetry.metrics.max_workflow_labels);
@@ -90,6 +99,8 @@ export class Runledger implements Component {
     this.chain = new ChainStore(db, signingKey, config.integrity.origin);
     this.chain.recordStart(nowNs(), RUNLEDGER_VERSION);
     logger.info({ key_id: signingKey.keyId, head_seq: this.chain.head().seq }, 'integrity chain started');
+    const inventory = await this.watch('identities', config.enrich.identities_file, loadInventory);
+    const catalogue = await this.watch('policies', config.enrich.policies_file, loadCatalogue);
     const runStore = new RunStore(db, this.chain);
     this.pruner = new Pruner(db, this.chain);
     const { compliance, workflowLabel } = this;
@@ -100,7 +111,15 @@ export class Runledger implements Component {
     this.assembler = new RunAssembler(
       config.runs,
       runStore,
-      (input) => evaluateRun(input, { ...evaluation, history: runStore }),
+      (input) =>
+        evaluateRun(input, {
+          ...evaluation,
+          history: runStore,
+          enrichment: {
+            ...(inventory?.current() !== undefined ? { inventory: inventory.current()! } : {}),
+            ...(catalogue?.current() !== undefined ? { catalogue: catalogue.current()! } : {}),
+          },
+        }),
       {
         evaluated: (verdict) => {
           const workflow = workflowLabel.value(verdict.workflow);
@@ -127,7 +146,8 @@ export class Runledger implements Component {
       },
       this.intake,
     );
-    this.receiver = new OtlpGrpcReceiver(config.receiver.otlp_grpc, filter, {
+    const podIdentity = new PodIdentityStage(this.podIdentity, filter);
+    this.receiver = new OtlpGrpcReceiver(config.receiver.otlp_grpc, podIdentity, {
       logger: logger.child({ component: 'receiver/otlp_grpc' }),
       metrics,
     });
@@ -163,6 +183,7 @@ export class Runledger implements Component {
     }
     this.state = 'stopped';
     clearInterval(this.housekeeping);
+    for (const file of this.referenceFiles) await file.shutdown();
     await this.receiver?.shutdown();
     this.intake?.flush();
     // Evaluation is synchronous, so stopping its timer never leaves a run judged half-way.
@@ -174,6 +195,30 @@ export class Runledger implements Component {
     this.db?.close();
     this.db = undefined;
     this.logger.info('store closed');
+  }
+
+  /** Loads a reference file (failing the start when broken) and keeps reloading it while serving. */
+  private async watch<T extends { revision: string }>(
+    name: 'identities' | 'policies',
+    path: string | undefined,
+    load: (path: string) => T,
+  ): Promise<WatchedFile<T> | undefined> {
+    if (path === undefined) return undefined;
+    const log = this.logger.child({ component: 'enrich', file: name, path });
+    const file = new WatchedFile(path, load, {
+      intervalMs: this.config.enrich.reload_interval_seconds * 1000,
+      onReload: (value) => {
+        this.metrics.referenceReloads.inc({ file: name, result: 'loaded' });
+        log.info({ revision: value.revision }, 'reference file loaded');
+      },
+      onError: (err) => {
+        this.metrics.referenceReloads.inc({ file: name, result: 'failed' });
+        log.error({ err }, 'reference file reload failed; keeping the last good version');
+      },
+    });
+    await file.start();
+    this.referenceFiles.push(file as WatchedFile<unknown>);
+    return file;
   }
 
   private runRetention(): void {

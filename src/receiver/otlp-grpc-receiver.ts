@@ -103,10 +103,10 @@ export class OtlpGrpcReceiver implements Component {
       answer('refused', toGrpcError(new RunledgerError('UNAUTHENTICATED', 'missing or invalid bearer token'), 0));
       return;
     }
-    if (this.stopping || this.inFlight >= this.config.max_concurrent_requests) {
-      const err = this.stopping
-        ? new RunledgerError('SHUTTING_DOWN', 'runledger is shutting down; retry later', { retryable: true })
-        : new RunledgerError('OVERLOADED', 'too many requests in flight; retry later', { retryable: true });
+    // No stopping check: once shutdown begins grpc-js accepts no new calls, so a call that reaches
+    // here was already arriving and is finished like any other in flight.
+    if (this.inFlight >= this.config.max_concurrent_requests) {
+      const err = new RunledgerError('OVERLOADED', 'too many requests in flight; retry later', { retryable: true });
       answer('refused', toGrpcError(err, this.config.retry_delay_ms));
       return;
     }

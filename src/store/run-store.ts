@@ -62,6 +62,11 @@ export class RunStore implements RunHistory {
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertFinding: prepare('INSERT OR IGNORE INTO run_findings (run_key, revision, code, started_ns) VALUES (?, ?, ?, ?)'),
+      lastDefinition: prepare('SELECT definition, run_key FROM workflow_definitions WHERE workflow = ? AND run_key <> ?'),
+      setDefinition: prepare(
+        `INSERT INTO workflow_definitions (workflow, definition, run_key) VALUES (?, ?, ?)
+         ON CONFLICT (workflow) DO UPDATE SET definition = excluded.definition, run_key = excluded.run_key`,
+      ),
       insertTrigger: prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key) VALUES (?, ?)'),
       insertDecision: prepare('INSERT OR IGNORE INTO decision_ids (decision_id, run_key) VALUES (?, ?)'),
       markEvaluated: prepare(
@@ -112,6 +117,11 @@ export class RunStore implements RunHistory {
     return (this.stmt.decision.get(decisionId, exceptRunKey) as string | undefined) ?? undefined;
   }
 
+  lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined {
+    const row = this.stmt.lastDefinition.get(workflow, exceptRunKey) as { definition: string; run_key: string } | undefined;
+    return row === undefined ? undefined : { definition: row.definition, runKey: row.run_key };
+  }
+
   /** Appends a revision and updates the run's index; call inside a transaction. Returns the revision. */
   saveRevision(input: RunInput, verdict: RunVerdict, reason: EvaluationReason, evaluatedNs: bigint): number {
     const previous = this.runState(input.runKey)?.revision ?? 0;
@@ -132,6 +142,9 @@ export class RunStore implements RunHistory {
     for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code, startNs);
     if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey);
     for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey);
+    if (verdict.workflow !== null && verdict.claims.definition !== null) {
+      this.stmt.setDefinition.run(verdict.workflow, verdict.claims.definition, input.runKey);
+    }
     const endNs = input.spans.reduce<bigint | null>((max, s) => (max === null || s.endNs > max ? s.endNs : max), null);
     this.stmt.markEvaluated.run({
       run_key: input.runKey,

@@ -68,6 +68,12 @@ export function createMetrics(sources: MetricSources = {}) {
       labelNames: ['cap'] as const,
       registers: [registry],
     }),
+    referenceReloads: new Counter({
+      name: 'runledger_reference_reloads_total',
+      help: 'Loads of the NHI inventory or policy catalogue, by file and result (failed: the last good version stays in force).',
+      labelNames: ['file', 'result'] as const,
+      registers: [registry],
+    }),
     runsPruned: new Counter({
       name: 'runledger_runs_pruned_total',
       help: 'Runs removed by retention, each recorded in a signed prune record (since process start).',

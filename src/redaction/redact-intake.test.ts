@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { decodeIntakeRequest } from '../otlp/intake-request.js';
+import { encodeExportRequest } from '../../test/support/otlp-request.js';
+import { redactionConfigSchema } from './config.js';
+import { redactIntakeRequest } from './redact-intake.js';
+import { createRedactor } from './redactor.js';
+
+const redactor = createRedactor(redactionConfigSchema.parse({}), Buffer.alloc(32, 3));
+const TOKEN = 'glpat-Zx8kQ2mN4pR6tV8wY0aC';
+
+describe('redactIntakeRequest', () => {
+  it('returns the very same request when nothing is secret', () => {
+    const request = decodeIntakeRequest(
+      encodeExportRequest([{ spans: [{ name: 'deploy', attributes: { 'nhi.workflow.run.id': 'run-1' } }] }]),
+    );
+    const result = redactIntakeRequest(request, redactor);
+    expect(result.request).toBe(request);
+    expect(result.records).toEqual([]);
+  });
+
+  it('redacts span and resource bodies and their decoded attributes alike, and lists each record', () => {
+    const request = decodeIntakeRequest(
+      encodeExportRequest([
+        {
+          attributes: { 'service.name': 'deployer', 'deploy.gitlab': TOKEN },
+          spans: [
+            { name: 'clean', attributes: { 'nhi.workflow.run.id': 'run-1' } },
+            { name: 'dirty', attributes: { 'nhi.workflow.run.id': 'run-1', password: 'hunter2' } },
+          ],
+        },
+      ]),
+    );
+    const result = redactIntakeRequest(request, redactor);
+    const resource = result.request.resources[0]!;
+    const [clean, dirty] = resource.scopes[0]!.spans;
+
+    expect(Buffer.from(resource.body).indexOf(TOKEN)).toBe(-1);
+    expect(resource.attributes['deploy.gitlab']).toBe(redactor.hash(TOKEN));
+    expect(clean).toBe(request.resources[0]!.scopes[0]!.spans[0]);
+    expect(Buffer.from(dirty!.body).indexOf('hunter2')).toBe(-1);
+    expect(dirty!.attributes.password).toBe(redactor.hash('hunter2'));
+    expect(dirty!.attributes['nhi.workflow.run.id']).toBe('run-1');
+    expect(result.records).toEqual([
+      { target: 'resource', key: 'attributes.deploy.gitlab', reason: 'gitlab_token' },
+      { target: 'span', traceId: dirty!.traceId, spanId: dirty!.spanId, key: 'attributes.password', reason: 'key_name' },
+    ]);
+    // The decoded request itself is treated as immutable.
+    expect(request.resources[0]!.attributes['deploy.gitlab']).toBe(TOKEN);
+  });
+});
