@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { context, trace, type Span } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue } from '../support/metrics.js';
@@ -31,6 +32,7 @@ describe('receiver with the OpenTelemetry SDK exporter', () => {
   afterAll(async () => {
     await Promise.all(senders.map((s) => s.shutdown()));
     await runledger?.stop();
+    if (runledger) rmSync(runledger.dir, { recursive: true, force: true });
   });
 
   it('stores every span of a workflow trace under the run id carried by its root', async () => {
@@ -126,6 +128,22 @@ describe('receiver with the OpenTelemetry SDK exporter', () => {
     const traceId = root.spanContext().traceId;
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(spansOfTrace(runledger.dbPath, traceId).map((x) => x.run_key)).toEqual([traceId, traceId]);
+  });
+
+  it('binds a child exported before a root that only names its workflow to the trace id', async () => {
+    const s = sender();
+    const root = s.tracer.startSpan('agent-task', { attributes: { 'gen_ai.workflow.name': 'on_call_agent' } });
+    const traceId = root.spanContext().traceId;
+    childOf(s, root, 'execute_tool').end();
+    await s.flush();
+    expect(spansOfTrace(runledger.dbPath, traceId).map((x) => x.run_key)).toEqual([null]);
+
+    root.end();
+    await s.flush();
+    expect(spansOfTrace(runledger.dbPath, traceId).map((x) => [x.name, x.run_key])).toEqual([
+      ['agent-task', traceId],
+      ['execute_tool', traceId],
+    ]);
   });
 
   it('accepts gzip-compressed exports', async () => {

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,7 @@ describe('receiver with a raw gRPC client', () => {
   afterAll(async () => {
     client?.close();
     await runledger?.stop();
+    if (runledger) rmSync(runledger.dir, { recursive: true, force: true });
   });
 
   it('answers a valid request with success and no partial_success', async () => {

@@ -27,27 +27,36 @@ export class RawOtlpClient {
 
   export(body: Uint8Array, deadlineMs = 15_000): Promise<ExportOutcome> {
     return new Promise<ExportOutcome>((resolve) => {
-      this.client.makeUnaryRequest<Buffer, Buffer>(
-        TRACE_SERVICE_EXPORT_PATH,
-        identity,
-        identity,
-        Buffer.from(body),
-        new grpc.Metadata(),
-        { deadline: Date.now() + deadlineMs },
-        (err, value) => {
-          if (err) {
-            const details = err.metadata?.get('grpc-status-details-bin')[0];
-            resolve({
-              code: err.code,
-              details: err.details,
-              statusDetails: Buffer.isBuffer(details) ? details : undefined,
-            });
-          } else {
-            resolve({ code: grpc.status.OK, details: '', response: value ?? Buffer.alloc(0) });
-          }
-        },
-      );
+      try {
+        this.call(body, deadlineMs, resolve);
+      } catch (err) {
+        // e.g. "Channel has been shut down": a client-side failure, never an acknowledgement.
+        resolve({ code: grpc.status.CANCELLED, details: `client: ${(err as Error).message}` });
+      }
     });
+  }
+
+  private call(body: Uint8Array, deadlineMs: number, resolve: (outcome: ExportOutcome) => void): void {
+    this.client.makeUnaryRequest<Buffer, Buffer>(
+      TRACE_SERVICE_EXPORT_PATH,
+      identity,
+      identity,
+      Buffer.from(body),
+      new grpc.Metadata(),
+      { deadline: Date.now() + deadlineMs },
+      (err, value) => {
+        if (err) {
+          const details = err.metadata?.get('grpc-status-details-bin')[0];
+          resolve({
+            code: err.code,
+            details: err.details,
+            statusDetails: Buffer.isBuffer(details) ? details : undefined,
+          });
+        } else {
+          resolve({ code: grpc.status.OK, details: '', response: value ?? Buffer.alloc(0) });
+        }
+      },
+    );
   }
 
   close(): void {
