@@ -95,13 +95,8 @@ describe('runledger process lifecycle', () => {
     expect(spansNamedLike(p.dbPath, 'in-flight-%').map((s) => s.span_id).sort()).toEqual([...spanIds].sort());
   });
 
-  // BUG (src/receiver/otlp-grpc-receiver.ts, handleExport): once shutdown began, every call reaching
-  // the handler is refused with UNAVAILABLE "shutting down", including calls whose HTTP/2 stream was
-  // already open at SIGTERM (their body still arriving). grpc-js tryShutdown() already refuses new
-  // streams with GOAWAY, so those calls are in flight and DESIGN §8 says to finish them. No data is
-  // lost (the refusal is retryable), but the sidecar's last exports bounce. Fix: refuse only on
-  // `this.inFlight >= max_concurrent_requests`, not on `this.stopping`. Remove `.fails` once fixed.
-  it.fails('finishes an export whose request was still arriving at SIGTERM', async () => {
+  // DESIGN §8: a call whose stream was open at SIGTERM is in flight and is finished, not refused.
+  it('finishes an export whose request was still arriving at SIGTERM', async () => {
     const p = await start();
     const { body, spanIds } = request('arriving', 10);
     const frame = grpcFrame(body, false);

@@ -22,6 +22,8 @@ export interface StepView {
   readonly trace_id: string;
   readonly name: string;
   readonly type: 'decision' | 'change' | 'tool_call' | 'other';
+  /** Set on the run's root span. */
+  readonly root?: true;
   readonly service: string | null;
   readonly status: 'ok' | 'error' | 'unset';
   readonly succeeded?: boolean;

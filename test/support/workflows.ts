@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   ROOT_CONTEXT,
   SpanKind,
@@ -173,12 +173,16 @@ export interface EmittedRun {
   /** The root's context, to emit late children or call another service under it. */
   readonly rootContext: Context;
   spanId(name: string): string;
+  /** Ends the root when `deferRootEnd` held it open (so its children are exported first); else a no-op. */
+  endRoot(): void;
 }
 
 export interface EmitOptions {
   /** The context to start the root under: ROOT_CONTEXT (a new trace) unless given. */
   readonly parent?: Context;
   readonly clock?: StepClock;
+  /** Leave the root open until `endRoot()`: the SDK exports the children without it. */
+  readonly deferRootEnd?: boolean;
 }
 
 /** Starts and ends every span of `root` (children inside their parent's time), in order. */
@@ -186,6 +190,7 @@ export function emitRun(tracer: Tracer, root: StepSpec, options: EmitOptions = {
   const clock = options.clock ?? new StepClock();
   const spans: EmittedSpan[] = [];
   let rootSpan: Span | undefined;
+  let endRoot: () => void = () => undefined;
   const emit = (spec: StepSpec, parent: Context): void => {
     const span = tracer.startSpan(spec.name, { kind: spec.kind ?? SpanKind.INTERNAL, attributes: spec.attributes ?? {}, startTime: clock.next() }, parent);
     rootSpan ??= span;
@@ -193,9 +198,13 @@ export function emitRun(tracer: Tracer, root: StepSpec, options: EmitOptions = {
     spans.push({ name: spec.name, spanId, traceId });
     const own = trace.setSpan(parent, span);
     for (const child of spec.children ?? []) emit(child, own);
-    if (spec.status === 'error') span.setStatus({ code: SpanStatusCode.ERROR, ...(spec.statusMessage !== undefined ? { message: spec.statusMessage } : {}) });
-    if (spec.status === 'ok') span.setStatus({ code: SpanStatusCode.OK });
-    span.end(clock.next());
+    const end = () => {
+      if (spec.status === 'error') span.setStatus({ code: SpanStatusCode.ERROR, ...(spec.statusMessage !== undefined ? { message: spec.statusMessage } : {}) });
+      if (spec.status === 'ok') span.setStatus({ code: SpanStatusCode.OK });
+      span.end(clock.next());
+    };
+    if (span === rootSpan && options.deferRootEnd === true) endRoot = end;
+    else end();
   };
   emit(root, options.parent ?? ROOT_CONTEXT);
   const first = rootSpan!.spanContext();
@@ -204,6 +213,7 @@ export function emitRun(tracer: Tracer, root: StepSpec, options: EmitOptions = {
     rootSpanId: first.spanId,
     spans,
     rootContext: trace.setSpan(options.parent ?? ROOT_CONTEXT, rootSpan!),
+    endRoot: () => endRoot(),
     spanId(name: string): string {
       const found = spans.find((s) => s.name === name);
       if (found === undefined) throw new Error(`no span named "${name}" was emitted (have ${spans.map((s) => s.name).join(', ')})`);
@@ -229,9 +239,4 @@ export function contextFromTraceparent(header: string): Context {
     traceFlags: Number.parseInt(match[3]!, 16),
     isRemote: true,
   });
-}
-
-/** A traceparent of an upstream span runledger never sees (e.g. a producer in another system). */
-export function upstreamTraceparent(): string {
-  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 }
