@@ -9,13 +9,13 @@
  *
  * Options: --seconds S (15)  --warmup S (2)  --inflight N (8)  --synchronous full|normal (full)
  *          --pool N (64)  --seed N (1)  --servers runledger,naive  --dir DIR (os tmpdir)
- *          --cpu-prof (profile the servers with node --cpu-prof and summarise)  --timeline (per second)
+ *          --cpu-prof (profile the servers with node --cpu-prof and summarise)
+ *          --timeline (per second: acks and slowest ack; with --cpu-prof, main-thread time by stage)
  *          --set KEY=VALUE (runledger config override, repeatable, e.g. --set runs.settle_ms=600000)
  *          --rounds N (1; alternates the servers each round and reports medians)
  *          --keep (temporary databases)  --json
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, platform, arch, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { stringify } from 'yaml';
 import type { GeneratorMessage, GeneratorReady, GeneratorResult } from './load-generator.js';
-import { formatProfileSummary, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
+import { formatProfileSummary, formatStagesBySecond, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 
 type Target = 'runledger' | 'naive';
 
@@ -72,7 +72,7 @@ interface TargetResult {
   /** runledger only: stored spans without a run (the filter's pending state); 0 means all were routed. */
   readonly pendingSpans: number | null;
   readonly dbBytes: number;
-  readonly profile?: { readonly file: string; readonly summary: ProfileSummary };
+  readonly profile?: { readonly file: string; readonly summary: ProfileSummary; readonly bySecond?: string };
 }
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
@@ -214,7 +214,8 @@ function startServer(target: Target, dir: string, settings: Settings, profDir: s
   } else {
     args = [...nodeArgs, NAIVE, '--db', dbPath, '--synchronous', settings.synchronous];
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // cwd: the temporary directory, so files at relative default paths (./data/...) stay out of the project.
+  const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   exited.finally(() => children.delete(child)).catch(() => undefined);
@@ -395,7 +396,15 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
   if (profDir !== undefined) {
     const file = readdirSync(profDir).find((f) => f.includes(`.${server.pid}.`) && f.endsWith('.cpuprofile'));
     if (file === undefined) log(`${target}: no CPU profile written in ${profDir}`);
-    else profile = { file: join(profDir, file), summary: summarizeProfile(readProfile(join(profDir, file))) };
+    else {
+      const path = join(profDir, file);
+      const data = readProfile(path);
+      profile = {
+        file: path,
+        summary: summarizeProfile(data),
+        ...(settings.timeline ? { bySecond: formatStagesBySecond(`${target} main thread`, data) } : {}),
+      };
+    }
   }
 
   const { result } = run;
@@ -516,7 +525,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   );
   if (w !== undefined) {
     lines.push(
-      `workload: ${w.spansPerRequest} spans/request (12 string attributes ≈ ${w.meanAttributeBytes.toFixed(0)} B encoded each, 1 event), runs of 16 spans (root with nhi.workflow.run.id + 15 children), ${w.poolSize} distinct pre-encoded requests ≈ ${(w.meanRequestBytes / 1024).toFixed(0)} KiB each, fresh trace ids stamped per send`,
+      `workload: ${w.spansPerRequest} spans/request (12 string attributes ≈ ${w.meanAttributeBytes.toFixed(0)} B encoded each, 1 event), runs of 16 spans (root with nhi.workflow.run.id + 15 children), ${w.poolSize} distinct pre-encoded requests ≈ ${(w.meanRequestBytes / 1024).toFixed(0)} KiB each, fresh trace ids and run/event/decision ids stamped into each send`,
     );
   }
   if (settings.overrides.length > 0) {
@@ -549,7 +558,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   for (const r of results) {
     const g = r.generator;
     lines.push(
-      `${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''}: ${num(g.okRequests)} requests acknowledged in the window (${num(g.latency.count)} latencies, mean ${num(g.latency.meanMs, 1)} ms, p90 ${num(g.latency.p90Ms, 1)} ms), ` +
+      `${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''}: ${num(g.okRequests)} requests acknowledged in the window (latency mean ${num(g.latency.meanMs, 1)} ms, p90 ${num(g.latency.p90Ms, 1)} ms; oldest call unanswered at its end: ${num(g.oldestUnansweredMs)} ms), ` +
         `${num(g.bytesSent / 2 ** 20 / g.windowSeconds, 1)} MiB/s; generator CPU ${num(g.generatorCpuPercent)}%, other CPU (other processes, kernel threads) ${num(r.otherCpuPercent)}%, iowait ${num(r.iowaitPercent)}% (of one core); ` +
         `stored ${num(r.storedSpans)} spans${r.pendingSpans === null ? '' : ` (${num(r.pendingSpans)} pending)`} of ${num(g.totalCalls * r.workload.spansPerRequest)} sent in all (warm-up and drain included), ` +
         `db ${num(r.dbBytes / 2 ** 20, 1)} MiB (${num(r.storedSpans === 0 ? NaN : r.dbBytes / r.storedSpans)} B/span)`,
@@ -590,6 +599,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     if (r.profile !== undefined) {
       lines.push('');
       lines.push(formatProfileSummary(`CPU profile of ${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''} (${r.profile.file})`, r.profile.summary));
+      if (r.profile.bySecond !== undefined) lines.push('', r.profile.bySecond);
     }
   }
   return lines.join('\n');

@@ -36,6 +36,8 @@ export interface GeneratorResult {
   readonly bytesSent: number;
   /** Calls sent over the whole run (warm-up and drain included). */
   readonly totalCalls: number;
+  /** Age of the oldest call still unanswered when the window closed (not in the percentiles). */
+  readonly oldestUnansweredMs: number;
   readonly generatorCpuPercent: number;
   /** Per second of the timed window: spans acknowledged and the slowest acknowledgement. */
   readonly timeline: ReadonlyArray<{ readonly spans: number; readonly maxMs: number }>;
@@ -185,6 +187,8 @@ async function main(): Promise<void> {
   }, timedStart - t0);
   const endTimer = setTimeout(() => {
     cpuAtEnd = process.cpuUsage(cpuAtStart);
+    const now = performance.now();
+    for (const t of sentAt) if (!Number.isNaN(t)) oldestUnansweredMs = Math.max(oldestUnansweredMs, now - t);
     void send({ type: 'timed-end' });
   }, timedEnd - t0);
 
@@ -195,6 +199,8 @@ async function main(): Promise<void> {
   let spansRejected = 0;
   let failedRequests = 0;
   let bytesSent = 0;
+  const sentAt = new Float64Array(inflight).fill(NaN);
+  let oldestUnansweredMs = 0;
   const errors: Record<string, number> = {};
   const errorSamples: Record<string, string> = {};
   const latencies: number[] = [];
@@ -209,8 +215,12 @@ async function main(): Promise<void> {
       const body = stampRequest(template, buffer, sequence++);
       totalCalls++;
       const sent = performance.now();
+      sentAt[index] = sent;
       const outcome = await exportCall(client, body);
+      sentAt[index] = NaN;
       const answered = performance.now();
+      // A failing server answers at once; do not spin on it.
+      if (outcome.code !== grpc.status.OK) await sleep(50);
       if (answered < timedStart || answered > timedEnd) continue;
       if (outcome.code === grpc.status.OK) {
         const rejected = rejectedIn(outcome.response);
@@ -228,8 +238,6 @@ async function main(): Promise<void> {
         errors[name] = (errors[name] ?? 0) + 1;
         errorSamples[name] ??= outcome.details;
       }
-      // A failing server answers at once; do not spin on it.
-      if (outcome.code !== grpc.status.OK) await sleep(50);
     }
   };
   await Promise.all(Array.from({ length: inflight }, (_, i) => slot(i)));
@@ -252,6 +260,7 @@ async function main(): Promise<void> {
       latency: summarize(latencies),
       bytesSent,
       totalCalls,
+      oldestUnansweredMs,
       generatorCpuPercent: (cpuMicros / 1e6 / windowSeconds) * 100,
       timeline,
     },

@@ -3,7 +3,10 @@
  * runledger, GC, ...) and the top functions by self and by inclusive time. Used by
  * `npm run bench:ingest -- --cpu-prof`; also runnable alone:
  *
- *   node dist/bench/profile.js FILE.cpuprofile [--top N]
+ *   node dist/bench/profile.js FILE.cpuprofile [--top N] [--by-second]
+ *
+ * `--by-second` prints, per second of the profile, how long the main thread spent in each pipeline stage
+ * (run evaluation, intake commit, request decode, GC, idle): it shows when one stage shuts the others out.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -132,6 +135,60 @@ export function summarizeProfile(profile: CpuProfile, n = 15): ProfileSummary {
   };
 }
 
+/** Stage of a sample, by the innermost known frame on its stack. */
+const STAGES: ReadonlyArray<readonly [stage: string, test: (f: CallFrame) => boolean]> = [
+  ['evaluate', (f) => f.functionName === 'evaluateDue'],
+  ['intake', (f) => f.functionName === 'flush' && f.url.includes('span-intake')],
+  ['decode', (f) => f.functionName === 'handleExport' || (f.functionName === 'Export' && f.url.includes('naive-server'))],
+];
+export const STAGE_COLUMNS = ['evaluate', 'intake', 'decode', 'GC', 'other', 'idle'] as const;
+
+/** Milliseconds per stage for each second of the profile. */
+export function stagesBySecond(profile: CpuProfile): Array<Record<(typeof STAGE_COLUMNS)[number], number>> {
+  const byId = new Map<number, ProfileNode>();
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) {
+    byId.set(node.id, node);
+    for (const child of node.children ?? []) parent.set(child, node.id);
+  }
+  const stageOf = new Map<number, (typeof STAGE_COLUMNS)[number]>();
+  const classify = (id: number): (typeof STAGE_COLUMNS)[number] => {
+    const known = stageOf.get(id);
+    if (known !== undefined) return known;
+    const own = byId.get(id)!.callFrame.functionName;
+    let stage: (typeof STAGE_COLUMNS)[number] = own === '(idle)' ? 'idle' : own === '(garbage collector)' ? 'GC' : 'other';
+    if (stage === 'other') {
+      search: for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        for (const [name, test] of STAGES) {
+          if (test(byId.get(at)!.callFrame)) {
+            stage = name as (typeof STAGE_COLUMNS)[number];
+            break search;
+          }
+        }
+      }
+    }
+    stageOf.set(id, stage);
+    return stage;
+  };
+  const seconds: Array<Record<(typeof STAGE_COLUMNS)[number], number>> = [];
+  let t = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i]! / 1000;
+    const second = Math.floor(t / 1000);
+    while (seconds.length <= second) seconds.push({ evaluate: 0, intake: 0, decode: 0, GC: 0, other: 0, idle: 0 });
+    seconds[second]![classify(profile.samples[i]!)] += (profile.timeDeltas[i + 1] ?? 0) / 1000;
+  }
+  return seconds;
+}
+
+export function formatStagesBySecond(title: string, profile: CpuProfile): string {
+  const lines = [`${title}: main thread ms per second, by stage`, `  ${'s'.padStart(4)}${STAGE_COLUMNS.map((c) => c.padStart(10)).join('')}`];
+  stagesBySecond(profile).forEach((row, i) => {
+    lines.push(`  ${String(i).padStart(4)}${STAGE_COLUMNS.map((c) => row[c].toFixed(0).padStart(10)).join('')}`);
+  });
+  return lines.join('\n');
+}
+
 export function formatProfileSummary(title: string, s: ProfileSummary): string {
   const rows = (entries: readonly ProfileEntry[]) =>
     entries.map((e) => `    ${e.pct.toFixed(1).padStart(5)}%  ${e.ms.toFixed(0).padStart(7)} ms  ${e.name}`).join('\n');
@@ -151,8 +208,13 @@ export function readProfile(path: string): CpuProfile {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '15' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { top: { type: 'string', default: '15' }, 'by-second': { type: 'boolean', default: false } },
+  });
   for (const file of positionals) {
-    process.stdout.write(`${formatProfileSummary(file, summarizeProfile(readProfile(file), Number(values.top)))}\n\n`);
+    const profile = readProfile(file);
+    process.stdout.write(`${formatProfileSummary(file, summarizeProfile(profile, Number(values.top)))}\n\n`);
+    if (values['by-second']) process.stdout.write(`${formatStagesBySecond(file, profile)}\n\n`);
   }
 }

@@ -131,12 +131,12 @@ function rootAttributes(rng: Rng, ids: UniqueIds): Attr[] {
     ['nhi.trigger.event_id', uniqueUuid(ids, rng)],
     ['nhi.requester.id', `user:oncall-${rng.hex(8)}@platform.example.com`],
     ['nhi.change.target', arn(rng)],
-    ['nhi.workflow.result', `succeeded:${rng.hex(24)}`],
+    ['nhi.workflow.result', 'success'],
   ];
 }
 
 /** A step of a run: a tool call changing a cloud resource under a policy decision. */
-function childAttributes(rng: Rng, ids: UniqueIds): Attr[] {
+function childAttributes(rng: Rng, ids: UniqueIds, failed: boolean): Attr[] {
   const [tool, operation] = rng.pick(TOOLS);
   const region = rng.pick(REGIONS);
   return [
@@ -150,7 +150,7 @@ function childAttributes(rng: Rng, ids: UniqueIds): Attr[] {
     ['nhi.policy.decision_id', uniqueUuid(ids, rng)],
     ['nhi.policy.revision', `rev-${rng.hex(36)}`],
     ['nhi.actor.id', actor(rng)],
-    ['server.address', `iam.${region}.amazonaws.com:443/${rng.hex(8)}`],
+    ['nhi.policy.decision', failed ? 'deny' : 'allow'],
     ['aws.request_id', uniqueUuid(ids, rng)],
   ];
 }
@@ -207,7 +207,8 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
     for (let c = 0; c < children; c++) {
       const duration = BigInt(2 + rng.int(40)) * 1_000_000n;
       const failed = rng.int(50) === 0;
-      span(childAttributes(rng, ids), {
+      const region = rng.pick(REGIONS);
+      span(childAttributes(rng, ids, failed), {
         spanId: rng.bytes(8),
         parentSpanId: rootId,
         name: `tool ${rng.pick(TOOLS)[0]}`,
@@ -218,7 +219,7 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
           {
             timeUnixNano: (t + duration / 2n).toString(),
             name: 'nhi.policy.evaluated',
-            attributes: keyValues([['nhi.policy.decision', failed ? 'deny' : 'allow']]),
+            attributes: keyValues([['server.address', `iam.${region}.amazonaws.com`]]),
           },
         ],
         status: failed ? { code: 2, message: 'AccessDenied: explicit deny in SCP' } : {},

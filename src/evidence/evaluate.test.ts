@@ -5,6 +5,7 @@ import { resolveFieldKeys, runIdentityKeys } from './fields.js';
 import { resolveProfiles } from './profiles.js';
 import type { RunHistory, RunSpan } from './run-input.js';
 import { EvidenceReader } from './steps.js';
+import { RunIdentity } from '../runs/run-identity.js';
 
 const keys = resolveFieldKeys({});
 const noHistory: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
@@ -54,7 +55,7 @@ function run(kind: string | undefined, children: Array<[string, Attributes, { er
 function judge(spans: RunSpan[], history: RunHistory = noHistory, runKey = 'run-1'): RunVerdict {
   return evaluateRun(
     { runKey, spans },
-    { reader: new EvidenceReader(keys), profiles: resolveProfiles({}), identityKeys: runIdentityKeys(keys), history },
+    { reader: new EvidenceReader(keys), profiles: resolveProfiles({}), identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys)), history },
   );
 }
 
@@ -187,7 +188,7 @@ describe('evaluateRun', () => {
     const profiles = resolveProfiles({
       cert_renewal: profileOf({ constraints: [{ expression: 'int(attributes["cert.days_valid"]) <= 90', message: 'certificates live at most 90 days', severity: 'error' }] }),
     });
-    const ctx = { reader: new EvidenceReader(keys), profiles, identityKeys: runIdentityKeys(keys), history: noHistory };
+    const ctx = { reader: new EvidenceReader(keys), profiles, identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys)), history: noHistory };
     const spans = run('cert_renewal', [allow(), change('create', 'cert')], { 'cert.days_valid': 365 });
     const v = evaluateRun({ runKey: 'run-1', spans }, ctx);
     expect(v.findings.find((f) => f.code === 'constraint_failed')?.message).toContain('90 days');
@@ -203,7 +204,7 @@ describe('findRoot', () => {
     const gateway = span('POST /rotate', {}, { id: '1'.repeat(16) });
     const wf = span('rotate', { 'nhi.workflow.run.id': 'r' }, { parent: gateway.spanId, id: '2'.repeat(16) });
     const child = span('step', { 'nhi.workflow.run.id': 'r' }, { parent: wf.spanId });
-    expect(findRoot([child, gateway, wf], runIdentityKeys(keys))?.spanId).toBe(wf.spanId);
+    expect(findRoot([child, gateway, wf], new RunIdentity(keys['run.id'], runIdentityKeys(keys)))?.spanId).toBe(wf.spanId);
   });
 });
 

@@ -4,6 +4,7 @@ import { finding, statusOf, type Finding, type RunStatus } from './findings.js';
 import type { ChangeRequirement, Profile } from './profiles.js';
 import type { RunHistory, RunInput, RunSpan } from './run-input.js';
 import type { Catalogue } from '../enrich/catalogue.js';
+import type { RunIdentity } from '../runs/run-identity.js';
 import type { Inventory } from '../enrich/inventory.js';
 import { byStart, EvidenceReader, isFailed, isoTime, toStep, type Step } from './steps.js';
 
@@ -59,8 +60,8 @@ export interface RunVerdict {
 export interface EvaluationContext {
   readonly reader: EvidenceReader;
   readonly profiles: ReadonlyMap<string, Profile>;
-  /** Keys that make a span carry the run identity (see filter). */
-  readonly identityKeys: readonly string[];
+  /** What makes a span carry the run identity (shared with the filter). */
+  readonly identity: RunIdentity;
   readonly history: RunHistory;
   readonly enrichment?: Enrichment;
 }
@@ -79,7 +80,7 @@ interface ChangeAttempt {
 export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict {
   const { reader } = ctx;
   const spans = [...input.spans].sort(byStart);
-  const root = findRoot(spans, ctx.identityKeys);
+  const root = findRoot(spans, ctx.identity);
   // Run-level evidence: the root first, then the other spans in history order.
   const ordered = root === undefined ? spans : [root, ...spans.filter((s) => s !== root)];
   const runField = (field: FieldName): string | undefined => {
@@ -368,9 +369,9 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
  * The root: a span carrying the run identity none of whose ancestors in the run carries it
  * (a workflow span may sit under a gateway span of the same trace). Earliest wins.
  */
-export function findRoot(spans: readonly RunSpan[], identityKeys: readonly string[]): RunSpan | undefined {
+export function findRoot(spans: readonly RunSpan[], identity: RunIdentity): RunSpan | undefined {
   const byId = new Map(spans.map((s) => [`${s.traceId}/${s.spanId}`, s]));
-  const carries = (s: RunSpan) => identityKeys.some((k) => s.attributes[k] !== undefined || s.resource[k] !== undefined);
+  const carries = (s: RunSpan) => identity.carries(s, s.resource);
   for (const span of spans) {
     if (!carries(span)) continue;
     let parent = span.parentSpanId === '' ? undefined : byId.get(`${span.traceId}/${span.parentSpanId}`);

@@ -41,7 +41,8 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
   const auth = deps.auth;
   if (auth !== undefined) {
     app.addHook('onRequest', async (request) => {
-      if (request.url.startsWith('/api/') && !auth.accepts(request.headers.authorization)) {
+      // The matched route, not the raw URL: the router decodes escapes like /%61pi/ before matching.
+      if ((request.routeOptions.url ?? '').startsWith('/api/') && !auth.accepts(request.headers.authorization)) {
         throw new ApiError('UNAUTHENTICATED', 'missing or invalid bearer token');
       }
     });

@@ -258,29 +258,23 @@ describe('verifyChain', () => {
     expect(report.problems.filter((p) => p.kind === 'record_missing' && p.seq === 1050)).toHaveLength(1);
   });
 
-  // BUG (src/integrity/verify.ts): recordDigest() JSON.parses the stored record without a guard, so
-  // a record overwritten with non-JSON makes verify throw (the CLI prints "runledger: Unexpected
-  // token …" and no report) instead of reporting the tampering. Remove `.fails` once fixed.
-  it.fails('reports a record overwritten with non-JSON as record_altered instead of throwing', () => {
+  // Unparseable data is tampering to report, not a reason to abort the walk without a report.
+  it('reports a record overwritten with non-JSON as record_altered instead of throwing', () => {
     const f = store();
     f.db.prepare("UPDATE run_revisions SET record = 'not json' WHERE run_key = 'run-b'").run();
     const report = verify(f);
     expect(report.problems).toEqual([expect.objectContaining({ kind: 'record_altered', run_id: 'run-b' })]);
   });
 
-  // BUG (src/integrity/verify.ts): chainHash() JSON.parses the row payload unguarded, so one chain
-  // row whose payload is not JSON aborts the whole walk. Remove `.fails` once fixed.
-  it.fails('reports a chain payload overwritten with non-JSON as record_altered instead of throwing', () => {
+  it('reports a chain payload overwritten with non-JSON as record_altered instead of throwing', () => {
     const f = store();
     f.db.prepare("UPDATE chain SET payload = '{' WHERE seq = 3").run();
     const report = verify(f);
     expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'record_altered', seq: 3 }));
   });
 
-  // GAP (src/integrity/verify.ts): verify walks only the chain, so a run inserted straight into
-  // run_revisions (a forged history entry the API and `export` then serve) is never reported.
-  // Remove `.fails` once verify reports revisions that no chain row covers.
-  it.fails('reports a run revision that no chain row covers', () => {
+  // A run inserted straight into run_revisions is a forged history entry the API and `export` would serve.
+  it('reports a run revision that no chain row covers as record_unchained', () => {
     const f = store();
     f.db
       .prepare(
@@ -288,16 +282,22 @@ describe('verifyChain', () => {
          VALUES ('forged', 1, 1, 'settled', 'compliant', 'complete', '{"run_id":"forged","revision":1}')`,
       )
       .run();
-    expect(verify(f).intact).toBe(false);
+    const report = verify(f);
+    expect(report.intact).toBe(false);
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'record_unchained', run_id: 'forged', revision: 1 })]);
   });
 
-  // GAP (src/integrity/verify.ts): the run_key/revision columns of a revision row are not hashed and
-  // not compared with its hashed payload, yet proofFor() selects a run's proof by them; moving them
-  // hides a run's revisions from its evidence bundle without verify noticing. Remove `.fails` once
-  // verify compares them (as it already compares checkpoint columns with the signed text).
-  it.fails("reports a revision row whose run_key column disagrees with its hashed payload", () => {
+  it('does not report unchained revisions when starting mid-chain, where their rows were not read', () => {
     const f = store();
+    expect(verify(f, { fromSeq: 3 }).problems).toEqual([]);
+  });
+
+  // The run columns are not hashed, yet proofFor() selects a run's proof by them: moving them would
+  // hide a run's revisions from its evidence bundle.
+  it('reports a revision row whose run_key column disagrees with its hashed payload as record_altered', () => {
+    const f = store();
+    const seq = f.seqOf('run-b');
     f.db.prepare("UPDATE chain SET run_key = 'run-a' WHERE run_key = 'run-b'").run();
-    expect(verify(f).intact).toBe(false);
+    expect(verify(f).problems).toEqual([expect.objectContaining({ kind: 'record_altered', seq })]);
   });
 });

@@ -8,6 +8,7 @@ import { keyIdOf, verifyText } from './signing.js';
 export type ProblemKind =
   | 'record_altered'
   | 'record_missing'
+  | 'record_unchained'
   | 'reordered'
   | 'signature_invalid'
   | 'unknown_key'
@@ -70,8 +71,8 @@ export function verifyChain(reader: ChainReader, options: VerifyOptions): Verify
     if (row.seq > expected) {
       problems.push({ kind: 'record_missing', seq: expected, message: `chain records ${expected}..${row.seq - 1} are missing` });
     }
-    const recomputed = chainHash(row);
-    if (recomputed !== row.record_hash) {
+    const payload = parseJson(row.payload);
+    if (payload === undefined || chainHash(row) !== row.record_hash) {
       problems.push({ kind: 'record_altered', seq: row.seq, message: `chain record ${row.seq} (${row.kind}) does not match its hash` });
     }
     const linked = previous !== undefined && previous.seq === row.seq - 1 ? previous.record_hash : row.seq === 1 ? GENESIS_HASH : undefined;
@@ -80,21 +81,27 @@ export function verifyChain(reader: ChainReader, options: VerifyOptions): Verify
     }
     if (SIGNED_KINDS.has(row.kind)) checkSignature(row, row.record_hash, `chain record ${row.seq} (${row.kind})`);
 
-    if (row.kind === 'revision') {
-      revisionRows.push({ ...row, payload_obj: JSON.parse(row.payload) as RevisionPayload });
-      seqOfRecordDigest.set((JSON.parse(row.payload) as RevisionPayload).record_sha256, row.seq);
+    if (payload === undefined) {
+      // Reported as altered above; nothing in it can be trusted or followed.
+    } else if (row.kind === 'revision') {
+      const revision = payload as RevisionPayload;
+      if (row.run_key !== revision.run_key || row.revision !== revision.revision) {
+        problems.push({ kind: 'record_altered', seq: row.seq, message: `chain record ${row.seq}'s run columns differ from its hashed payload` });
+      }
+      revisionRows.push({ ...row, payload_obj: revision });
+      seqOfRecordDigest.set(revision.record_sha256, row.seq);
     } else if (row.kind === 'prune') {
-      const payload = JSON.parse(row.payload) as PrunePayload;
-      pruned.push(...payload.ranges);
-      problems.push({ kind: 'declared_gap', seq: row.seq, message: `pruning removed ${payload.count} revision(s) evaluated before ${payload.before}` });
+      const prune = payload as PrunePayload;
+      pruned.push(...prune.ranges);
+      problems.push({ kind: 'declared_gap', seq: row.seq, message: `pruning removed ${prune.count} revision(s) evaluated before ${prune.before}` });
     } else if (row.kind === 'chain_start') {
-      const payload = JSON.parse(row.payload) as { previous_head_seq: number };
-      if (payload.previous_head_seq > 0) {
-        problems.push({ kind: 'declared_gap', seq: row.seq, message: `runledger restarted after record ${payload.previous_head_seq}` });
+      const start = payload as { previous_head_seq: number };
+      if (start.previous_head_seq > 0) {
+        problems.push({ kind: 'declared_gap', seq: row.seq, message: `runledger restarted after record ${start.previous_head_seq}` });
       }
     } else if (row.kind === 'key_rotation') {
-      const payload = JSON.parse(row.payload) as { old_key_id: string; new_key_id: string };
-      problems.push({ kind: 'declared_gap', seq: row.seq, message: `signing key rotated from ${payload.old_key_id} to ${payload.new_key_id}` });
+      const rotation = payload as { old_key_id: string; new_key_id: string };
+      problems.push({ kind: 'declared_gap', seq: row.seq, message: `signing key rotated from ${rotation.old_key_id} to ${rotation.new_key_id}` });
     }
     hashAt.set(row.seq, row.record_hash);
     previous = row;
@@ -102,17 +109,21 @@ export function verifyChain(reader: ChainReader, options: VerifyOptions): Verify
   }
 
   const isPruned = (seq: number) => pruned.some(([a, b]) => seq >= a && seq <= b);
+  const chained = new Set<string>();
   for (const row of revisionRows) {
+    // A pruned revision's data is gone by design; its run id may since have been used again.
+    if (isPruned(row.seq)) continue;
     const payload = row.payload_obj;
+    chained.add(`${payload.run_key}\u0000${payload.revision}`);
     const ref = { seq: row.seq, run_id: payload.run_key, revision: payload.revision };
     const record = reader.revisionRecord(payload.run_key, payload.revision);
     if (record === undefined) {
-      if (!isPruned(row.seq)) problems.push({ kind: 'record_missing', ...ref, message: `run ${payload.run_key} revision ${payload.revision} is missing` });
+      problems.push({ kind: 'record_missing', ...ref, message: `run ${payload.run_key} revision ${payload.revision} is missing` });
       continue;
     }
-    const digest = recordDigest(record);
+    const digest = parseJson(record) === undefined ? undefined : recordDigest(record);
     if (digest !== payload.record_sha256) {
-      const other = seqOfRecordDigest.get(digest);
+      const other = digest === undefined ? undefined : seqOfRecordDigest.get(digest);
       problems.push(
         other !== undefined
           ? { kind: 'reordered', ...ref, message: `run ${payload.run_key} revision ${payload.revision} holds the record chained at ${other}` }
@@ -122,9 +133,18 @@ export function verifyChain(reader: ChainReader, options: VerifyOptions): Verify
     for (const [traceId, spanId, spanDigest] of payload.spans) {
       const body = reader.spanBody(traceId, spanId);
       if (body === undefined) {
-        if (!isPruned(row.seq)) problems.push({ kind: 'record_missing', ...ref, message: `span ${spanId} of run ${payload.run_key} is missing` });
+        problems.push({ kind: 'record_missing', ...ref, message: `span ${spanId} of run ${payload.run_key} is missing` });
       } else if (sha256Hex(body) !== spanDigest) {
         problems.push({ kind: 'record_altered', ...ref, message: `span ${spanId} of run ${payload.run_key} was altered` });
+      }
+    }
+  }
+
+  // A revision no chain row covers was written around runledger: a forged history entry.
+  if (fromSeq === 1) {
+    for (const [runKey, revision] of reader.revisionKeys()) {
+      if (!chained.has(`${runKey}\u0000${revision}`)) {
+        problems.push({ kind: 'record_unchained', run_id: runKey, revision, message: `run ${runKey} revision ${revision} is not in the chain` });
       }
     }
   }
@@ -155,4 +175,13 @@ export function verifyChain(reader: ChainReader, options: VerifyOptions): Verify
     head: { seq: lastSeq, hash: previous?.record_hash ?? GENESIS_HASH },
     problems,
   };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    if (err instanceof SyntaxError) return undefined; // tampered: reported by the caller
+    throw err;
+  }
 }

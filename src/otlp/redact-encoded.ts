@@ -251,8 +251,8 @@ class WireScan {
     if (length < 0 || this.pos + length > end) return Scan.Irregular;
     const start = this.pos;
     this.pos += length;
-    if (length === 0) return Scan.Clean;
-    const text = this.buf.toString('utf8', start, start + length);
+    if (!this.redactor.textMayNeedRedaction(rule, this.buf, start, this.pos)) return Scan.Clean;
+    const text = this.buf.toString('utf8', start, this.pos);
     return this.redactor.textReason(rule, text) === undefined ? Scan.Clean : Scan.Secret;
   }
 

@@ -6,6 +6,7 @@ import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';
 import { RunAssembler } from '../runs/assembler.js';
+import { RunIdentity } from '../runs/run-identity.js';
 import { RunStore } from '../store/run-store.js';
 import { ChainStore } from '../store/chain-store.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
@@ -89,11 +90,11 @@ export class Runledger implements Component {
     logger.info({ path: config.storage.sqlite.path, synchronous: config.storage.sqlite.synchronous }, 'store opened');
 
     const fieldKeys = resolveFieldKeys(config.evidence.fields);
-    const identityKeys = runIdentityKeys(fieldKeys);
+    const identity = new RunIdentity(fieldKeys['run.id'], runIdentityKeys(fieldKeys), config.filter.include);
     const evaluation = {
       reader: new EvidenceReader(fieldKeys),
       profiles: resolveProfiles(config.evidence.profiles),
-      identityKeys,
+      identity,
     };
     const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);
     this.chain = new ChainStore(db, signingKey, config.integrity.origin);
@@ -139,8 +140,7 @@ export class Runledger implements Component {
     const filter = new SpanFilter(
       {
         config: config.filter,
-        identityKeys,
-        runIdKeys: fieldKeys['run.id'],
+        identity,
         directory: this.directory,
         counters: { dropped: (reason, count) => metrics.spansDropped.inc({ reason }, count) },
       },

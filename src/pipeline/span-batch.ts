@@ -15,5 +15,15 @@ export interface SpanBatch {
   readonly spans: readonly BatchSpan[];
   readonly receivedNs: bigint;
   /** Traces bound to a run by a span of this batch: their pending spans join that run. */
-  readonly claims: ReadonlyMap<string, string>;
+  readonly claims: readonly Claim[];
+}
+
+/**
+ * Pending spans of `traceId` join `runKey`: all of them, or with `rootSpanId` only that span's
+ * descendants (a trace holding several runs).
+ */
+export interface Claim {
+  readonly traceId: string;
+  readonly runKey: string;
+  readonly rootSpanId: string | null;
 }

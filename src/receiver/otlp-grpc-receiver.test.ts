@@ -204,7 +204,7 @@ describe('OtlpGrpcReceiver', () => {
     const batch = sink.batches[0]!;
     expect(batch.spans.map((s) => s.span.name)).toEqual(['a', 'b']);
     expect(batch.spans.every((s) => s.runKey === null && !s.identity)).toBe(true);
-    expect(batch.claims.size).toBe(0);
+    expect(batch.claims).toEqual([]);
     expect(batch.receivedNs).toBeGreaterThan(0n);
   });
 

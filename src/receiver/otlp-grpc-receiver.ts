@@ -145,7 +145,7 @@ export class OtlpGrpcReceiver implements Component {
     this.inFlight++;
     let consumed: Promise<void>;
     try {
-      consumed = this.next.consume({ spans, receivedNs, claims: new Map() });
+      consumed = this.next.consume({ spans, receivedNs, claims: [] });
     } catch (err) {
       // A stage that throws instead of rejecting must not keep its slot forever.
       consumed = Promise.reject(err);

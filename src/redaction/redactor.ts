@@ -2,7 +2,15 @@ import { createHmac } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import type { AttributeValue, Attributes } from '../otlp/attributes.js';
 import type { RedactionConfig } from './config.js';
-import { detectKeyMaterial, detectSecretValue, isSecretKeyName, keySuggestsSecret, type SecretReason } from './detectors.js';
+import {
+  HIGH_ENTROPY_MIN_LENGTH,
+  detectKeyMaterial,
+  detectSecretValue,
+  hasSecretTrigger,
+  isSecretKeyName,
+  keySuggestsSecret,
+  type SecretReason,
+} from './detectors.js';
 
 /** Why a value was redacted: a detector's reason, or the configuration's. */
 export type RedactionReason = SecretReason | 'configured_key' | 'configured_pattern' | 'too_deep';
@@ -47,6 +55,11 @@ export interface Redactor {
   keyRule(key: string, parent?: KeyRule): KeyRule;
   /** Why a string (or bytes read as UTF-8) value must be redacted, or undefined. */
   textReason(rule: KeyRule, text: string): RedactionReason | undefined;
+  /**
+   * The encoded-form pre-check on a value's UTF-8 bytes `bytes[start, end)`: false only when
+   * textReason would find nothing, so most values are cleared without being made into strings.
+   */
+  textMayNeedRedaction(rule: KeyRule, bytes: Uint8Array, start: number, end: number): boolean;
   /** Why an int or double value must be redacted, given its decimal text, or undefined. */
   numberReason(rule: KeyRule, decimal: string): RedactionReason | undefined;
   /** The replacement value: `redacted:hmac-sha256:` and the first 32 hex digits of HMAC-SHA-256(key, value). */
@@ -119,6 +132,14 @@ export function createRedactor(config: RedactionConfig, hmacKey: Buffer): Redact
       if (patterns.some((re) => re.test(text))) return 'configured_pattern';
       if (rule.action === 'redact') return rule.reason;
       return rule.secretish ? detectKeyMaterial(text) : undefined;
+    },
+
+    textMayNeedRedaction(rule, bytes, start, end) {
+      if (rule.action === 'allow' || end <= start) return false;
+      if (rule.action === 'redact' || patterns.length > 0) return true;
+      // UTF-8 is at least as long as the text, so a shorter value cannot be key material.
+      if (rule.secretish && end - start >= HIGH_ENTROPY_MIN_LENGTH) return true;
+      return hasSecretTrigger(bytes, start, end);
     },
 
     numberReason(rule, decimal) {

@@ -66,7 +66,7 @@ export class RunAssembler implements SpanSink, Component {
   consume(batch: SpanBatch): Promise<void> {
     const touched = new Set<string>();
     for (const s of batch.spans) if (s.runKey !== null) touched.add(s.runKey);
-    for (const runKey of batch.claims.values()) touched.add(runKey);
+    for (const claim of batch.claims) touched.add(claim.runKey);
     for (const runKey of touched) {
       const state = this.store.runState(runKey);
       if (state !== undefined && state.state === 'open') this.track(state);

@@ -4,10 +4,11 @@ const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CONSUMER = 5;
 
 /**
- * Whether a span can be the root of its run when it arrives: it carries the run identity and starts a
- * trace, or continues a remote caller's trace (a SERVER or CONSUMER span, e.g. a webhook or queue
- * consumer that starts the workflow). The evaluator later picks the true root among the run's spans.
+ * Whether a span's arrival means its run's root is in: the span starts its trace (a trace root ends
+ * last, so its trace is complete — even when it is an HTTP SERVER span above the workflow span), or it
+ * carries the run identity and continues a remote caller's trace (a SERVER or CONSUMER span: a webhook
+ * or queue consumer starting the workflow). The evaluator later picks the true root among the spans.
  */
 export function isRootCandidate({ span, identity }: Pick<BatchSpan, 'span' | 'identity'>): boolean {
-  return identity && (span.parentSpanId === '' || span.kind === SPAN_KIND_SERVER || span.kind === SPAN_KIND_CONSUMER);
+  return span.parentSpanId === '' || (identity && (span.kind === SPAN_KIND_SERVER || span.kind === SPAN_KIND_CONSUMER));
 }

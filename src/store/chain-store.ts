@@ -19,6 +19,8 @@ export interface ChainReader {
   rows(fromSeq: number): Iterable<ChainRow>;
   revisionRecord(runKey: string, revision: number): string | undefined;
   spanBody(traceId: string, spanId: string): Uint8Array | undefined;
+  /** Every stored run revision, to find any that no chain row covers. */
+  revisionKeys(): Iterable<readonly [string, number]>;
   checkpoints(): CheckpointRow[];
 }
 
@@ -125,6 +127,11 @@ export class ChainStore implements ChainReader {
 
   revisionRecord(runKey: string, revision: number): string | undefined {
     return (this.stmt.record.get(runKey, revision) as string | undefined) ?? undefined;
+  }
+
+  *revisionKeys(): Iterable<readonly [string, number]> {
+    const rows = this.db.prepare('SELECT run_key, revision FROM run_revisions').raw().all() as Array<[string, number]>;
+    yield* rows;
   }
 
   spanBody(traceId: string, spanId: string): Uint8Array | undefined {

@@ -87,14 +87,17 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX run_findings_by_started ON run_findings(code, started_ns, run_key);
   -- Keys a run used, so a later run that uses them again is caught (replay, reused approval).
+  -- The first run to claim a key (smallest claimed_ns) is the original; later claimants replay it.
   CREATE TABLE trigger_events (
     event_key TEXT NOT NULL,
     run_key TEXT NOT NULL,
+    claimed_ns INTEGER NOT NULL,
     PRIMARY KEY (event_key, run_key)
   ) WITHOUT ROWID;
   CREATE TABLE decision_ids (
     decision_id TEXT NOT NULL,
     run_key TEXT NOT NULL,
+    claimed_ns INTEGER NOT NULL,
     PRIMARY KEY (decision_id, run_key)
   ) WITHOUT ROWID;
   -- The last definition each workflow ran with, so an unpinned change is visible.

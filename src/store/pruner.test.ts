@@ -140,12 +140,9 @@ describe('Pruner', () => {
     expect(verify(g).intact).toBe(false);
   });
 
-  // BUG (src/integrity/verify.ts, revision loop): a pruned revision row is skipped only when its
-  // record is gone. When the run key comes back after pruning (late spans of the pruned run, or a
-  // client reusing a run id), RunStore saves revision 1 again under the same key, and verify compares
-  // the old, pruned chain row with the new record: a false `reordered` that any OTLP client can
-  // trigger. Remove `.fails` once pruned seqs are skipped before their records are read.
-  it.fails('does not report a pruned revision when its run key is used again later', () => {
+  // Late spans of a pruned run, or a client reusing a run id, bring the key back with revision 1
+  // again: the pruned chain row must not be compared with the new record (a false `reordered`).
+  it('does not report a pruned revision when its run key is used again later', () => {
     const f = store();
     f.addRevision('reused', { evaluatedNs: NOW - 10n * DAY_NS });
     new Pruner(f.db, f.chain).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);

@@ -55,8 +55,9 @@ export class RunStore implements RunHistory {
       spans: prepare('SELECT body, resource_id, scope_id FROM spans WHERE run_key = ? ORDER BY start_ns, span_id'),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
       scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
-      trigger: prepare('SELECT run_key FROM trigger_events WHERE event_key = ? AND run_key <> ? LIMIT 1').pluck(),
-      decision: prepare('SELECT run_key FROM decision_ids WHERE decision_id = ? AND run_key <> ? LIMIT 1').pluck(),
+      // The original is the first claimant; a run that is itself the original is no replay.
+      trigger: prepare('SELECT run_key FROM trigger_events WHERE event_key = ? ORDER BY claimed_ns, run_key LIMIT 1').pluck(),
+      decision: prepare('SELECT run_key FROM decision_ids WHERE decision_id = ? ORDER BY claimed_ns, run_key LIMIT 1').pluck(),
       insertRevision: prepare(
         `INSERT INTO run_revisions (run_key, revision, evaluated_ns, reason, status, outcome, record)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -67,8 +68,8 @@ export class RunStore implements RunHistory {
         `INSERT INTO workflow_definitions (workflow, definition, run_key) VALUES (?, ?, ?)
          ON CONFLICT (workflow) DO UPDATE SET definition = excluded.definition, run_key = excluded.run_key`,
       ),
-      insertTrigger: prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key) VALUES (?, ?)'),
-      insertDecision: prepare('INSERT OR IGNORE INTO decision_ids (decision_id, run_key) VALUES (?, ?)'),
+      insertTrigger: prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key, claimed_ns) VALUES (?, ?, ?)'),
+      insertDecision: prepare('INSERT OR IGNORE INTO decision_ids (decision_id, run_key, claimed_ns) VALUES (?, ?, ?)'),
       markEvaluated: prepare(
         `UPDATE runs SET state = 'evaluated', revision = @revision, workflow = @workflow, kind = @kind,
            status = @status, outcome = @outcome, actor_id = @actor_id, started_ns = @started_ns,
@@ -110,11 +111,13 @@ export class RunStore implements RunHistory {
   }
 
   runWithTrigger(eventKey: string, exceptRunKey: string): string | undefined {
-    return (this.stmt.trigger.get(eventKey, exceptRunKey) as string | undefined) ?? undefined;
+    const original = this.stmt.trigger.get(eventKey) as string | undefined;
+    return original === exceptRunKey ? undefined : original;
   }
 
   runWithDecision(decisionId: string, exceptRunKey: string): string | undefined {
-    return (this.stmt.decision.get(decisionId, exceptRunKey) as string | undefined) ?? undefined;
+    const original = this.stmt.decision.get(decisionId) as string | undefined;
+    return original === exceptRunKey ? undefined : original;
   }
 
   lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined {
@@ -140,8 +143,10 @@ export class RunStore implements RunHistory {
     );
     const startNs = input.spans.reduce<bigint | null>((min, s) => (min === null || s.startNs < min ? s.startNs : min), null);
     for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code, startNs);
-    if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey);
-    for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey);
+    // Claimed at the run's start: of two runs using one key, the one that started first is the original.
+    const claimedNs = startNs ?? evaluatedNs;
+    if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey, claimedNs);
+    for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey, claimedNs);
     if (verdict.workflow !== null && verdict.claims.definition !== null) {
       this.stmt.setDefinition.run(verdict.workflow, verdict.claims.definition, input.runKey);
     }

@@ -87,7 +87,7 @@ function batchSpan(spec: SpanSpec): BatchSpan {
 }
 
 function batchOf(specs: SpanSpec[], claims: Array<[string, string]> = []): SpanBatch {
-  return { spans: specs.map(batchSpan), receivedNs: 5_000n, claims: new Map(claims) };
+  return { spans: specs.map(batchSpan), receivedNs: 5_000n, claims: claims.map(([traceId, runKey]) => ({ traceId, runKey, rootSpanId: null })) };
 }
 
 class RecordingSink implements SpanSink {

@@ -42,7 +42,16 @@ export class SpanIntake implements SpanSink {
            status_code, resource_id, scope_id, body, received_ns)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      claimPending: db.prepare('UPDATE spans SET run_key = ? WHERE trace_id = ? AND run_key IS NULL'),
+      claimTrace: db.prepare('UPDATE spans SET run_key = ? WHERE trace_id = ? AND run_key IS NULL'),
+      claimDescendants: db.prepare(
+        `WITH RECURSIVE sub(span_id) AS (
+           SELECT @root UNION SELECT s.span_id FROM spans s JOIN sub ON s.parent_span_id = sub.span_id WHERE s.trace_id = @trace
+         )
+         UPDATE spans SET run_key = @run WHERE trace_id = @trace AND run_key IS NULL AND span_id IN sub`,
+      ),
+      claimedTraceRoot: db.prepare(
+        "SELECT 1 FROM spans WHERE trace_id = ? AND run_key = ? AND parent_span_id = '' LIMIT 1",
+      ).pluck(),
       upsertRun: db.prepare(
         `INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count)
          VALUES (@runKey, 'open', @received, @received, @root, @count)
@@ -59,7 +68,7 @@ export class SpanIntake implements SpanSink {
   }
 
   consume(batch: SpanBatch): Promise<void> {
-    if (batch.spans.length === 0 && batch.claims.size === 0) return Promise.resolve();
+    if (batch.spans.length === 0 && batch.claims.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ batch, resolve, reject });
       if (!this.flushScheduled) {
@@ -97,7 +106,7 @@ export class SpanIntake implements SpanSink {
   }
 
   private write(batch: SpanBatch): void {
-    const { insertSpan, claimPending, upsertRun } = this.statements;
+    const { insertSpan, claimTrace, claimDescendants, claimedTraceRoot, upsertRun } = this.statements;
     const received = batch.receivedNs;
     // New spans per run: a resent duplicate neither counts nor reopens an evaluated run.
     const runs = new Map<string, { count: number; root: boolean }>();
@@ -128,9 +137,13 @@ export class SpanIntake implements SpanSink {
       );
       if (inserted.changes > 0 && runKey !== null) touch(runKey, 1, isRootCandidate(batchSpan));
     }
-    for (const [traceId, runKey] of batch.claims) {
-      const claimed = claimPending.run(runKey, traceId).changes;
-      if (claimed > 0) touch(runKey, claimed, false);
+    for (const { traceId, runKey, rootSpanId } of batch.claims) {
+      const claimed =
+        rootSpanId === null
+          ? claimTrace.run(runKey, traceId).changes
+          : claimDescendants.run({ root: rootSpanId, trace: traceId, run: runKey }).changes;
+      // A claimed trace root (e.g. the HTTP SERVER span above a workflow span) means the trace ended.
+      if (claimed > 0) touch(runKey, claimed, claimedTraceRoot.get(traceId, runKey) !== undefined);
     }
     for (const [runKey, { count, root }] of runs) {
       upsertRun.run({ runKey, received, root: root ? 1 : 0, count });

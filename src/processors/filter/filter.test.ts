@@ -7,6 +7,7 @@ import type { BatchSpan, SpanBatch } from '../../pipeline/span-batch.js';
 import type { SpanSink } from '../../pipeline/span-sink.js';
 import { filterConfigSchema } from './config.js';
 import { SpanFilter, type TraceDirectory } from './filter.js';
+import { RunIdentity } from '../../runs/run-identity.js';
 
 const TRACE_A = 'aa'.repeat(16);
 const TRACE_B = 'bb'.repeat(16);
@@ -37,11 +38,18 @@ class FailingSink implements SpanSink {
 class FakeDirectory implements TraceDirectory {
   readonly asked: string[] = [];
 
-  constructor(private readonly known: Record<string, string> = {}) {}
+  constructor(
+    private readonly known: Record<string, string> = {},
+    private readonly knownSpans: Record<string, string> = {},
+  ) {}
 
   runKeyOfTrace(traceId: string): string | undefined {
     this.asked.push(traceId);
     return this.known[traceId];
+  }
+
+  runKeyOfSpan(traceId: string, spanId: string): string | undefined {
+    return this.knownSpans[`${traceId}/${spanId}`];
   }
 }
 
@@ -78,7 +86,7 @@ function batchSpan(spec: SpanSpec): BatchSpan {
 }
 
 function batchOf(...specs: SpanSpec[]): SpanBatch {
-  return { spans: specs.map(batchSpan), receivedNs: 1_000n, claims: new Map() };
+  return { spans: specs.map(batchSpan), receivedNs: 1_000n, claims: [] };
 }
 
 /** A filter passing to a RecordingSink (`next`), unless another next stage is given. */
@@ -87,11 +95,11 @@ function createFilter(options: { config?: unknown; directory?: FakeDirectory; ne
   const directory = options.directory ?? new FakeDirectory();
   const recording = new RecordingSink();
   const dropped: Array<{ reason: string; count: number }> = [];
+  const config = filterConfigSchema.parse(options.config ?? {});
   const filter = new SpanFilter(
     {
-      config: filterConfigSchema.parse(options.config ?? {}),
-      identityKeys: runIdentityKeys(keys),
-      runIdKeys: keys['run.id'],
+      config,
+      identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys), config.include),
       directory,
       counters: { dropped: (reason, count) => dropped.push({ reason, count }) },
     },
@@ -169,7 +177,7 @@ describe('SpanFilter', () => {
     );
 
     expect(runKeys(next.last)).toEqual({ 2: 'ci-7', 3: 'ci-7', 1: 'ci-7' });
-    expect(next.last.claims).toEqual(new Map([[TRACE_A, 'ci-7']]));
+    expect(next.last.claims).toEqual([{ traceId: TRACE_A, runKey: 'ci-7', rootSpanId: null }]);
   });
 
   it('keeps a later child that names only its workflow in the run id its trace is bound to', async () => {
@@ -190,7 +198,7 @@ describe('SpanFilter', () => {
 
     expect(runKeys(next.last)).toEqual({ 2: null });
     expect(next.last.spans[0]!.identity).toBe(false);
-    expect(next.last.claims.size).toBe(0);
+    expect(next.last.claims).toEqual([]);
   });
 
   it('asks the directory once per unknown trace and batch, not once per span', async () => {
@@ -216,7 +224,7 @@ describe('SpanFilter', () => {
 
     expect(runKeys(next.last)).toEqual({ 2: 'run-9', 3: 'run-9' });
     // Routed spans are not claims: the trace was bound by an earlier batch.
-    expect(next.last.claims.size).toBe(0);
+    expect(next.last.claims).toEqual([]);
   });
 
   it('routes a later child of a trace it bound through its cache, without asking the directory', async () => {
@@ -269,7 +277,7 @@ describe('SpanFilter', () => {
     expect(runKeys(next.last)).toEqual({ 4: 'run-2' });
     expect(dropped).toEqual([{ reason: 'excluded', count: 3 }]);
     // An excluded span binds nothing.
-    expect(next.last.claims).toEqual(new Map([[TRACE_C, 'run-2']]));
+    expect(next.last.claims).toEqual([{ traceId: TRACE_C, runKey: 'run-2', rootSpanId: null }]);
   });
 
   it('counts nothing when no span is excluded', async () => {
@@ -292,7 +300,7 @@ describe('SpanFilter', () => {
     );
 
     expect(runKeys(next.last)).toEqual({ 2: TRACE_A, 1: TRACE_A, 3: null });
-    expect(next.last.claims).toEqual(new Map([[TRACE_A, TRACE_A]]));
+    expect(next.last.claims).toEqual([{ traceId: TRACE_A, runKey: TRACE_A, rootSpanId: null }]);
   });
 
   it('applies a resource-level cicd.pipeline.run.id to every span of that resource', async () => {
@@ -334,12 +342,46 @@ describe('SpanFilter', () => {
       ),
     );
 
-    expect(next.last.claims).toEqual(
-      new Map([
-        [TRACE_A, 'run-a'],
-        [TRACE_B, TRACE_B],
-      ]),
+    expect(next.last.claims).toEqual([
+      { traceId: TRACE_A, runKey: 'run-a', rootSpanId: null },
+      { traceId: TRACE_B, runKey: TRACE_B, rootSpanId: null },
+    ]);
+  });
+
+  it('keeps two runs of one trace apart: each child follows its nearest ancestor with a run id', async () => {
+    const { filter, next } = createFilter();
+
+    await filter.consume(
+      batchOf(
+        { trace: TRACE_A, id: '1', name: 'reconcile' },
+        { trace: TRACE_A, id: '2', parent: '1', attributes: { 'nhi.workflow.run.id': 'rot-a' } },
+        { trace: TRACE_A, id: '3', parent: '1', attributes: { 'nhi.workflow.run.id': 'rot-b' } },
+        { trace: TRACE_A, id: '4', parent: '2' },
+        { trace: TRACE_A, id: '5', parent: '3' },
+        { trace: TRACE_A, id: '6', parent: '5' },
+      ),
     );
+
+    expect(runKeys(next.last)).toEqual({ 1: 'rot-a', 2: 'rot-a', 3: 'rot-b', 4: 'rot-a', 5: 'rot-b', 6: 'rot-b' });
+    expect(next.last.claims).toEqual([
+      { traceId: TRACE_A, runKey: 'rot-a', rootSpanId: '2'.padStart(16, '0') },
+      { traceId: TRACE_A, runKey: 'rot-b', rootSpanId: '3'.padStart(16, '0') },
+    ]);
+  });
+
+  it('routes a later child of a multi-run trace by its stored parent', async () => {
+    const parentKey = `${TRACE_A}/${'3'.padStart(16, '0')}`;
+    const { filter, next } = createFilter({ directory: new FakeDirectory({}, { [parentKey]: 'rot-b' }) });
+    await filter.consume(
+      batchOf(
+        { trace: TRACE_A, id: '2', parent: '1', attributes: { 'nhi.workflow.run.id': 'rot-a' } },
+        { trace: TRACE_A, id: '3', parent: '1', attributes: { 'nhi.workflow.run.id': 'rot-b' } },
+      ),
+    );
+
+    await filter.consume(batchOf({ trace: TRACE_A, id: '7', parent: '3' }));
+
+    expect(runKeys(next.last)).toEqual({ 7: 'rot-b' });
   });
 
   it('does not modify the batch it was given', async () => {
@@ -349,7 +391,7 @@ describe('SpanFilter', () => {
     await filter.consume(batch);
 
     expect(batch.spans[0]!.runKey).toBeNull();
-    expect(batch.claims.size).toBe(0);
+    expect(batch.claims).toEqual([]);
   });
 
   it('keeps the received time of the batch', async () => {

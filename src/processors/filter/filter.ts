@@ -1,12 +1,12 @@
-import type { Attributes } from '../../otlp/attributes.js';
-import { attributeText } from '../../otlp/attributes.js';
-import type { BatchSpan, SpanBatch } from '../../pipeline/span-batch.js';
+import type { BatchSpan, Claim, SpanBatch } from '../../pipeline/span-batch.js';
 import type { SpanSink } from '../../pipeline/span-sink.js';
-import type { FilterConfig, SpanMatch } from './config.js';
+import { matches, type RunIdentity } from '../../runs/run-identity.js';
+import type { FilterConfig } from './config.js';
 
-/** Finds the run of a trace the filter does not remember (the store answers from committed spans). */
+/** Finds runs of spans the filter does not remember (the store answers from committed spans). */
 export interface TraceDirectory {
   runKeyOfTrace(traceId: string): string | undefined;
+  runKeyOfSpan(traceId: string, spanId: string): string | undefined;
 }
 
 export interface FilterCounters {
@@ -15,21 +15,22 @@ export interface FilterCounters {
 
 export interface FilterOptions {
   readonly config: FilterConfig;
-  /** Keys whose presence makes a span part of a run (run id, workflow name, kind). */
-  readonly identityKeys: readonly string[];
-  /** Keys of the run id; its value is the run key, else the trace id is. */
-  readonly runIdKeys: readonly string[];
+  readonly identity: RunIdentity;
   readonly directory: TraceDirectory;
   readonly counters: FilterCounters;
 }
 
 /**
  * DESIGN §4: a span is kept when it or its trace carries a run identity, dropped when excluded, and
- * otherwise pending (its root may still come); pending spans are stored with no run key.
+ * otherwise pending (its root may still come); pending spans are stored with no run key. A span
+ * belongs to the run of its nearest ancestor that carries a run id, else to its trace's run — so one
+ * trace can hold several runs (a controller reconciling two secrets in one pass).
  */
 export class SpanFilter implements SpanSink {
-  /** traceId → run key, most recently used last; a cache in front of the directory. */
+  /** traceId → the trace's (first) run key, most recently used last; a cache in front of the directory. */
   private readonly traceRuns = new Map<string, string>();
+  /** Traces known to hold more than one run: their spans are routed by ancestry. */
+  private readonly multiRunTraces = new Set<string>();
 
   constructor(
     private readonly options: FilterOptions,
@@ -37,24 +38,34 @@ export class SpanFilter implements SpanSink {
   ) {}
 
   consume(batch: SpanBatch): Promise<void> {
-    const { config, counters } = this.options;
-    const kept = batch.spans.filter((s) => !config.exclude.some((rule) => matches(rule, s)));
+    const { config, counters, identity } = this.options;
+    const kept = batch.spans.filter((s) => !config.exclude.some((rule) => matches(rule, s.span, s.resource.attributes)));
     if (kept.length < batch.spans.length) counters.dropped('excluded', batch.spans.length - kept.length);
 
-    // DESIGN §4: the run key is the run id when the trace carries one, else the trace id. Run ids
-    // bind their trace first, so a child earlier in the batch follows its root.
-    const runIds = kept.map((s) => this.runIdOf(s));
-    const identity = kept.map((s, i) => runIds[i] !== undefined || this.namesWorkflow(s));
-    const claims = new Map<string, string>();
+    const runIds = kept.map((s) => identity.runId(s.span, s.resource.attributes));
+    const carries = kept.map((s, i) => runIds[i] !== undefined || identity.carries(s.span, s.resource.attributes));
+
+    // Run ids bind their trace first, so a child earlier in the batch follows its root.
+    const traceRun = new Map<string, string>();
+    const runIdOfSpan = new Map<string, string>();
     kept.forEach((s, i) => {
       const runId = runIds[i];
-      if (runId !== undefined && !claims.has(s.span.traceId)) claims.set(s.span.traceId, runId);
+      if (runId === undefined) return;
+      const { traceId, spanId } = s.span;
+      runIdOfSpan.set(`${traceId}/${spanId}`, runId);
+      // Only the cache is asked: a trace the batch binds itself needs no directory lookup.
+      const bound = traceRun.get(traceId) ?? this.traceRuns.get(traceId);
+      if (bound === undefined) traceRun.set(traceId, runId);
+      else {
+        traceRun.set(traceId, bound);
+        if (bound !== runId) this.markMultiRun(traceId);
+      }
     });
 
     // One directory lookup per unknown trace and batch, not per span.
     const looked = new Map<string, string | null>();
     const runOfTrace = (traceId: string): string | null => {
-      let runKey = claims.get(traceId) ?? looked.get(traceId);
+      let runKey = traceRun.get(traceId) ?? looked.get(traceId);
       if (runKey === undefined) {
         runKey = this.lookup(traceId) ?? null;
         looked.set(traceId, runKey);
@@ -63,32 +74,58 @@ export class SpanFilter implements SpanSink {
     };
     // A span that only names its workflow binds its trace to the trace id, unless a run id already did.
     kept.forEach((s, i) => {
-      if (identity[i] && runIds[i] === undefined && runOfTrace(s.span.traceId) === null) {
-        claims.set(s.span.traceId, s.span.traceId);
+      if (carries[i] && runIds[i] === undefined && runOfTrace(s.span.traceId) === null) {
+        traceRun.set(s.span.traceId, s.span.traceId);
       }
     });
-    for (const [traceId, runKey] of claims) this.remember(traceId, runKey);
+    for (const [traceId, runKey] of traceRun) this.remember(traceId, runKey);
 
+    const byId = new Map(kept.map((s) => [`${s.span.traceId}/${s.span.spanId}`, s]));
     const spans = kept.map((s, i): BatchSpan => ({
       ...s,
-      runKey: runIds[i] ?? runOfTrace(s.span.traceId),
-      identity: identity[i]!,
+      runKey: runIds[i] ?? this.ancestorRun(s, byId, runIdOfSpan) ?? runOfTrace(s.span.traceId),
+      identity: carries[i]!,
     }));
+
+    // Pending spans of a bound trace join its run: the whole trace, or in a multi-run trace only the
+    // descendants of each run's span.
+    const claims: Claim[] = [];
+    const claimedTraces = new Set<string>();
+    kept.forEach((s, i) => {
+      const runId = runIds[i];
+      const { traceId, spanId } = s.span;
+      if (this.multiRunTraces.has(traceId)) {
+        if (runId !== undefined) claims.push({ traceId, runKey: runId, rootSpanId: spanId });
+      } else if (carries[i] && !claimedTraces.has(traceId)) {
+        claimedTraces.add(traceId);
+        claims.push({ traceId, runKey: traceRun.get(traceId)!, rootSpanId: null });
+      }
+    });
     return this.next.consume({ spans, receivedNs: batch.receivedNs, claims });
   }
 
-  private runIdOf({ span, resource }: BatchSpan): string | undefined {
-    return firstText(this.options.runIdKeys, span.attributes, resource.attributes);
+  /** In a multi-run trace, the run of the nearest ancestor carrying a run id (in the batch or stored). */
+  private ancestorRun(s: BatchSpan, byId: Map<string, BatchSpan>, runIdOfSpan: Map<string, string>): string | undefined {
+    const { traceId } = s.span;
+    if (!this.multiRunTraces.has(traceId)) return undefined;
+    let parentId = s.span.parentSpanId;
+    for (let depth = 0; parentId !== '' && depth < byId.size + 1; depth++) {
+      const key = `${traceId}/${parentId}`;
+      const own = runIdOfSpan.get(key);
+      if (own !== undefined) return own;
+      const parent = byId.get(key);
+      if (parent === undefined) return this.options.directory.runKeyOfSpan(traceId, parentId);
+      parentId = parent.span.parentSpanId;
+    }
+    return undefined;
   }
 
-  /** Whether a span without a run id still carries a run identity (workflow name, kind, include rule). */
-  private namesWorkflow({ span, resource }: BatchSpan): boolean {
-    const { identityKeys, config } = this.options;
-    return (
-      identityKeys.some((k) => span.attributes[k] !== undefined) ||
-      (span.parentSpanId === '' && identityKeys.some((k) => resource.attributes[k] !== undefined)) ||
-      config.include.some((rule) => matches(rule, { span, resource }))
-    );
+  private markMultiRun(traceId: string): void {
+    this.multiRunTraces.add(traceId);
+    if (this.multiRunTraces.size > this.options.config.max_tracked_traces) {
+      const oldest = this.multiRunTraces.values().next().value;
+      if (oldest !== undefined) this.multiRunTraces.delete(oldest);
+    }
   }
 
   private lookup(traceId: string): string | undefined {
@@ -110,25 +147,4 @@ export class SpanFilter implements SpanSink {
       if (oldest !== undefined) this.traceRuns.delete(oldest);
     }
   }
-}
-
-export function firstText(keys: readonly string[], ...sources: Attributes[]): string | undefined {
-  for (const attrs of sources) {
-    for (const key of keys) {
-      const text = attributeText(attrs[key]);
-      if (text !== undefined && text !== '') return text;
-    }
-  }
-  return undefined;
-}
-
-export function matches(rule: SpanMatch, { span, resource }: Pick<BatchSpan, 'span' | 'resource'>): boolean {
-  if (rule.span_name !== undefined && span.name !== rule.span_name) return false;
-  if (rule.span_name_prefix !== undefined && !span.name.startsWith(rule.span_name_prefix)) return false;
-  if (rule.attribute !== undefined) {
-    const value = span.attributes[rule.attribute] ?? resource.attributes[rule.attribute];
-    if (value === undefined) return false;
-    if (rule.equals !== undefined && attributeText(value) !== rule.equals) return false;
-  }
-  return true;
 }

@@ -1,0 +1,61 @@
+import { attributeText, type Attributes } from '../otlp/attributes.js';
+import type { SpanMatch } from '../processors/filter/config.js';
+
+/** The parts of a span (intake's or a stored one) that identity rules read. */
+export interface IdentitySpan {
+  readonly name: string;
+  readonly parentSpanId: string;
+  readonly attributes: Attributes;
+}
+
+/**
+ * The one definition of "this span carries a run identity" (DESIGN §4), shared by the filter, which
+ * routes spans into runs, and the evaluator, which finds a run's root.
+ */
+export class RunIdentity {
+  constructor(
+    /** Keys of the run id; its value is the run key. */
+    private readonly runIdKeys: readonly string[],
+    /** Keys whose presence marks a workflow span (run id, workflow name, kind). */
+    private readonly identityKeys: readonly string[],
+    /** Rules that start a run even without identity attributes. */
+    private readonly include: readonly SpanMatch[] = [],
+  ) {}
+
+  /** The run id a span carries (span attributes first, then its resource). */
+  runId(span: IdentitySpan, resource: Attributes): string | undefined {
+    return firstText(this.runIdKeys, span.attributes, resource);
+  }
+
+  /** Whether the span carries a run identity: a run id, a workflow name or kind, or an include rule. */
+  carries(span: IdentitySpan, resource: Attributes): boolean {
+    return (
+      this.runId(span, resource) !== undefined ||
+      this.identityKeys.some((k) => span.attributes[k] !== undefined) ||
+      // A resource-wide workflow name marks the trace roots of that service, not each of its spans.
+      (span.parentSpanId === '' && this.identityKeys.some((k) => resource[k] !== undefined)) ||
+      this.include.some((rule) => matches(rule, span, resource))
+    );
+  }
+}
+
+export function firstText(keys: readonly string[], ...sources: Attributes[]): string | undefined {
+  for (const attrs of sources) {
+    for (const key of keys) {
+      const text = attributeText(attrs[key]);
+      if (text !== undefined && text !== '') return text;
+    }
+  }
+  return undefined;
+}
+
+export function matches(rule: SpanMatch, span: Pick<IdentitySpan, 'name' | 'attributes'>, resource: Attributes): boolean {
+  if (rule.span_name !== undefined && span.name !== rule.span_name) return false;
+  if (rule.span_name_prefix !== undefined && !span.name.startsWith(rule.span_name_prefix)) return false;
+  if (rule.attribute !== undefined) {
+    const value = span.attributes[rule.attribute] ?? resource[rule.attribute];
+    if (value === undefined) return false;
+    if (rule.equals !== undefined && attributeText(value) !== rule.equals) return false;
+  }
+  return true;
+}
