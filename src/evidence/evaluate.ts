@@ -96,6 +96,11 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
     if (value !== undefined) evidence[field] = value;
   }
 
+  // The root span's status stands in for a declared result it does not carry (DESIGN §5 table).
+  if (evidence['run.result'] === undefined && root !== undefined && root.statusCode !== 0) {
+    evidence['run.result'] = root.statusCode === 2 ? 'error' : 'ok';
+  }
+
   const kind = evidence['run.kind'];
   const profileNames = ['default', ...(kind !== undefined && kind !== 'default' && ctx.profiles.has(kind) ? [kind] : [])];
   const profiles = profileNames.map((name) => ctx.profiles.get(name)!);
@@ -192,7 +197,8 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   }
   const anySucceeded = finals.some((f) => !f.failed);
   let outcome: Outcome;
-  if (attempts.length === 0) outcome = declaredFailure || required.length > 0 ? 'failed' : 'complete';
+  // DESIGN §5: failed when no change succeeded — unless no profile asks this run to change anything.
+  if (attempts.length === 0) outcome = declaredFailure || required.length > 0 || profiles.some((p) => p.require_change) ? 'failed' : 'complete';
   else if (!anySucceeded) outcome = 'failed';
   else outcome = shortfalls.length > 0 ? 'partial' : 'complete';
 
@@ -205,7 +211,8 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
     findings.push(finding('partial_change', 'no change step succeeded', { field: 'change.operation', controls: profileControls }));
   }
 
-  const failed = outcome !== 'complete' || declaredFailure;
+  // A partial run is explained by its partial_change findings; a failed one must say why it failed.
+  const failed = outcome === 'failed' || declaredFailure;
   if (failed && profiles.some((p) => p.failure_class_on_failure) && evidence['failure.class'] === undefined) {
     findings.push(finding('missing_field', 'the run did not complete but carries no failure.class (error.type)', { field: 'failure.class' }));
   }

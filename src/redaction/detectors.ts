@@ -193,101 +193,115 @@ const MIN_DETECTABLE_LENGTH = 5;
  */
 export function hasSecretTrigger(b: Uint8Array, start = 0, end = b.length): boolean {
   if (end - start < MIN_DETECTABLE_LENGTH) return false;
-  const at = (k: number): number => (k < end ? b[k]! : 0);
-  const has = (k: number, word: Uint8Array): boolean => startsWith(b, k, end, word, false);
-  const hasCaseless = (k: number, word: Uint8Array): boolean => startsWith(b, k, end, word, true);
   // Legacy Vault tokens (`s.…`) are only recognised as the whole value.
-  if (at(start + 1) === 0x2e && (b[start] === 0x73 || b[start] === 0x62 || b[start] === 0x72)) return true;
+  if (byteAt(b, end, start + 1) === 0x2e && (b[start] === 0x73 || b[start] === 0x62 || b[start] === 0x72)) return true;
   for (let i = start; i < end - 1; i++) {
     const c = b[i]!;
     // Nearly every byte pair starts no trigger: one table lookup dismisses it.
     if (TRIGGER_PAIRS[((c | 0x20) << 8) | (b[i + 1]! | 0x20)] === 0) continue;
     switch (c | 0x20) {
       case 0x2d: // -
-        if (c === 0x2d && has(i, BEGIN)) return true;
+        if (c === 0x2d && startsWith(b, end, i, BEGIN)) return true;
         break;
       case 0x3a: // :
-        if (c === 0x3a && at(i + 1) === 0x2f && at(i + 2) === 0x2f && b.subarray(i + 3, end).includes(0x40)) return true;
+        if (c === 0x3a && b[i + 1] === 0x2f && byteAt(b, end, i + 2) === 0x2f && hasByte(b, end, i + 3, 0x40)) return true;
         break;
       case 0x71: // q: <digit>Q~ of an Azure client secret
-        if (c === 0x51 && at(i + 1) === 0x7e && i > start && isDigit(b[i - 1]!)) return true;
+        if (c === 0x51 && byteAt(b, end, i + 1) === 0x7e && i > start && isDigit(b[i - 1]!)) return true;
         break;
       case 0x22: // "
       case 0x27: // '
-        if (isQuote(c) && JSON_SECRET_FIELDS.some((f) => isQuote(at(i + f.length + 1)) && hasCaseless(i + 1, f))) return true;
+        if (isQuote(c) && JSON_SECRET_FIELDS.some((f) => isQuote(byteAt(b, end, i + f.length + 1)) && startsWithCaseless(b, end, i + 1, f))) return true;
         break;
       case 0x3f: // ?
       case 0x26: // &
-        if ((c === 0x3f || c === 0x26) && QUERY_SECRET_NAMES.some((q) => at(i + q.length + 1) === 0x3d && hasCaseless(i + 1, q))) return true;
+        if ((c === 0x3f || c === 0x26) && QUERY_SECRET_NAMES.some((q) => byteAt(b, end, i + q.length + 1) === 0x3d && startsWithCaseless(b, end, i + 1, q))) return true;
         break;
       case 0x61: // a
-        if (c === 0x41 && AWS_GOOGLE_AGE_PREFIXES.some((prefix) => has(i, prefix))) return true;
-        if (hasCaseless(i, ACCOUNT_KEY)) return true;
+        if (c === 0x41 && AWS_GOOGLE_AGE_PREFIXES.some((prefix) => startsWith(b, end, i, prefix))) return true;
+        if (startsWithCaseless(b, end, i, ACCOUNT_KEY)) return true;
         break;
       case 0x62: // b
-        if (hasCaseless(i, BEARER) && isSpace(at(i + 6))) return true;
-        if (hasCaseless(i, BASIC) && isSpace(at(i + 5))) return true;
+        if (startsWithCaseless(b, end, i, BEARER) && isSpace(byteAt(b, end, i + 6))) return true;
+        if (startsWithCaseless(b, end, i, BASIC) && isSpace(byteAt(b, end, i + 5))) return true;
         break;
       case 0x64: // d
-        if (c === 0x64 && has(i, DOCKER)) return true;
+        if (c === 0x64 && startsWith(b, end, i, DOCKER)) return true;
         break;
       case 0x65: // e: a JWT header, base64url of `{"`, `{ ` or `{\n`
-        if (c === 0x65 && (at(i + 1) === 0x79 || at(i + 1) === 0x77) && isBase64UrlRun(b, i + 2, end, 14)) return true;
+        if (c === 0x65 && (byteAt(b, end, i + 1) === 0x79 || byteAt(b, end, i + 1) === 0x77) && isBase64UrlRun(b, i + 2, end, 14)) return true;
         break;
       case 0x67: // g
         if (c !== 0x67) break;
-        if (at(i + 1) === 0x68 && isOneOf(at(i + 2), 'pousr') && at(i + 3) === 0x5f) return true;
-        if (has(i, GITHUB_PAT)) return true;
-        if (at(i + 1) === 0x6c && GITLAB_PREFIXES.some((prefix) => has(i + 2, prefix))) return true;
+        if (byteAt(b, end, i + 1) === 0x68 && isOneOf(byteAt(b, end, i + 2), 'pousr') && byteAt(b, end, i + 3) === 0x5f) return true;
+        if (startsWith(b, end, i, GITHUB_PAT)) return true;
+        if (byteAt(b, end, i + 1) === 0x6c && GITLAB_PREFIXES.some((prefix) => startsWith(b, end, i + 2, prefix))) return true;
         break;
       case 0x68: // h
         if (c !== 0x68) break;
-        if (has(i, SLACK_HOOKS) || has(i, HF)) return true;
-        if (at(i + 1) === 0x76 && isOneOf(at(i + 2), 'sbr') && at(i + 3) === 0x2e) return true;
+        if (startsWith(b, end, i, SLACK_HOOKS) || startsWith(b, end, i, HF)) return true;
+        if (byteAt(b, end, i + 1) === 0x76 && isOneOf(byteAt(b, end, i + 2), 'sbr') && byteAt(b, end, i + 3) === 0x2e) return true;
         break;
       case 0x6e: // n
-        if (c === 0x6e && has(i, NPM)) return true;
+        if (c === 0x6e && startsWith(b, end, i, NPM)) return true;
         break;
       case 0x70: // p
-        if (c === 0x50 && has(i, PUTTY)) return true;
-        if (c === 0x70 && has(i, PYPI)) return true;
+        if (c === 0x50 && startsWith(b, end, i, PUTTY)) return true;
+        if (c === 0x70 && startsWith(b, end, i, PYPI)) return true;
         for (const word of DSN_PASSWORD_NAMES) {
-          if (hasCaseless(i, word) && at(skipSpaces(b, i + word.length, end)) === 0x3d) return true;
+          if (startsWithCaseless(b, end, i, word) && byteAt(b, end, skipSpaces(b, i + word.length, end)) === 0x3d) return true;
         }
         break;
       case 0x72: // r
-        if (c === 0x72 && at(i + 1) === 0x6b && (has(i + 2, LIVE) || has(i + 2, TEST))) return true;
+        if (c === 0x72 && byteAt(b, end, i + 1) === 0x6b && (startsWith(b, end, i + 2, LIVE) || startsWith(b, end, i + 2, TEST))) return true;
         break;
       case 0x73: // s
-        if (c === 0x73 && at(i + 1) === 0x6b && (at(i + 2) === 0x2d || has(i + 2, LIVE) || has(i + 2, TEST))) return true;
-        if (c === 0x73 && has(i, SIG)) return true;
-        if (c === 0x53 && at(i + 1) === 0x47 && at(i + 2) === 0x2e) return true; // SG.
-        if (c === 0x53 && at(i + 1) === 0x4b && isHexRun(b, i + 2, end, 32)) return true; // SK + 32 hex
-        if (hasCaseless(i, SHARED_ACCESS_KEY) || hasCaseless(i, SHARED_SECRET_VALUE)) return true;
+        if (c === 0x73 && byteAt(b, end, i + 1) === 0x6b && (byteAt(b, end, i + 2) === 0x2d || startsWith(b, end, i + 2, LIVE) || startsWith(b, end, i + 2, TEST))) return true;
+        if (c === 0x73 && startsWith(b, end, i, SIG)) return true;
+        if (c === 0x53 && byteAt(b, end, i + 1) === 0x47 && byteAt(b, end, i + 2) === 0x2e) return true; // SG.
+        if (c === 0x53 && byteAt(b, end, i + 1) === 0x4b && isHexRun(b, i + 2, end, 32)) return true; // SK + 32 hex
+        if (startsWithCaseless(b, end, i, SHARED_ACCESS_KEY) || startsWithCaseless(b, end, i, SHARED_SECRET_VALUE)) return true;
         break;
       case 0x77: // w
-        if (c === 0x77 && has(i, WHSEC)) return true;
+        if (c === 0x77 && startsWith(b, end, i, WHSEC)) return true;
         break;
       case 0x78: // x
         if (c !== 0x78) break;
-        if (has(i, XAPP)) return true;
-        if (at(i + 1) === 0x6f && at(i + 2) === 0x78 && isOneOf(at(i + 3), 'abposer') && at(i + 4) === 0x2d) return true;
+        if (startsWith(b, end, i, XAPP)) return true;
+        if (byteAt(b, end, i + 1) === 0x6f && byteAt(b, end, i + 2) === 0x78 && isOneOf(byteAt(b, end, i + 3), 'abposer') && byteAt(b, end, i + 4) === 0x2d) return true;
         break;
       case 0x79: // y
-        if (c === 0x79 && has(i, YA29)) return true;
+        if (c === 0x79 && startsWith(b, end, i, YA29)) return true;
         break;
     }
   }
   return false;
 }
 
-/** `word` (ASCII; lowercase when caseless) at b[at…] within `end`. */
-function startsWith(b: Uint8Array, at: number, end: number, word: Uint8Array, caseless: boolean): boolean {
+function byteAt(b: Uint8Array, end: number, k: number): number {
+  return k < end ? b[k]! : 0;
+}
+
+/** A plain loop: Buffer#indexOf costs a native call, several times the whole scan of a short value. */
+function hasByte(b: Uint8Array, end: number, from: number, byte: number): boolean {
+  for (let k = from; k < end; k++) if (b[k] === byte) return true;
+  return false;
+}
+
+/** `word` (ASCII) at b[at…], within `end`. */
+function startsWith(b: Uint8Array, end: number, at: number, word: Uint8Array): boolean {
+  if (at + word.length > end) return false;
+  for (let k = 0; k < word.length; k++) if (b[at + k] !== word[k]) return false;
+  return true;
+}
+
+/** `word` (ASCII lowercase) at b[at…] in either case, within `end`. */
+function startsWithCaseless(b: Uint8Array, end: number, at: number, word: Uint8Array): boolean {
   if (at + word.length > end) return false;
   for (let k = 0; k < word.length; k++) {
     const c = b[at + k]!;
     const w = word[k]!;
-    if (c !== w && !(caseless && w >= 0x61 && w <= 0x7a && c === w - 0x20)) return false;
+    if (c !== w && !(w >= 0x61 && w <= 0x7a && c === w - 0x20)) return false;
   }
   return true;
 }

@@ -35,8 +35,10 @@ interface Scenario {
   readonly expected: Expected;
   /** A verdict that contradicts DESIGN §5: the test asserts the design and is expected to fail. */
   readonly contradictsDesign?: string;
-  /** Extra checks on the `runs show --json` view of the run. */
+  /** Extra checks on the run as `runs list --json` prints it, or `runs show --json` when `steps` is set. */
   readonly check?: (run: RunView, emitted: EmittedRun) => void;
+  /** The check reads the run's steps, which only `runs show` prints. */
+  readonly readsSteps?: true;
 }
 
 const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
@@ -58,6 +60,7 @@ const defaultScenarios: Scenario[] = [
     fields: defaultRun(),
     steps: [allow(), change('rotate', 'configmap/payments')],
     expected: { status: 'compliant', outcome: 'complete', findings: [] },
+    readsSteps: true,
     check: (run, emitted) => {
       expect(run.profiles).toEqual(['default']);
       expect(run.root_span_id).toBe(emitted.rootSpanId);
@@ -103,12 +106,6 @@ const defaultScenarios: Scenario[] = [
     expected: { status: 'incomplete', outcome: 'complete', findings: ['missing_field:change.target'] },
   },
   {
-    title: 'flags a run that declared success but recorded no change as missing_change',
-    fields: defaultRun(),
-    steps: [allow()],
-    expected: { status: 'incomplete', outcome: 'complete', findings: ['missing_change:change.operation'] },
-  },
-  {
     title: 'judges a run that recorded no change at all as outcome failed (DESIGN §5: failed when no change succeeded)',
     fields: defaultRun(),
     steps: [allow()],
@@ -117,8 +114,6 @@ const defaultScenarios: Scenario[] = [
       outcome: 'failed',
       findings: ['missing_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
     },
-    contradictsDesign:
-      'evaluate.ts: with no change attempts, outcome is `complete` unless the result was declared a failure — the declared result is trusted alone',
   },
   {
     title: 'accepts a run denied before acting, with failure.class, as compliant with outcome failed',
@@ -138,8 +133,6 @@ const defaultScenarios: Scenario[] = [
     root: { status: 'error', statusMessage: 'denied by policy' },
     steps: [decision('change-management', 'deny')],
     expected: { status: 'compliant', outcome: 'failed', findings: [] },
-    contradictsDesign:
-      'evaluate.ts checks required run.result only from attributes; DESIGN §5 lists the root span status as a source of run.result',
   },
   {
     title: 'counts a change retried after a failed attempt by its last attempt',
@@ -150,6 +143,7 @@ const defaultScenarios: Scenario[] = [
       change('rotate', 'configmap/payments', { name: 'rotate attempt 2' }),
     ],
     expected: { status: 'compliant', outcome: 'complete', findings: [] },
+    readsSteps: true,
     check: (run) => {
       expect(run.steps?.filter((s) => s.type === 'change').map((s) => s.succeeded)).toEqual([false, true]);
     },
@@ -336,6 +330,7 @@ const rotationScenarios: Scenario[] = [
       outcome: 'partial',
       findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
     },
+    readsSteps: true,
     check: (run, emitted) => {
       const partial = run.findings!.find((f) => f.code === 'partial_change');
       expect(partial?.span_id).toBe(emitted.spanId('revoke vault:kv/db/payments#v7'));
@@ -351,7 +346,7 @@ const rotationScenarios: Scenario[] = [
     expected: {
       status: 'incomplete',
       outcome: 'partial',
-      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
     },
     check: (run) => {
       expect(run.findings!.find((f) => f.code === 'partial_change')?.message).toMatch(/revoke step is absent/);
@@ -375,7 +370,7 @@ const rotationScenarios: Scenario[] = [
     expected: {
       status: 'incomplete',
       outcome: 'partial',
-      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
     },
   },
   {
@@ -418,6 +413,7 @@ const agentScenarios: Scenario[] = [
     fields: agentRun(),
     steps: agentSteps(),
     expected: { status: 'compliant', outcome: 'complete', findings: [] },
+    readsSteps: true,
     check: (run) => {
       expect(run.actor?.type).toBe('ai_agent');
       expect(run.steps?.filter((s) => s.type === 'tool_call').map((s) => [s.evidence['tool.name'], s.succeeded])).toEqual([
@@ -464,7 +460,11 @@ const agentScenarios: Scenario[] = [
     title: 'flags an agent run that made no tool call and no change as missing_change',
     fields: agentRun(),
     steps: [decision('agent.ticket-triage.tools', 'allow')],
-    expected: { status: 'incomplete', outcome: 'complete', findings: ['missing_change:change.operation'] },
+    expected: {
+      status: 'incomplete',
+      outcome: 'failed',
+      findings: ['missing_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+    },
   },
 ];
 
@@ -542,7 +542,7 @@ const deprovisionScenarios: Scenario[] = [
     expected: {
       status: 'incomplete',
       outcome: 'partial',
-      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
     },
     check: (run, emitted) => {
       const partial = run.findings!.find((f) => f.code === 'partial_change');
@@ -557,7 +557,7 @@ const deprovisionScenarios: Scenario[] = [
     expected: {
       status: 'incomplete',
       outcome: 'partial',
-      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
     },
   },
   {
@@ -584,7 +584,7 @@ const deprovisionScenarios: Scenario[] = [
     expected: {
       status: 'incomplete',
       outcome: 'partial',
-      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
     },
   },
 ];
@@ -615,8 +615,8 @@ describe('evidence profiles, end to end', () => {
     const runIds = [...emitted.keys()].map((s) => s.fields.runId!);
     await waitForRuns(runledger.dbPath, runIds);
     for (const run of await listRuns(runledger.configPath, { limit: 1000 })) judged.set(run.run_id, run);
-    // Each `runs show` is a Node start: read the runs whose steps are checked a few at a time, up front.
-    const toShow = [...emitted.keys()].filter((s) => s.check !== undefined).map((s) => s.fields.runId!);
+    // Each `runs show` is a Node start: read only the runs whose steps are checked, a few at a time, up front.
+    const toShow = [...emitted.keys()].filter((s) => s.readsSteps === true).map((s) => s.fields.runId!);
     for (let i = 0; i < toShow.length; i += 4) {
       const views = await Promise.all(toShow.slice(i, i + 4).map((id) => showRun(runledger.configPath, id)));
       for (const view of views) if (view !== undefined) shown.set(view.run_id, view);
@@ -641,7 +641,7 @@ describe('evidence profiles, end to end', () => {
           expect(verdict).toEqual({ ...scenario.expected, findings: [...scenario.expected.findings].sort() });
           expect(listed!.kind ?? null).toBe(scenario.fields.kind ?? null);
           if (scenario.check !== undefined) {
-            const view = shown.get(runId);
+            const view = scenario.readsSteps === true ? shown.get(runId) : listed;
             expect(view?.revision).toBe(1);
             scenario.check(view!, emitted.get(scenario)!);
           }

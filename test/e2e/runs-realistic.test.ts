@@ -236,10 +236,9 @@ describe.concurrent('realistic traces', () => {
     );
   });
 
-  // Bug: the filter starts the run at the span an include rule matched (the assembler sees its root
-  // and settles it), but evaluate.ts findRoot() only knows the identity keys, finds no root and adds
-  // root_span_missing to every run started by an include rule (see the report).
-  it.fails('roots a run started by a filter.include rule at the span the rule matched', async () => {
+  // Regression: the filter started the run at the span an include rule matched, but the evaluator's
+  // findRoot() only knew the identity keys, found no root and added root_span_missing to every such run.
+  it('roots a run started by a filter.include rule at the span the rule matched', async () => {
     const agent = sender({ 'service.name': 'refund-agent' });
     const emitted = emitRun(agent.tracer, invokeAgent(newRunId('conv')));
     await agent.flush();
