@@ -233,17 +233,18 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   }
 
   // Replay and reuse: keys already used by a different run. Retries inside this run are not replays.
+  const runStartNs = spans.length > 0 ? minOf(spans.map((s) => s.startNs)) : 0n;
   const eventId = evidence['trigger.event_id'];
   const triggerEvent = eventId === undefined ? null : `${evidence['trigger.event_source'] ?? ''}|${eventId}`;
   if (triggerEvent !== null) {
-    const other = ctx.history.runWithTrigger(triggerEvent, input.runKey);
+    const other = ctx.history.runWithTrigger(triggerEvent, input.runKey, runStartNs);
     if (other !== undefined) {
       findings.push(finding('replayed_trigger', `trigger event ${describeEvent(evidence)} already started run ${other}`, { field: 'trigger.event_id' }));
     }
   }
   const decisionIds = [...new Set(decisions.map((d) => reader.read('decision.id', d)).filter((id): id is string => id !== undefined))];
   for (const id of decisionIds) {
-    const other = ctx.history.runWithDecision(id, input.runKey);
+    const other = ctx.history.runWithDecision(id, input.runKey, runStartNs);
     if (other !== undefined) {
       const span = decisions.find((d) => reader.read('decision.id', d) === id)!;
       findings.push(finding('reused_approval', `decision ${id} already authorised run ${other}`, { field: 'decision.id', span_id: span.spanId }));

@@ -20,10 +20,10 @@ export interface RunInput {
 
 /** What earlier runs left behind, for replay and reuse checks. */
 export interface RunHistory {
-  /** The other run that already used this trigger event, if any. */
-  runWithTrigger(eventKey: string, exceptRunKey: string): string | undefined;
-  /** The other run that already used this decision id, if any. */
-  runWithDecision(decisionId: string, exceptRunKey: string): string | undefined;
+  /** The run that used this trigger event first, when it is another run that started no later than `startNs`. */
+  runWithTrigger(eventKey: string, exceptRunKey: string, startNs: bigint): string | undefined;
+  /** The run that used this decision id first, when it is another run that started no later than `startNs`. */
+  runWithDecision(decisionId: string, exceptRunKey: string, startNs: bigint): string | undefined;
   /** The definition of the workflow's most recent other run, if any ran with one. */
   lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined;
 }

@@ -108,11 +108,14 @@ const WIRE_FIXED32 = 5;
  */
 class WireScan {
   private pos = 0;
+  private readonly rules: KeyRuleCache;
 
   constructor(
     private readonly buf: Buffer,
     private readonly redactor: Redactor,
-  ) {}
+  ) {
+    this.rules = keyRuleCache(redactor);
+  }
 
   message(layout: Layout): Scan {
     const end = this.buf.length;
@@ -120,19 +123,16 @@ class WireScan {
       const tag = this.varint32(end);
       if (tag < 8) return Scan.Irregular; // malformed, or field number 0
       const field = tag >>> 3;
-      const wire = tag & 7;
-      if (field === layout.attributesField) {
-        const scan = this.embedded(wire, end, (e) => this.keyValue(e, undefined, 0));
-        if (scan !== Scan.Clean) return scan;
+      const nestedAttributes = field === layout.attributesField ? 0 : layout.nestedFields.get(field);
+      if (nestedAttributes === undefined) {
+        if (!this.skip(tag & 7, end)) return Scan.Irregular;
         continue;
       }
-      const nestedAttributes = layout.nestedFields.get(field);
-      if (nestedAttributes !== undefined) {
-        const scan = this.embedded(wire, end, (e) => this.attributeHolder(e, nestedAttributes));
-        if (scan !== Scan.Clean) return scan;
-        continue;
-      }
-      if (!this.skip(wire, end)) return Scan.Irregular;
+      const inner = this.enter(tag & 7, end);
+      if (inner < 0) return Scan.Irregular;
+      const scan = nestedAttributes === 0 ? this.keyValue(inner, undefined, 0) : this.attributeHolder(inner, nestedAttributes);
+      if (scan !== Scan.Clean) return scan;
+      if (this.pos !== inner) return Scan.Irregular;
     }
     return this.pos === end ? Scan.Clean : Scan.Irregular;
   }
@@ -142,14 +142,19 @@ class WireScan {
     while (this.pos < end) {
       const tag = this.varint32(end);
       if (tag < 0) return Scan.Irregular;
-      if (tag >>> 3 === attributesField) {
-        const scan = this.embedded(tag & 7, end, (e) => this.keyValue(e, undefined, 0));
-        if (scan !== Scan.Clean) return scan;
-      } else if (!this.skip(tag & 7, end)) return Scan.Irregular;
+      if (tag >>> 3 !== attributesField) {
+        if (!this.skip(tag & 7, end)) return Scan.Irregular;
+        continue;
+      }
+      const inner = this.enter(tag & 7, end);
+      if (inner < 0) return Scan.Irregular;
+      const scan = this.keyValue(inner, undefined, 0);
+      if (scan !== Scan.Clean) return scan;
     }
-    return Scan.Clean;
+    return this.pos === end ? Scan.Clean : Scan.Irregular;
   }
 
+  /** Scans one KeyValue ending at `end`; leaves `pos` at `end`. */
   private keyValue(end: number, parent: KeyRule | undefined, depth: number): Scan {
     let keyStart = -1;
     let keyEnd = -1;
@@ -159,19 +164,26 @@ class WireScan {
       const tag = this.varint32(end);
       if (tag < 0) return Scan.Irregular;
       const field = tag >>> 3;
-      if (field === 1 || field === 2) {
-        // A repeated key or value is legal protobuf that decoders resolve differently (last wins vs merge).
-        if ((tag & 7) !== WIRE_LEN || (field === 1 ? keyStart : valueStart) >= 0) return Scan.Irregular;
-        const length = this.varint32(end);
-        if (length < 0 || this.pos + length > end) return Scan.Irregular;
-        if (field === 1) [keyStart, keyEnd] = [this.pos, this.pos + length];
-        else [valueStart, valueEnd] = [this.pos, this.pos + length];
-        this.pos += length;
-      } else if (!this.skip(tag & 7, end)) return Scan.Irregular;
+      if (field !== 1 && field !== 2) {
+        if (!this.skip(tag & 7, end)) return Scan.Irregular;
+        continue;
+      }
+      // A repeated key or value is legal protobuf that decoders resolve differently (last wins vs merge).
+      if ((field === 1 ? keyStart : valueStart) >= 0) return Scan.Irregular;
+      const inner = this.enter(tag & 7, end);
+      if (inner < 0) return Scan.Irregular;
+      if (field === 1) {
+        keyStart = this.pos;
+        keyEnd = inner;
+      } else {
+        valueStart = this.pos;
+        valueEnd = inner;
+      }
+      this.pos = inner;
     }
+    if (this.pos !== end) return Scan.Irregular;
     if (valueStart < 0) return Scan.Clean;
-    const key = keyStart < 0 ? '' : this.buf.toString('utf8', keyStart, keyEnd);
-    const rule = this.redactor.keyRule(key, parent);
+    const rule = this.rules.get(this.buf, keyStart, keyEnd, parent);
     this.pos = valueStart;
     const scan = this.anyValue(valueEnd, rule, depth);
     this.pos = end;
@@ -202,19 +214,16 @@ class WireScan {
           scan = this.text(end, rule);
           break;
         case 2: // bool_value: carries no secret
-          this.skipVarint(end);
+          if (!this.skipVarint(end)) return Scan.Irregular;
           break;
         case 3: // int_value
         case 4: // double_value
           scan = this.number(rule, wire, end);
           break;
         case 5: // array_value
-          if (depth >= MAX_NESTING_DEPTH) return Scan.Secret;
-          scan = this.embedded(wire, end, (e) => this.repeated(e, (ee) => this.anyValue(ee, rule, depth + 1)));
-          break;
         case 6: // kvlist_value
-          if (depth >= MAX_NESTING_DEPTH) return Scan.Secret;
-          scan = this.embedded(wire, end, (e) => this.repeated(e, (ee) => this.keyValue(ee, rule, depth + 1)));
+          if (depth >= MAX_NESTING_DEPTH) return Scan.Secret; // redacted whole by the decoded walk
+          scan = this.container(field, end, rule, depth + 1);
           break;
       }
       if (scan !== Scan.Clean) return scan;
@@ -222,28 +231,31 @@ class WireScan {
     return this.pos === end ? Scan.Clean : Scan.Irregular;
   }
 
-  /** ArrayValue / KeyValueList: `repeated <message> values = 1`. */
-  private repeated(end: number, element: (end: number) => Scan): Scan {
-    while (this.pos < end) {
-      const tag = this.varint32(end);
+  /** ArrayValue (field 5) or KeyValueList (field 6): `repeated AnyValue|KeyValue values = 1`. */
+  private container(field: number, end: number, rule: KeyRule, depth: number): Scan {
+    const containerEnd = this.enter(WIRE_LEN, end);
+    if (containerEnd < 0) return Scan.Irregular;
+    while (this.pos < containerEnd) {
+      const tag = this.varint32(containerEnd);
       if (tag < 0) return Scan.Irregular;
-      if (tag >>> 3 === 1) {
-        const scan = this.embedded(tag & 7, end, element);
-        if (scan !== Scan.Clean) return scan;
-      } else if (!this.skip(tag & 7, end)) return Scan.Irregular;
+      if (tag >>> 3 !== 1) {
+        if (!this.skip(tag & 7, containerEnd)) return Scan.Irregular;
+        continue;
+      }
+      const inner = this.enter(tag & 7, containerEnd);
+      if (inner < 0) return Scan.Irregular;
+      const scan = field === 5 ? this.anyValue(inner, rule, depth) : this.keyValue(inner, rule, depth);
+      if (scan !== Scan.Clean) return scan;
     }
-    return Scan.Clean;
+    return this.pos === containerEnd ? Scan.Clean : Scan.Irregular;
   }
 
-  /** A length-delimited field read by `inner`, which must consume exactly its bytes. */
-  private embedded(wire: number, end: number, inner: (end: number) => Scan): Scan {
-    if (wire !== WIRE_LEN) return Scan.Irregular;
+  /** Reads a length-delimited field's length: its end (pos at its start), or -1 when malformed. */
+  private enter(wire: number, end: number): number {
+    if (wire !== WIRE_LEN) return -1;
     const length = this.varint32(end);
-    if (length < 0 || this.pos + length > end) return Scan.Irregular;
-    const innerEnd = this.pos + length;
-    const scan = inner(innerEnd);
-    if (scan !== Scan.Clean) return scan;
-    return this.pos === innerEnd ? Scan.Clean : Scan.Irregular;
+    if (length < 0 || this.pos + length > end) return -1;
+    return this.pos + length;
   }
 
   private text(end: number, rule: KeyRule): Scan {
@@ -324,6 +336,60 @@ class WireScan {
         return false;
     }
   }
+}
+
+/** Bound on the cached top-level keys; clearing only costs decoding them again. */
+const MAX_CACHED_KEYS = 10_000;
+
+/**
+ * Top-level key rules by the key's UTF-8 bytes: the few keys a deployment uses recur in every span,
+ * and looking them up by bytes spares making a string of each.
+ */
+class KeyRuleCache {
+  private readonly buckets = new Map<number, Array<{ readonly key: Buffer; readonly rule: KeyRule }>>();
+  private size = 0;
+
+  constructor(private readonly redactor: Redactor) {}
+
+  get(buf: Buffer, start: number, end: number, parent: KeyRule | undefined): KeyRule {
+    if (start < 0) return this.redactor.keyRule('', parent);
+    if (parent !== undefined) return this.redactor.keyRule(buf.toString('utf8', start, end), parent);
+    let hash = 0x811c9dc5; // FNV-1a
+    for (let i = start; i < end; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+    const bucket = this.buckets.get(hash);
+    if (bucket !== undefined) {
+      for (const entry of bucket) if (sameBytes(entry.key, buf, start, end)) return entry.rule;
+    }
+    const rule = this.redactor.keyRule(buf.toString('utf8', start, end));
+    if (this.size >= MAX_CACHED_KEYS) {
+      this.buckets.clear();
+      this.size = 0;
+    }
+    // A copy: a view would keep the whole request buffer alive.
+    const entry = { key: Buffer.from(buf.subarray(start, end)), rule };
+    const existing = this.buckets.get(hash);
+    if (existing === undefined) this.buckets.set(hash, [entry]);
+    else existing.push(entry);
+    this.size++;
+    return rule;
+  }
+}
+
+const keyRuleCaches = new WeakMap<Redactor, KeyRuleCache>();
+
+function keyRuleCache(redactor: Redactor): KeyRuleCache {
+  let cache = keyRuleCaches.get(redactor);
+  if (cache === undefined) {
+    cache = new KeyRuleCache(redactor);
+    keyRuleCaches.set(redactor, cache);
+  }
+  return cache;
+}
+
+function sameBytes(a: Buffer, b: Buffer, start: number, end: number): boolean {
+  if (a.length !== end - start) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[start + i]) return false;
+  return true;
 }
 
 /** The wire type of each AnyValue member, by field number. */

@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { RunVerdict } from '../evidence/evaluate.js';
-import type { RunInput } from '../evidence/run-input.js';
+import type { RunHistory, RunInput } from '../evidence/run-input.js';
+import { TickHistory } from './tick-history.js';
 import type { Component } from '../pipeline/component.js';
-import type { SpanBatch } from '../pipeline/span-batch.js';
-import type { SpanSink } from '../pipeline/span-sink.js';
 import type { EvaluationReason, RunState, RunStore } from '../store/run-store.js';
 import type { RunsConfig } from './config.js';
 
@@ -35,7 +34,7 @@ const TICK_BUDGET_MS = 100;
  * settle_ms, or max_open_ms without a root, or a cap reached. The state lives in SQLite (`runs`);
  * memory holds only this index of open runs, rebuilt at start.
  */
-export class RunAssembler implements SpanSink, Component {
+export class RunAssembler implements Component {
   private readonly open = new Map<string, OpenRun>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -43,7 +42,7 @@ export class RunAssembler implements SpanSink, Component {
   constructor(
     private readonly config: RunsConfig,
     private readonly store: RunStore,
-    private readonly evaluate: (input: RunInput) => RunVerdict,
+    private readonly evaluate: (input: RunInput, history: RunHistory) => RunVerdict,
     private readonly events: AssemblerEvents,
     private readonly logger: Logger,
     private readonly now: () => bigint = () => BigInt(Date.now()) * 1_000_000n,
@@ -62,21 +61,21 @@ export class RunAssembler implements SpanSink, Component {
     this.timer = undefined;
   }
 
-  /** Called after intake committed the batch: refresh the runs it touched from the store. */
-  consume(batch: SpanBatch): Promise<void> {
-    const touched = new Set<string>();
-    for (const s of batch.spans) if (s.runKey !== null) touched.add(s.runKey);
-    for (const claim of batch.claims) touched.add(claim.runKey);
-    for (const runKey of touched) {
+  /** Intake committed spans of these runs: refresh them from the store. */
+  touched(runKeys: Iterable<string>): void {
+    for (const runKey of runKeys) {
       const state = this.store.runState(runKey);
       if (state !== undefined && state.state === 'open') this.track(state);
     }
     this.enforceOpenRunCap();
     this.events.openRuns(this.open.size);
-    return Promise.resolve();
   }
 
-  /** Evaluates the runs that are due now, within the budget; returns how many are still due. */
+  /**
+   * Evaluates the runs that are due now, within the budget; returns how many are still due. Runs are
+   * loaded and judged outside any transaction, then all their revisions are saved in one short one,
+   * so intake (another connection) is never held behind evaluation.
+   */
   evaluateDue(budgetMs = Number.POSITIVE_INFINITY): number {
     const now = this.now();
     const settleNs = BigInt(this.config.settle_ms) * 1_000_000n;
@@ -91,44 +90,58 @@ export class RunAssembler implements SpanSink, Component {
     due.sort((a, b) => (a.run.firstNs < b.run.firstNs ? -1 : a.run.firstNs > b.run.firstNs ? 1 : 0));
 
     const started = performance.now();
-    const done: Array<{ verdict: RunVerdict; reason: EvaluationReason }> = [];
+    const history = new TickHistory(this.store);
+    const judged: Array<{ input: RunInput; verdict: RunVerdict; reason: EvaluationReason; loadedLastNs: bigint }> = [];
     let failed = 0;
+    for (const { run, reason } of due) {
+      if (performance.now() - started > budgetMs) break;
+      // The index row first, then the spans: a span committed in between is in the load, and the
+      // run stays open only needlessly — never the other way round.
+      const state = this.store.runState(run.runKey);
+      if (state === undefined) {
+        this.open.delete(run.runKey);
+        continue;
+      }
+      const input: RunInput = {
+        runKey: run.runKey,
+        spans: this.store.loadRun(run.runKey),
+        ...(run.capped !== undefined ? { capped: run.capped } : {}),
+        ...(reason === 'max_open' ? { rootMissing: true } : {}),
+      };
+      try {
+        const verdict = this.evaluate(input, history);
+        history.record(verdict, minStart(input));
+        judged.push({ input, verdict, reason, loadedLastNs: state.lastReceivedNs });
+      } catch (err) {
+        // A bug must not stall every other run: leave this one open in the store for the next start.
+        this.logger.error({ err, run_key: run.runKey }, 'run evaluation failed');
+        this.events.evaluationFailed();
+        this.open.delete(run.runKey);
+        failed++;
+      }
+    }
     try {
-      // One transaction for the whole tick: one fsync, and replay checks see runs judged just before.
       this.store.transaction(() => {
-        for (const { run, reason } of due) {
-          if (performance.now() - started > budgetMs) break;
-          const input: RunInput = {
-            runKey: run.runKey,
-            spans: this.store.loadRun(run.runKey),
-            ...(run.capped !== undefined ? { capped: run.capped } : {}),
-            ...(reason === 'max_open' ? { rootMissing: true } : {}),
-          };
-          let verdict: RunVerdict;
-          try {
-            verdict = this.evaluate(input);
-          } catch (err) {
-            // A bug must not stall every other run: leave this one open in the store for the next start.
-            this.logger.error({ err, run_key: run.runKey }, 'run evaluation failed');
-            this.events.evaluationFailed();
-            this.open.delete(run.runKey);
-            failed++;
-            continue;
-          }
-          this.store.saveRevision(input, verdict, reason, now);
-          done.push({ verdict, reason });
-        }
+        for (const j of judged) this.store.saveRevision(j.input, j.verdict, j.reason, now, j.loadedLastNs);
       });
     } catch (err) {
-      this.logger.error({ err, runs: due.length }, 'saving run revisions failed; will retry');
-      return 0;
+      this.logger.error({ err, runs: judged.length }, 'saving run revisions failed; will retry');
+      return due.length;
     }
-    for (const { verdict, reason } of done) {
-      this.open.delete(verdict.run_id);
+    for (const { verdict, reason } of judged) {
+      // Still open when a span arrived while it was judged: it settles and is judged again.
+      const after = this.store.runState(verdict.run_id);
+      if (after !== undefined && after.state === 'open') {
+        const entry = this.open.get(verdict.run_id);
+        if (entry !== undefined) entry.capped = undefined;
+        this.track(after);
+      } else {
+        this.open.delete(verdict.run_id);
+      }
       this.events.evaluated(verdict, reason);
     }
     this.events.openRuns(this.open.size);
-    return due.length - done.length - failed;
+    return due.length - judged.length - failed;
   }
 
   private track(state: RunState): void {
@@ -179,4 +192,10 @@ export class RunAssembler implements SpanSink, Component {
       this.schedule(remaining > 0 ? 0 : undefined);
     }, delayMs ?? interval);
   }
+}
+
+function minStart(input: RunInput): bigint {
+  let min: bigint | undefined;
+  for (const s of input.spans) if (min === undefined || s.startNs < min) min = s.startNs;
+  return min ?? 0n;
 }

@@ -1,4 +1,5 @@
-import type { RunHistory, RunInput, RunSpan } from '../evidence/run-input.js';
+import type { RunInput, RunSpan } from '../evidence/run-input.js';
+import type { Claimant, ClaimSource } from '../runs/tick-history.js';
 import type { RunVerdict } from '../evidence/evaluate.js';
 import { decodeStoredResource, decodeStoredScope, decodeStoredSpan } from '../otlp/stored-span.js';
 import type { Attributes } from '../otlp/attributes.js';
@@ -39,7 +40,7 @@ interface SpanRow {
 export type EvaluationReason = 'settled' | 'max_open' | 'capped' | 'amended';
 
 /** Runs: their index, their spans, their append-only revisions, and the keys they used. */
-export class RunStore implements RunHistory {
+export class RunStore implements ClaimSource {
   private readonly stmt;
   private readonly resources = new Map<bigint, Attributes>();
   private readonly scopes = new Map<bigint, string>();
@@ -55,9 +56,8 @@ export class RunStore implements RunHistory {
       spans: prepare('SELECT body, resource_id, scope_id FROM spans WHERE run_key = ? ORDER BY start_ns, span_id'),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
       scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
-      // The original is the first claimant; a run that is itself the original is no replay.
-      trigger: prepare('SELECT run_key FROM trigger_events WHERE event_key = ? ORDER BY claimed_ns, run_key LIMIT 1').pluck(),
-      decision: prepare('SELECT run_key FROM decision_ids WHERE decision_id = ? ORDER BY claimed_ns, run_key LIMIT 1').pluck(),
+      trigger: prepare('SELECT run_key, claimed_ns FROM trigger_events WHERE event_key = ? ORDER BY claimed_ns, run_key LIMIT 1'),
+      decision: prepare('SELECT run_key, claimed_ns FROM decision_ids WHERE decision_id = ? ORDER BY claimed_ns, run_key LIMIT 1'),
       insertRevision: prepare(
         `INSERT INTO run_revisions (run_key, revision, evaluated_ns, reason, status, outcome, record)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -71,7 +71,9 @@ export class RunStore implements RunHistory {
       insertTrigger: prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key, claimed_ns) VALUES (?, ?, ?)'),
       insertDecision: prepare('INSERT OR IGNORE INTO decision_ids (decision_id, run_key, claimed_ns) VALUES (?, ?, ?)'),
       markEvaluated: prepare(
-        `UPDATE runs SET state = 'evaluated', revision = @revision, workflow = @workflow, kind = @kind,
+        // A span that arrived after the run was loaded keeps it open, to be judged again.
+        `UPDATE runs SET state = CASE WHEN last_received_ns = @loaded_last_ns THEN 'evaluated' ELSE 'open' END,
+           revision = @revision, workflow = @workflow, kind = @kind,
            status = @status, outcome = @outcome, actor_id = @actor_id, started_ns = @started_ns,
            ended_ns = @ended_ns, evaluated_ns = @evaluated_ns
          WHERE run_key = @run_key`,
@@ -110,14 +112,12 @@ export class RunStore implements RunHistory {
     }));
   }
 
-  runWithTrigger(eventKey: string, exceptRunKey: string): string | undefined {
-    const original = this.stmt.trigger.get(eventKey) as string | undefined;
-    return original === exceptRunKey ? undefined : original;
+  firstTriggerClaimant(eventKey: string): Claimant | undefined {
+    return toClaimant(this.stmt.trigger.get(eventKey));
   }
 
-  runWithDecision(decisionId: string, exceptRunKey: string): string | undefined {
-    const original = this.stmt.decision.get(decisionId) as string | undefined;
-    return original === exceptRunKey ? undefined : original;
+  firstDecisionClaimant(decisionId: string): Claimant | undefined {
+    return toClaimant(this.stmt.decision.get(decisionId));
   }
 
   lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined {
@@ -126,7 +126,7 @@ export class RunStore implements RunHistory {
   }
 
   /** Appends a revision and updates the run's index; call inside a transaction. Returns the revision. */
-  saveRevision(input: RunInput, verdict: RunVerdict, reason: EvaluationReason, evaluatedNs: bigint): number {
+  saveRevision(input: RunInput, verdict: RunVerdict, reason: EvaluationReason, evaluatedNs: bigint, loadedLastNs: bigint): number {
     const previous = this.runState(input.runKey)?.revision ?? 0;
     const revision = previous + 1;
     const { run_id, ...rest } = verdict;
@@ -162,6 +162,7 @@ export class RunStore implements RunHistory {
       started_ns: startNs,
       ended_ns: endNs,
       evaluated_ns: evaluatedNs,
+      loaded_last_ns: loadedLastNs,
     });
     return revision;
   }
@@ -189,6 +190,11 @@ export class RunStore implements RunHistory {
     }
     return name;
   }
+}
+
+function toClaimant(row: unknown): Claimant | undefined {
+  const r = row as { run_key: string; claimed_ns: bigint } | undefined;
+  return r === undefined ? undefined : { runKey: r.run_key, claimedNs: r.claimed_ns };
 }
 
 function toState(row: RunStateRow): RunState {

@@ -24,6 +24,8 @@ export class SpanIntake implements SpanSink {
   private flushScheduled = false;
   private readonly resourceIds = new Map<string, number>();
   private readonly scopeIds = new Map<string, number>();
+  /** Row ids by decoded object: every span of a request shares its resource and scope objects. */
+  private idsByObject = new WeakMap<object, number>();
   private readonly statements;
   private readonly writeAll: (batches: readonly SpanBatch[]) => void;
 
@@ -92,6 +94,7 @@ export class SpanIntake implements SpanSink {
       // Rows inserted by the rolled-back transaction are gone: forget their cached ids.
       this.resourceIds.clear();
       this.scopeIds.clear();
+      this.idsByObject = new WeakMap();
       const failure = new RunledgerError('STORAGE_UNAVAILABLE', 'storage is unavailable; retry later', {
         retryable: true,
         cause: err,
@@ -130,8 +133,8 @@ export class SpanIntake implements SpanSink {
         span.startNs,
         span.endNs,
         span.statusCode,
-        this.resourceId(resource.body, resource.schemaUrl),
-        this.scopeId(scope.body, scope.schemaUrl),
+        this.rowId(resource, () => this.resourceId(resource.body, resource.schemaUrl)),
+        this.rowId(scope, () => this.scopeId(scope.body, scope.schemaUrl)),
         span.body,
         received,
       );
@@ -148,6 +151,15 @@ export class SpanIntake implements SpanSink {
     for (const [runKey, { count, root }] of runs) {
       upsertRun.run({ runKey, received, root: root ? 1 : 0, count });
     }
+  }
+
+  private rowId(owner: object, intern: () => number): number {
+    let id = this.idsByObject.get(owner);
+    if (id === undefined) {
+      id = intern();
+      this.idsByObject.set(owner, id);
+    }
+    return id;
   }
 
   private resourceId(body: Uint8Array, schemaUrl: string): number {

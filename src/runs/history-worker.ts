@@ -1,0 +1,46 @@
+/** Worker-thread entry of run history (see run-history.ts); talks to the main thread by messages. */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Config } from '../config/schema.js';
+import { createLogger } from '../logger.js';
+import { RunHistory, type HistoryEvents } from './run-history.js';
+import type { ToHistory, FromHistory } from './history-messages.js';
+
+const port = parentPort;
+if (port === null) throw new Error('history-worker must run in a worker thread');
+const { config } = workerData as { config: Config };
+const logger = createLogger(config.telemetry.logs.level).child({ component: 'runs/history' });
+const send = (message: FromHistory) => port.postMessage(message);
+
+const events: HistoryEvents = {
+  evaluated: (summary) => send({ type: 'evaluated', summary }),
+  capped: (cap) => send({ type: 'capped', cap }),
+  evaluationFailed: () => send({ type: 'evaluation_failed' }),
+  openRuns: (count) => send({ type: 'open_runs', count }),
+  checkpointWritten: (atMs) => send({ type: 'checkpoint', atMs }),
+  referenceReload: (file, result) => send({ type: 'reference_reload', file, result }),
+  pruned: (runs) => send({ type: 'pruned', runs }),
+};
+const history = new RunHistory(config, events, logger);
+
+port.on('message', (message: ToHistory) => {
+  if (message.type === 'touched') {
+    history.touched(message.runKeys);
+  } else if (message.type === 'shutdown') {
+    history.shutdown().then(
+      () => {
+        send({ type: 'closed' });
+        port.close();
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'run history shutdown failed');
+        send({ type: 'closed' });
+        port.close();
+      },
+    );
+  }
+});
+
+history.start().then(
+  () => send({ type: 'ready' }),
+  (err: unknown) => send({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
+);

@@ -1,0 +1,206 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
+import { resolveProfiles } from '../evidence/profiles.js';
+import { EvidenceReader } from '../evidence/steps.js';
+import { loadCatalogue } from '../enrich/catalogue.js';
+import { loadInventory } from '../enrich/inventory.js';
+import { WatchedFile } from '../enrich/watched-file.js';
+import { loadOrCreateSigningKey } from '../integrity/signing.js';
+import type { Component } from '../pipeline/component.js';
+import { applyRetention } from '../retention/retention.js';
+import { ChainStore } from '../store/chain-store.js';
+import { openDatabase, type Database } from '../store/database.js';
+import { Pruner } from '../store/pruner.js';
+import { RunStore, type EvaluationReason } from '../store/run-store.js';
+import { RUNLEDGER_VERSION } from '../version.js';
+import { RunAssembler } from './assembler.js';
+import { RunIdentity } from './run-identity.js';
+
+/** What the history side reports; in the worker these become messages, in main metrics. */
+export interface HistoryEvents {
+  evaluated(summary: VerdictSummary): void;
+  capped(cap: 'max_spans_per_run' | 'max_open_runs'): void;
+  evaluationFailed(): void;
+  openRuns(count: number): void;
+  checkpointWritten(atMs: number): void;
+  referenceReload(file: 'identities' | 'policies', result: 'loaded' | 'failed'): void;
+  pruned(runs: number): void;
+}
+
+/** The part of a verdict metrics need (small enough to post between threads). */
+export interface VerdictSummary {
+  readonly workflow: string | null;
+  readonly kind: string | null;
+  readonly status: string;
+  readonly outcome: string;
+  readonly findingCodes: readonly string[];
+  readonly reason: EvaluationReason;
+}
+
+const MAINTENANCE_INTERVAL_MS = 5_000;
+const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+/**
+ * Run history: assembles runs from committed spans, judges them against the evidence profiles and
+ * the reloadable inventory and catalogue, saves each revision into the hash chain, signs checkpoints
+ * and applies retention. It owns its own database connection and runs in a worker thread, so
+ * judging runs never delays the answers to OTLP requests.
+ */
+export class RunHistory implements Component {
+  private db: Database | undefined;
+  private assembler: RunAssembler | undefined;
+  private chain: ChainStore | undefined;
+  private pruner: Pruner | undefined;
+  private maintenance: NodeJS.Timeout | undefined;
+  private readonly referenceFiles: Array<WatchedFile<unknown>> = [];
+  private recordsSinceCheckpoint = 0;
+  private lastCheckpointMs = 0;
+  private lastPruneMs = 0;
+  private state: 'new' | 'started' | 'stopped' = 'new';
+
+  constructor(
+    private readonly config: Readonly<Config>,
+    private readonly events: HistoryEvents,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`cannot start run history in state ${this.state}`);
+    this.state = 'started';
+    const { config, logger } = this;
+    const db = openDatabase(config.storage.sqlite);
+    this.db = db;
+    const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);
+    this.chain = new ChainStore(db, signingKey, config.integrity.origin);
+    this.chain.recordStart(nowNs(), RUNLEDGER_VERSION);
+    logger.info({ key_id: signingKey.keyId, head_seq: this.chain.head().seq }, 'integrity chain started');
+    this.pruner = new Pruner(db, this.chain);
+
+    const inventory = await this.watch('identities', config.enrich.identities_file, loadInventory);
+    const catalogue = await this.watch('policies', config.enrich.policies_file, loadCatalogue);
+    const fieldKeys = resolveFieldKeys(config.evidence.fields);
+    const context = {
+      reader: new EvidenceReader(fieldKeys),
+      profiles: resolveProfiles(config.evidence.profiles),
+      identity: new RunIdentity(fieldKeys['run.id'], runIdentityKeys(fieldKeys), config.filter.include),
+    };
+    const store = new RunStore(db, this.chain);
+    this.assembler = new RunAssembler(
+      config.runs,
+      store,
+      (input, history) => {
+        const inv = inventory?.current();
+        const cat = catalogue?.current();
+        return evaluateRun(input, {
+          ...context,
+          history,
+          enrichment: { ...(inv !== undefined ? { inventory: inv } : {}), ...(cat !== undefined ? { catalogue: cat } : {}) },
+        });
+      },
+      {
+        evaluated: (verdict, reason) => this.onEvaluated(verdict, reason),
+        capped: (cap) => this.events.capped(cap),
+        evaluationFailed: () => this.events.evaluationFailed(),
+        openRuns: (count) => this.events.openRuns(count),
+      },
+      logger.child({ component: 'runs/assembler' }),
+    );
+    await this.assembler.start();
+    this.maintain();
+    const interval = Math.min(MAINTENANCE_INTERVAL_MS, config.integrity.checkpoint_interval_seconds * 1000);
+    this.maintenance = setInterval(() => this.maintain(), interval);
+  }
+
+  /** Committed spans touched these runs. */
+  touched(runKeys: readonly string[]): void {
+    this.assembler?.touched(runKeys);
+  }
+
+  /** Stops judging (never half-way: a pass is synchronous), signs the head, closes the store. */
+  async shutdown(): Promise<void> {
+    if (this.state !== 'started') {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopped';
+    clearInterval(this.maintenance);
+    await this.assembler?.shutdown();
+    for (const file of this.referenceFiles) await file.shutdown();
+    this.checkpoint();
+    this.db?.close();
+    this.db = undefined;
+  }
+
+  private onEvaluated(verdict: RunVerdict, reason: EvaluationReason): void {
+    this.events.evaluated({
+      workflow: verdict.workflow,
+      kind: verdict.kind,
+      status: verdict.status,
+      outcome: verdict.outcome,
+      findingCodes: verdict.findings.map((f) => f.code),
+      reason,
+    });
+    if (++this.recordsSinceCheckpoint >= this.config.integrity.checkpoint_every_records) this.checkpoint();
+  }
+
+  private maintain(): void {
+    try {
+      if (Date.now() - this.lastCheckpointMs >= this.config.integrity.checkpoint_interval_seconds * 1000) this.checkpoint();
+      this.runRetention();
+    } catch (err) {
+      this.logger.error({ err }, 'history maintenance failed');
+    }
+  }
+
+  /** Signs the chain head when it moved; a failure is logged, never fatal (the chain itself is intact). */
+  private checkpoint(): void {
+    if (this.chain === undefined || this.db === undefined) return;
+    try {
+      if (this.chain.writeCheckpoint(nowNs())) {
+        this.lastCheckpointMs = Date.now();
+        this.events.checkpointWritten(this.lastCheckpointMs);
+      }
+      this.recordsSinceCheckpoint = 0;
+    } catch (err) {
+      this.logger.error({ err }, 'writing a checkpoint failed');
+    }
+  }
+
+  private runRetention(): void {
+    const { retention } = this.config;
+    if (this.pruner === undefined || (retention.max_age_days === undefined && Object.keys(retention.by_kind).length === 0)) return;
+    if (Date.now() - this.lastPruneMs < retention.interval_minutes * 60_000) return;
+    this.lastPruneMs = Date.now();
+    const pruned = applyRetention(this.pruner, retention, nowNs());
+    if (pruned.runs > 0) {
+      this.events.pruned(pruned.runs);
+      this.logger.info(pruned, 'retention pruned runs');
+    }
+  }
+
+  /** Loads a reference file (failing the start when broken) and keeps reloading it. */
+  private async watch<T extends { revision: string }>(
+    name: 'identities' | 'policies',
+    path: string | undefined,
+    load: (path: string) => T,
+  ): Promise<WatchedFile<T> | undefined> {
+    if (path === undefined) return undefined;
+    const log = this.logger.child({ component: 'enrich', file: name, path });
+    const file = new WatchedFile(path, load, {
+      intervalMs: this.config.enrich.reload_interval_seconds * 1000,
+      onReload: (value) => {
+        this.events.referenceReload(name, 'loaded');
+        log.info({ revision: value.revision }, 'reference file loaded');
+      },
+      onError: (err) => {
+        this.events.referenceReload(name, 'failed');
+        log.error({ err }, 'reference file reload failed; keeping the last good version');
+      },
+    });
+    await file.start();
+    this.referenceFiles.push(file as WatchedFile<unknown>);
+    return file;
+  }
+}

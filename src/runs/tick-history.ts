@@ -1,0 +1,64 @@
+import type { RunVerdict } from '../evidence/evaluate.js';
+import type { RunHistory } from '../evidence/run-input.js';
+
+export interface Claimant {
+  readonly runKey: string;
+  readonly claimedNs: bigint;
+}
+
+/** The stored claims evaluation reads: the first run to use a key, and each workflow's last definition. */
+export interface ClaimSource {
+  firstTriggerClaimant(eventKey: string): Claimant | undefined;
+  firstDecisionClaimant(decisionId: string): Claimant | undefined;
+  lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined;
+}
+
+/**
+ * The history one evaluation pass judges against: what is stored plus the claims of runs judged
+ * earlier in the same pass (saved together afterwards), so two runs using one trigger in the same
+ * pass are still caught. Of two claimants the one that started first is the original.
+ */
+export class TickHistory implements RunHistory {
+  private readonly triggers = new Map<string, Claimant>();
+  private readonly decisions = new Map<string, Claimant>();
+  private readonly definitions = new Map<string, { definition: string; runKey: string }>();
+
+  constructor(private readonly stored: ClaimSource) {}
+
+  runWithTrigger(eventKey: string, exceptRunKey: string, startNs: bigint): string | undefined {
+    return original([this.stored.firstTriggerClaimant(eventKey), this.triggers.get(eventKey)], exceptRunKey, startNs);
+  }
+
+  runWithDecision(decisionId: string, exceptRunKey: string, startNs: bigint): string | undefined {
+    return original([this.stored.firstDecisionClaimant(decisionId), this.decisions.get(decisionId)], exceptRunKey, startNs);
+  }
+
+  lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined {
+    const local = this.definitions.get(workflow);
+    return local !== undefined && local.runKey !== exceptRunKey ? local : this.stored.lastDefinition(workflow, exceptRunKey);
+  }
+
+  /** Records what a verdict claims, for the runs judged after it in this pass. */
+  record(verdict: RunVerdict, startNs: bigint): void {
+    const claimant = { runKey: verdict.run_id, claimedNs: startNs };
+    if (verdict.claims.trigger_event !== null) keepFirst(this.triggers, verdict.claims.trigger_event, claimant);
+    for (const id of verdict.claims.decision_ids) keepFirst(this.decisions, id, claimant);
+    if (verdict.workflow !== null && verdict.claims.definition !== null) {
+      this.definitions.set(verdict.workflow, { definition: verdict.claims.definition, runKey: verdict.run_id });
+    }
+  }
+}
+
+function keepFirst(map: Map<string, Claimant>, key: string, claimant: Claimant): void {
+  const existing = map.get(key);
+  if (existing === undefined || claimant.claimedNs < existing.claimedNs) map.set(key, claimant);
+}
+
+function original(claimants: Array<Claimant | undefined>, self: string, startNs: bigint): string | undefined {
+  let first: Claimant | undefined;
+  for (const c of claimants) {
+    if (c === undefined || c.runKey === self) continue;
+    if (first === undefined || c.claimedNs < first.claimedNs) first = c;
+  }
+  return first !== undefined && first.claimedNs <= startNs ? first.runKey : undefined;
+}
