@@ -278,7 +278,7 @@ function build(path: string, options: StoreOptions): StoreMeta {
   const actors = Array.from({ length: ACTOR_COUNT }, (_, i) => {
     const type = ACTOR_TYPES[i % ACTOR_TYPES.length]!;
     const prefix = type === 'ai_agent' ? 'agent' : type === 'ci_job' ? 'ci' : type === 'workload' ? 'spiffe://prod.example.com/ns/apps/sa/wl' : 'sa';
-    return { id: `${prefix}-${String(i).padStart(4, '0')}`, type, authn: AUTHN[i % AUTHN.length]! };
+    return { index: i, id: `${prefix}-${String(i).padStart(4, '0')}`, type, authn: AUTHN[i % AUTHN.length]! };
   });
   const actorCdf = zipf(ACTOR_COUNT, 0.9);
   const evidenceCdf = cumulative(EVIDENCE_CODES.map(([, w]) => w));
@@ -393,7 +393,7 @@ function generateRun(
   rng: Rng,
   startNs: bigint,
   workflow: Workflow,
-  actor: { id: string; type: string; authn: string },
+  actor: { index: number; id: string; type: string; authn: string },
   tables: { evidenceCdf: Float64Array; violationCdf: Float64Array },
 ): GeneratedRun {
   const runKey = uuid(rng);
@@ -548,7 +548,7 @@ function generateRun(
     status,
     outcome,
     actorId: actor.id,
-    actorIndex: Number(actor.id.slice(actor.id.lastIndexOf('-') + 1)),
+    actorIndex: actor.index,
     firstReceivedNs: startNs + 40_000_000n,
     lastReceivedNs,
     endNs,

@@ -130,8 +130,9 @@ export function verifyChain(reader: ChainReader, options: VerifyOptions): Verify
           : { kind: 'record_altered', ...ref, message: `run ${payload.run_key} revision ${payload.revision} was altered` },
       );
     }
+    const bodies = reader.spanBodies(payload.run_key);
     for (const [traceId, spanId, spanDigest] of payload.spans) {
-      const body = reader.spanBody(traceId, spanId);
+      const body = bodies.get(`${traceId}/${spanId}`);
       if (body === undefined) {
         problems.push({ kind: 'record_missing', ...ref, message: `span ${spanId} of run ${payload.run_key} is missing` });
       } else if (sha256Hex(body) !== spanDigest) {

@@ -146,7 +146,7 @@ const QUERY_SECRET_NAMES = ascii([
   'signature',
 ]);
 const DSN_PASSWORD_NAMES = ascii(['password', 'passwd', 'pwd']);
-const AWS_GOOGLE_AGE_PREFIXES = ascii(['AKIA', 'ASIA', 'ABIA', 'ACCA', 'AIza', 'AGE-SECRET-KEY-1']);
+const UPPER_A_PREFIXES = ascii(['AKIA', 'ASIA', 'ABIA', 'ACCA', 'AIza', 'AGE-SECRET-KEY-1']);
 const GITLAB_PREFIXES = ascii(['pat-', 'dt-', 'rt-', 'ptt-', 'ft-', 'imt-', 'oas-', 'cbt-', 'soat-', 'agent-']);
 const BEGIN = lit('-----BEGIN');
 const PUTTY = lit('PuTTY-User-Key-File-');
@@ -195,87 +195,88 @@ export function hasSecretTrigger(b: Uint8Array, start = 0, end = b.length): bool
   if (end - start < MIN_DETECTABLE_LENGTH) return false;
   // Legacy Vault tokens (`s.…`) are only recognised as the whole value.
   if (byteAt(b, end, start + 1) === 0x2e && (b[start] === 0x73 || b[start] === 0x62 || b[start] === 0x72)) return true;
+  const pairs = TRIGGER_PAIRS;
+  let c = b[start]!;
   for (let i = start; i < end - 1; i++) {
-    const c = b[i]!;
+    const next = b[i + 1]!;
     // Nearly every byte pair starts no trigger: one table lookup dismisses it.
-    if (TRIGGER_PAIRS[((c | 0x20) << 8) | (b[i + 1]! | 0x20)] === 0) continue;
-    switch (c | 0x20) {
-      case 0x2d: // -
-        if (c === 0x2d && startsWith(b, end, i, BEGIN)) return true;
-        break;
-      case 0x3a: // :
-        if (c === 0x3a && b[i + 1] === 0x2f && byteAt(b, end, i + 2) === 0x2f && hasByte(b, end, i + 3, 0x40)) return true;
-        break;
-      case 0x71: // q: <digit>Q~ of an Azure client secret
-        if (c === 0x51 && byteAt(b, end, i + 1) === 0x7e && i > start && isDigit(b[i - 1]!)) return true;
-        break;
-      case 0x22: // "
-      case 0x27: // '
-        if (isQuote(c) && JSON_SECRET_FIELDS.some((f) => isQuote(byteAt(b, end, i + f.length + 1)) && startsWithCaseless(b, end, i + 1, f))) return true;
-        break;
-      case 0x3f: // ?
-      case 0x26: // &
-        if ((c === 0x3f || c === 0x26) && QUERY_SECRET_NAMES.some((q) => byteAt(b, end, i + q.length + 1) === 0x3d && startsWithCaseless(b, end, i + 1, q))) return true;
-        break;
-      case 0x61: // a
-        if (c === 0x41 && AWS_GOOGLE_AGE_PREFIXES.some((prefix) => startsWith(b, end, i, prefix))) return true;
-        if (startsWithCaseless(b, end, i, ACCOUNT_KEY)) return true;
-        break;
-      case 0x62: // b
-        if (startsWithCaseless(b, end, i, BEARER) && isSpace(byteAt(b, end, i + 6))) return true;
-        if (startsWithCaseless(b, end, i, BASIC) && isSpace(byteAt(b, end, i + 5))) return true;
-        break;
-      case 0x64: // d
-        if (c === 0x64 && startsWith(b, end, i, DOCKER)) return true;
-        break;
-      case 0x65: // e: a JWT header, base64url of `{"`, `{ ` or `{\n`
-        if (c === 0x65 && (byteAt(b, end, i + 1) === 0x79 || byteAt(b, end, i + 1) === 0x77) && isBase64UrlRun(b, i + 2, end, 14)) return true;
-        break;
-      case 0x67: // g
-        if (c !== 0x67) break;
-        if (byteAt(b, end, i + 1) === 0x68 && isOneOf(byteAt(b, end, i + 2), 'pousr') && byteAt(b, end, i + 3) === 0x5f) return true;
-        if (startsWith(b, end, i, GITHUB_PAT)) return true;
-        if (byteAt(b, end, i + 1) === 0x6c && GITLAB_PREFIXES.some((prefix) => startsWith(b, end, i + 2, prefix))) return true;
-        break;
-      case 0x68: // h
-        if (c !== 0x68) break;
-        if (startsWith(b, end, i, SLACK_HOOKS) || startsWith(b, end, i, HF)) return true;
-        if (byteAt(b, end, i + 1) === 0x76 && isOneOf(byteAt(b, end, i + 2), 'sbr') && byteAt(b, end, i + 3) === 0x2e) return true;
-        break;
-      case 0x6e: // n
-        if (c === 0x6e && startsWith(b, end, i, NPM)) return true;
-        break;
-      case 0x70: // p
-        if (c === 0x50 && startsWith(b, end, i, PUTTY)) return true;
-        if (c === 0x70 && startsWith(b, end, i, PYPI)) return true;
-        for (const word of DSN_PASSWORD_NAMES) {
-          if (startsWithCaseless(b, end, i, word) && byteAt(b, end, skipSpaces(b, i + word.length, end)) === 0x3d) return true;
-        }
-        break;
-      case 0x72: // r
-        if (c === 0x72 && byteAt(b, end, i + 1) === 0x6b && (startsWith(b, end, i + 2, LIVE) || startsWith(b, end, i + 2, TEST))) return true;
-        break;
-      case 0x73: // s
-        if (c === 0x73 && byteAt(b, end, i + 1) === 0x6b && (byteAt(b, end, i + 2) === 0x2d || startsWith(b, end, i + 2, LIVE) || startsWith(b, end, i + 2, TEST))) return true;
-        if (c === 0x73 && startsWith(b, end, i, SIG)) return true;
-        if (c === 0x53 && byteAt(b, end, i + 1) === 0x47 && byteAt(b, end, i + 2) === 0x2e) return true; // SG.
-        if (c === 0x53 && byteAt(b, end, i + 1) === 0x4b && isHexRun(b, i + 2, end, 32)) return true; // SK + 32 hex
-        if (startsWithCaseless(b, end, i, SHARED_ACCESS_KEY) || startsWithCaseless(b, end, i, SHARED_SECRET_VALUE)) return true;
-        break;
-      case 0x77: // w
-        if (c === 0x77 && startsWith(b, end, i, WHSEC)) return true;
-        break;
-      case 0x78: // x
-        if (c !== 0x78) break;
-        if (startsWith(b, end, i, XAPP)) return true;
-        if (byteAt(b, end, i + 1) === 0x6f && byteAt(b, end, i + 2) === 0x78 && isOneOf(byteAt(b, end, i + 3), 'abposer') && byteAt(b, end, i + 4) === 0x2d) return true;
-        break;
-      case 0x79: // y
-        if (c === 0x79 && startsWith(b, end, i, YA29)) return true;
-        break;
-    }
+    if (pairs[((c | 0x20) << 8) | (next | 0x20)] !== 0 && triggerAt(b, start, end, i, c)) return true;
+    c = next;
   }
   return false;
+}
+
+/** The detailed check at a byte pair listed in TRIGGER_PAIRS; `c` is b[i], b[i + 1] exists. */
+function triggerAt(b: Uint8Array, start: number, end: number, i: number, c: number): boolean {
+  switch (c) {
+    case 0x2d: // -
+      return startsWith(b, end, i, BEGIN);
+    case 0x3a: // :// with an @ after it
+      return byteAt(b, end, i + 1) === 0x2f && byteAt(b, end, i + 2) === 0x2f && hasByte(b, end, i + 3, 0x40);
+    case 0x51: // <digit>Q~ of an Azure client secret
+      return byteAt(b, end, i + 1) === 0x7e && i > start && isDigit(b[i - 1]!);
+    case 0x22: // "
+    case 0x27: // '
+      for (const field of JSON_SECRET_FIELDS) if (isQuote(byteAt(b, end, i + field.length + 1)) && startsWithCaseless(b, end, i + 1, field)) return true;
+      return false;
+    case 0x3f: // ?
+    case 0x26: // &
+      for (const name of QUERY_SECRET_NAMES) if (byteAt(b, end, i + name.length + 1) === 0x3d && startsWithCaseless(b, end, i + 1, name)) return true;
+      return false;
+    case 0x41: // A
+      for (const prefix of UPPER_A_PREFIXES) if (startsWith(b, end, i, prefix)) return true;
+      return startsWithCaseless(b, end, i, ACCOUNT_KEY);
+    case 0x50: // P
+      return startsWith(b, end, i, PUTTY) || isPasswordAssignment(b, end, i);
+    case 0x53: // S
+      return (byteAt(b, end, i + 1) === 0x47 && byteAt(b, end, i + 2) === 0x2e) || (byteAt(b, end, i + 1) === 0x4b && isHexRun(b, i + 2, end, 32)) || isShared(b, end, i);
+    case 0x61: // a
+      return startsWithCaseless(b, end, i, ACCOUNT_KEY);
+    case 0x42: // B
+    case 0x62: // b
+      return (startsWithCaseless(b, end, i, BEARER) && isSpace(byteAt(b, end, i + 6))) || (startsWithCaseless(b, end, i, BASIC) && isSpace(byteAt(b, end, i + 5)));
+    case 0x64: // d
+      return startsWith(b, end, i, DOCKER);
+    case 0x65: // e: a JWT header, base64url of `{"`, `{ ` or `{\n`
+      return (byteAt(b, end, i + 1) === 0x79 || byteAt(b, end, i + 1) === 0x77) && isBase64UrlRun(b, i + 2, end, 14);
+    case 0x67: // g
+      if (byteAt(b, end, i + 1) === 0x68) return isOneOf(byteAt(b, end, i + 2), 'pousr') && byteAt(b, end, i + 3) === 0x5f;
+      if (byteAt(b, end, i + 1) === 0x6c) return GITLAB_PREFIXES.some((prefix) => startsWith(b, end, i + 2, prefix));
+      return startsWith(b, end, i, GITHUB_PAT);
+    case 0x68: // h
+      if (byteAt(b, end, i + 1) === 0x76) return isOneOf(byteAt(b, end, i + 2), 'sbr') && byteAt(b, end, i + 3) === 0x2e;
+      return startsWith(b, end, i, SLACK_HOOKS) || startsWith(b, end, i, HF);
+    case 0x6e: // n
+      return startsWith(b, end, i, NPM);
+    case 0x70: // p
+      return startsWith(b, end, i, PYPI) || isPasswordAssignment(b, end, i);
+    case 0x72: // r
+      return byteAt(b, end, i + 1) === 0x6b && (startsWith(b, end, i + 2, LIVE) || startsWith(b, end, i + 2, TEST));
+    case 0x73: // s
+      if (byteAt(b, end, i + 1) === 0x6b) return byteAt(b, end, i + 2) === 0x2d || startsWith(b, end, i + 2, LIVE) || startsWith(b, end, i + 2, TEST);
+      return startsWith(b, end, i, SIG) || isShared(b, end, i);
+    case 0x77: // w
+      return startsWith(b, end, i, WHSEC);
+    case 0x78: // x
+      return startsWith(b, end, i, XAPP) || (byteAt(b, end, i + 1) === 0x6f && byteAt(b, end, i + 2) === 0x78 && isOneOf(byteAt(b, end, i + 3), 'abposer') && byteAt(b, end, i + 4) === 0x2d);
+    case 0x79: // y
+      return startsWith(b, end, i, YA29);
+    default: // e.g. `Gh`: TRIGGER_PAIRS folds case, most triggers do not
+      return false;
+  }
+}
+
+/** `password=`, `passwd =`, `PWD=` … in any case. */
+function isPasswordAssignment(b: Uint8Array, end: number, i: number): boolean {
+  for (const word of DSN_PASSWORD_NAMES) {
+    if (startsWithCaseless(b, end, i, word) && byteAt(b, end, skipSpaces(b, i + word.length, end)) === 0x3d) return true;
+  }
+  return false;
+}
+
+/** Azure's `SharedAccessKey=` / `SharedSecretValue=` in any case. */
+function isShared(b: Uint8Array, end: number, i: number): boolean {
+  return startsWithCaseless(b, end, i, SHARED_ACCESS_KEY) || startsWithCaseless(b, end, i, SHARED_SECRET_VALUE);
 }
 
 function byteAt(b: Uint8Array, end: number, k: number): number {

@@ -18,7 +18,8 @@ export interface CheckpointRow {
 export interface ChainReader {
   rows(fromSeq: number): Iterable<ChainRow>;
   revisionRecord(runKey: string, revision: number): string | undefined;
-  spanBody(traceId: string, spanId: string): Uint8Array | undefined;
+  /** The stored bytes of a run's spans by "trace_id/span_id" (the first copy of each). */
+  spanBodies(runKey: string): ReadonlyMap<string, Uint8Array>;
   /** Every stored run revision, to find any that no chain row covers. */
   revisionKeys(): Iterable<readonly [string, number]>;
   checkpoints(): CheckpointRow[];
@@ -47,7 +48,7 @@ export class ChainStore implements ChainReader {
       ),
       rows: prepare('SELECT * FROM chain WHERE seq >= ? ORDER BY seq LIMIT 1000'),
       record: prepare('SELECT record FROM run_revisions WHERE run_key = ? AND revision = ?').pluck(),
-      span: prepare('SELECT body FROM spans WHERE trace_id = ? AND span_id = ?').pluck(),
+      runSpans: prepare('SELECT trace_id, span_id, body FROM spans WHERE run_key = ? ORDER BY id'),
       lastCheckpoint: prepare('SELECT size FROM checkpoints ORDER BY id DESC LIMIT 1').pluck(),
       insertCheckpoint: prepare(
         `INSERT INTO checkpoints (size, head_hash, created_ns, origin, key_id, body, signature)
@@ -134,8 +135,13 @@ export class ChainStore implements ChainReader {
     yield* rows;
   }
 
-  spanBody(traceId: string, spanId: string): Uint8Array | undefined {
-    return (this.stmt.span.get(traceId, spanId) as Buffer | undefined) ?? undefined;
+  spanBodies(runKey: string): ReadonlyMap<string, Uint8Array> {
+    const bodies = new Map<string, Uint8Array>();
+    for (const row of this.stmt.runSpans.all(runKey) as Array<{ trace_id: string; span_id: string; body: Buffer }>) {
+      const id = `${row.trace_id}/${row.span_id}`;
+      if (!bodies.has(id)) bodies.set(id, row.body);
+    }
+    return bodies;
   }
 
   /**

@@ -24,8 +24,6 @@ export function openDatabase(config: StorageConfig['sqlite'], options: OpenOptio
   // WAL + FULL syncs the log at every commit: an acknowledged span survives power loss.
   db.pragma(`synchronous = ${config.synchronous.toUpperCase()}`);
   db.pragma('foreign_keys = ON');
-  // A group commit writes several MiB; the default 2 MiB page cache would spill mid-transaction.
-  db.pragma('cache_size = -32768');
   migrate(db);
   return db;
 }

@@ -34,10 +34,18 @@ export const MIGRATIONS: readonly string[] = [
     body BLOB NOT NULL,
     received_ns INTEGER NOT NULL
   );
-  -- An exporter that retries after a lost answer resends spans: keep the first copy.
-  CREATE UNIQUE INDEX spans_by_trace ON spans(trace_id, span_id);
-  CREATE INDEX spans_by_run ON spans(run_key) WHERE run_key IS NOT NULL;
-  CREATE INDEX spans_pending ON spans(received_ns) WHERE run_key IS NULL;
+  -- No index keyed by span or trace id: ids are random, so each insert would dirty a random index
+  -- page and every group commit would write megabytes. Spans are found by run (clustered), pending
+  -- ones by trace (few), and traces by the small trace_runs table (one row per trace and run).
+  -- A span an exporter resent after a lost answer is stored twice and read once (see RunStore).
+  CREATE INDEX spans_by_run ON spans(run_key, start_ns) WHERE run_key IS NOT NULL;
+  CREATE INDEX spans_pending ON spans(trace_id) WHERE run_key IS NULL;
+  CREATE TABLE trace_runs (
+    trace_id TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    PRIMARY KEY (trace_id, run_key)
+  ) WITHOUT ROWID;
+  CREATE INDEX trace_runs_by_run ON trace_runs(run_key);
   `,
   // 2: runs. `runs` is the mutable index of each run (open or evaluated, with its latest summary);
   // `run_revisions` is append-only history: every evaluation adds a revision, none is rewritten.

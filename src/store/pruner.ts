@@ -40,7 +40,7 @@ export class Pruner {
         .all(params) as string[];
       if (runKeys.length === 0) return { runs: 0, revisions: 0 };
       const seqsOf = this.db.prepare("SELECT seq FROM chain WHERE run_key = ? AND kind = 'revision'").pluck().safeIntegers(true);
-      const deletes = ['run_revisions', 'run_findings', 'spans', 'runs'].map((table) =>
+      const deletes = ['run_revisions', 'run_findings', 'spans', 'trace_runs', 'runs'].map((table) =>
         this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`),
       );
       const seqs: number[] = [];

@@ -31,6 +31,8 @@ interface RunStateRow {
 }
 
 interface SpanRow {
+  trace_id: string;
+  span_id: string;
   body: Buffer;
   resource_id: bigint;
   scope_id: bigint;
@@ -53,7 +55,7 @@ export class RunStore implements ClaimSource {
     this.stmt = {
       state: prepare('SELECT * FROM runs WHERE run_key = ?'),
       open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns"),
-      spans: prepare('SELECT body, resource_id, scope_id FROM spans WHERE run_key = ? ORDER BY start_ns, span_id'),
+      spans: prepare('SELECT trace_id, span_id, body, resource_id, scope_id FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
       scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
       trigger: prepare('SELECT run_key, claimed_ns FROM trigger_events WHERE event_key = ? ORDER BY claimed_ns, run_key LIMIT 1'),
@@ -102,9 +104,16 @@ export class RunStore implements ClaimSource {
     return (this.stmt.open.all() as RunStateRow[]).map(toState);
   }
 
-  /** Loads and decodes every span of a run. */
+  /** Loads and decodes every span of a run; a span stored twice (an exporter's resend) counts once. */
   loadRun(runKey: string): RunSpan[] {
-    return (this.stmt.spans.all(runKey) as SpanRow[]).map((row) => ({
+    const seen = new Set<string>();
+    const rows = (this.stmt.spans.all(runKey) as SpanRow[]).filter((row) => {
+      const id = `${row.trace_id}/${row.span_id}`;
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+    return rows.map((row) => ({
       ...decodeStoredSpan(row.body),
       resource: this.resource(row.resource_id),
       scopeName: this.scope(row.scope_id),

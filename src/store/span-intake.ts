@@ -34,26 +34,31 @@ export class SpanIntake implements SpanSink {
     private readonly next: SpanSink | undefined,
     private readonly logger: Logger,
   ) {
+    // A group commit writes several MiB; the default 2 MiB page cache would spill mid-transaction.
+    db.pragma('cache_size = -16384');
     this.statements = {
       insertResource: db.prepare('INSERT OR IGNORE INTO resources (digest, body, schema_url) VALUES (?, ?, ?)'),
       selectResource: db.prepare('SELECT id FROM resources WHERE digest = ?').pluck(),
       insertScope: db.prepare('INSERT OR IGNORE INTO scopes (digest, body, schema_url) VALUES (?, ?, ?)'),
       selectScope: db.prepare('SELECT id FROM scopes WHERE digest = ?').pluck(),
       insertSpan: db.prepare(
-        `INSERT OR IGNORE INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,
+        `INSERT INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,
            status_code, resource_id, scope_id, body, received_ns)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       claimTrace: db.prepare('UPDATE spans SET run_key = ? WHERE trace_id = ? AND run_key IS NULL'),
       claimDescendants: db.prepare(
         `WITH RECURSIVE sub(span_id) AS (
-           SELECT @root UNION SELECT s.span_id FROM spans s JOIN sub ON s.parent_span_id = sub.span_id WHERE s.trace_id = @trace
+           SELECT @root UNION
+           SELECT s.span_id FROM spans s JOIN sub ON s.parent_span_id = sub.span_id
+           WHERE s.trace_id = @trace AND s.run_key IS NULL
          )
          UPDATE spans SET run_key = @run WHERE trace_id = @trace AND run_key IS NULL AND span_id IN sub`,
       ),
       claimedTraceRoot: db.prepare(
-        "SELECT 1 FROM spans WHERE trace_id = ? AND run_key = ? AND parent_span_id = '' LIMIT 1",
+        "SELECT 1 FROM spans WHERE run_key = ? AND trace_id = ? AND parent_span_id = '' LIMIT 1",
       ).pluck(),
+      linkTrace: db.prepare('INSERT OR IGNORE INTO trace_runs (trace_id, run_key) VALUES (?, ?)'),
       upsertRun: db.prepare(
         `INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count)
          VALUES (@runKey, 'open', @received, @received, @root, @count)
@@ -109,10 +114,10 @@ export class SpanIntake implements SpanSink {
   }
 
   private write(batch: SpanBatch): void {
-    const { insertSpan, claimTrace, claimDescendants, claimedTraceRoot, upsertRun } = this.statements;
+    const { insertSpan, claimTrace, claimDescendants, claimedTraceRoot, linkTrace, upsertRun } = this.statements;
     const received = batch.receivedNs;
-    // New spans per run: a resent duplicate neither counts nor reopens an evaluated run.
     const runs = new Map<string, { count: number; root: boolean }>();
+    const traceRuns = new Set<string>();
     const touch = (runKey: string, count: number, root: boolean) => {
       const entry = runs.get(runKey);
       if (entry === undefined) runs.set(runKey, { count, root });
@@ -138,7 +143,14 @@ export class SpanIntake implements SpanSink {
         span.body,
         received,
       );
-      if (inserted.changes > 0 && runKey !== null) touch(runKey, 1, isRootCandidate(batchSpan));
+      if (inserted.changes > 0 && runKey !== null) {
+        touch(runKey, 1, isRootCandidate(batchSpan));
+        const link = `${span.traceId}\u0000${runKey}`;
+        if (!traceRuns.has(link)) {
+          traceRuns.add(link);
+          linkTrace.run(span.traceId, runKey);
+        }
+      }
     }
     for (const { traceId, runKey, rootSpanId } of batch.claims) {
       const claimed =
@@ -146,7 +158,7 @@ export class SpanIntake implements SpanSink {
           ? claimTrace.run(runKey, traceId).changes
           : claimDescendants.run({ root: rootSpanId, trace: traceId, run: runKey }).changes;
       // A claimed trace root (e.g. the HTTP SERVER span above a workflow span) means the trace ended.
-      if (claimed > 0) touch(runKey, claimed, claimedTraceRoot.get(traceId, runKey) !== undefined);
+      if (claimed > 0) touch(runKey, claimed, claimedTraceRoot.get(runKey, traceId) !== undefined);
     }
     for (const [runKey, { count, root }] of runs) {
       upsertRun.run({ runKey, received, root: root ? 1 : 0, count });

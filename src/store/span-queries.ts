@@ -9,9 +9,14 @@ export class SpanDirectory implements TraceDirectory {
 
   constructor(db: Database) {
     this.runOfTrace = db
-      .prepare('SELECT run_key FROM spans WHERE trace_id = ? AND run_key IS NOT NULL LIMIT 1')
+      .prepare('SELECT run_key FROM trace_runs WHERE trace_id = ? LIMIT 1')
       .pluck();
-    this.runOfSpan = db.prepare('SELECT run_key FROM spans WHERE trace_id = ? AND span_id = ?').pluck();
+    this.runOfSpan = db
+      .prepare(
+        `SELECT s.run_key FROM trace_runs t JOIN spans s ON s.run_key = t.run_key
+         WHERE t.trace_id = @trace AND s.trace_id = @trace AND s.span_id = @span LIMIT 1`,
+      )
+      .pluck();
     this.expire = db.prepare('DELETE FROM spans WHERE run_key IS NULL AND received_ns < ?');
   }
 
@@ -20,7 +25,7 @@ export class SpanDirectory implements TraceDirectory {
   }
 
   runKeyOfSpan(traceId: string, spanId: string): string | undefined {
-    return (this.runOfSpan.get(traceId, spanId) as string | null | undefined) ?? undefined;
+    return (this.runOfSpan.get({ trace: traceId, span: spanId }) as string | null | undefined) ?? undefined;
   }
 
   /** Deletes pending spans received before the cutoff; returns how many. */
