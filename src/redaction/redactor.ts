@@ -6,11 +6,11 @@ import {
   HIGH_ENTROPY_MIN_LENGTH,
   detectKeyMaterial,
   detectSecretValue,
-  hasSecretTrigger,
   isSecretKeyName,
   keySuggestsSecret,
   type SecretReason,
 } from './detectors.js';
+import { hasSecretTrigger } from './secret-trigger.js';
 
 /** Why a value was redacted: a detector's reason, or the configuration's. */
 export type RedactionReason = SecretReason | 'configured_key' | 'configured_pattern' | 'too_deep';
@@ -51,7 +51,7 @@ export interface Redactor {
   readonly inspectsNumbers: boolean;
   /** Redacts resource, scope, span, event or link attributes in the decoded model; never mutates its input. */
   redactAttributes(attributes: Attributes): AttributesRedaction;
-  /** The rule for `key`; `parent` is the rule of the kvlist holding it. Cached for top-level keys. */
+  /** The rule for `key`; `parent` is the rule of the kvlist holding it. Cached. */
   keyRule(key: string, parent?: KeyRule): KeyRule;
   /** Why a string (or bytes read as UTF-8) value must be redacted, or undefined. */
   textReason(rule: KeyRule, text: string): RedactionReason | undefined;
@@ -62,7 +62,7 @@ export interface Redactor {
   textMayNeedRedaction(rule: KeyRule, bytes: Uint8Array, start: number, end: number): boolean;
   /** Why an int or double value must be redacted, given its decimal text, or undefined. */
   numberReason(rule: KeyRule, decimal: string): RedactionReason | undefined;
-  /** The replacement value: `redacted:hmac-sha256:` and the first 32 hex digits of HMAC-SHA-256(key, value). */
+  /** The replacement: `redacted:hmac-sha256:` and the first 32 hex digits of HMAC-SHA-256(key, value). */
   hash(value: string | Uint8Array): string;
 }
 
@@ -80,7 +80,7 @@ export const MIN_HMAC_KEY_BYTES = 32;
 /** Containers nested deeper than this are redacted whole rather than walked. */
 export const MAX_NESTING_DEPTH = 32;
 
-/** Bound on the top-level key cache; clearing it only costs recomputation. */
+/** Bound on each key cache; clearing one only costs recomputation. */
 const MAX_CACHED_KEYS = 10_000;
 
 /**
@@ -99,9 +99,12 @@ export function createRedactor(config: RedactionConfig, hmacKey: Buffer): Redact
   const allowKeys = config.allow_keys.map(globToRegExp);
   const patterns = config.patterns.map((source) => new RegExp(source));
   const topLevel = new Map<string, KeyRule>();
+  const nested = new WeakMap<KeyRule, Map<string, KeyRule>>();
 
   function computeRule(path: string, leaf: string, parent: KeyRule | undefined): KeyRule {
-    if (redactKeys.some((re) => re.test(path))) return { path, action: 'redact', reason: 'configured_key', secretish: true };
+    if (redactKeys.some((re) => re.test(path))) {
+      return { path, action: 'redact', reason: 'configured_key', secretish: true };
+    }
     if (parent?.action === 'allow' || allowKeys.some((re) => re.test(path))) {
       return { path, action: 'allow', reason: undefined, secretish: false };
     }
@@ -115,12 +118,20 @@ export function createRedactor(config: RedactionConfig, hmacKey: Buffer): Redact
     inspectsNumbers: patterns.length > 0,
 
     keyRule(key, parent) {
-      if (parent !== undefined) return computeRule(`${parent.path}.${key}`, key, parent);
-      let rule = topLevel.get(key);
+      // Cached per parent rule: a nested key's rule depends on the path that led to it, not only on
+      // its dotted spelling (`a.b` → `c` differs from a top-level `a.b.c`).
+      let cache = topLevel;
+      if (parent !== undefined) {
+        const children = nested.get(parent);
+        if (children === undefined) nested.set(parent, (cache = new Map()));
+        else cache = children;
+      }
+      let rule = cache.get(key);
       if (rule === undefined) {
-        rule = computeRule(key, key, undefined);
-        if (topLevel.size >= MAX_CACHED_KEYS) topLevel.clear();
-        topLevel.set(key, rule);
+        const path = parent === undefined ? key : `${parent.path}.${key}`;
+        rule = computeRule(path, key, parent);
+        if (cache.size >= MAX_CACHED_KEYS) cache.clear();
+        cache.set(key, rule);
       }
       return rule;
     },
@@ -168,12 +179,20 @@ export function createRedactor(config: RedactionConfig, hmacKey: Buffer): Redact
   };
 
   /** The value, or its replacement (copy-on-write for containers). */
-  function redactValue(value: AttributeValue, rule: KeyRule, path: string, out: Redaction[], depth: number): AttributeValue {
+  function redactValue(
+    value: AttributeValue,
+    rule: KeyRule,
+    path: string,
+    out: Redaction[],
+    depth: number,
+  ): AttributeValue {
     if (rule.action === 'allow' || typeof value === 'boolean') return value;
     let reason: RedactionReason | undefined;
     if (typeof value === 'string') reason = redactor.textReason(rule, value);
     else if (typeof value === 'number') reason = redactor.numberReason(rule, String(value));
-    else if (value instanceof Uint8Array) reason = value.length === 0 ? undefined : redactor.textReason(rule, utf8(value));
+    else if (value instanceof Uint8Array) {
+      reason = value.length === 0 ? undefined : redactor.textReason(rule, utf8(value));
+    }
     else if (depth >= MAX_NESTING_DEPTH) {
       out.push({ key: path, reason: 'too_deep' });
       return redactor.hash(nestedValueText(value));

@@ -102,10 +102,9 @@ describe.concurrent('runs list and runs show', () => {
     expect(text).toContain(`run ${runs.partial.runId}  revision 1  (evaluated)`);
     expect(text).toMatch(/status\s+incomplete\s+outcome partial\s+declared success/);
     expect(text).toContain('actor     system:serviceaccount:secrets:rotator (service_account)');
-    expect(text).toContain('findings (3)');
+    expect(text).toContain('findings (2)');
     expect(text).toMatch(/error\s+partial_change \[change\.operation\]: required revoke step is absent/);
     expect(text).toMatch(/warning\s+declared_result_mismatch \[run\.result\]: declared "success"/);
-    expect(text).toMatch(/warning\s+missing_field \[failure\.class\]/);
     expect(text).toContain('steps');
     expect(text).toMatch(/change\s+unset\s+create vault:kv\/smtp#v5\s+e2e-queries\s+change\.operation=create change\.target=vault:kv\/smtp#v5/);
     expect(text).toMatch(/revisions\n\s+1\s+\S+\s+settled\s+incomplete \/ partial/);

@@ -206,9 +206,17 @@ describe.concurrent('realistic traces', () => {
       status: 'incomplete',
       span_count: 4,
     });
-    // CI semconv carries no NHI actor, trigger kind, policy decision or change: runledger says so.
-    // (Its outcome is `complete` although nothing changed — see the report.)
-    expect(findingsOf(okRun)).toEqual(['missing_change:change.operation', 'missing_decision:decision.policy', 'missing_field:actor.id', 'missing_field:trigger.kind']);
+    // CI semconv carries no NHI actor, trigger kind, policy decision or change: runledger says so, and
+    // a run the default profile expects to change something that changed nothing has outcome failed.
+    expect(okRun.outcome).toBe('failed');
+    expect(findingsOf(okRun)).toEqual([
+      'declared_result_mismatch:run.result',
+      'missing_change:change.operation',
+      'missing_decision:decision.policy',
+      'missing_field:actor.id',
+      'missing_field:failure.class',
+      'missing_field:trigger.kind',
+    ]);
     expect(okRun.steps?.map((s) => s.type)).toEqual(['other', 'other', 'other', 'other']);
 
     // A failed pipeline (cicd.pipeline.result failure, error.type, status ERROR) failed before acting.
