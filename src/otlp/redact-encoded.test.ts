@@ -406,6 +406,25 @@ describe('redactEncodedSpan', () => {
     expect(attributes['auth.token']).toBe(true);
   });
 
+  it('applies configured patterns to int and double values read from the wire', () => {
+    const r = createRedactor(redactionConfigSchema.parse({ patterns: ['^-?\\d{6}(?:\\.5)?$'] }), HMAC_KEY);
+    const { span } = encodeAll({
+      span: [
+        { key: 'ticket.ref', value: { intValue: -123456 } },
+        { key: 'ticket.amount', value: { doubleValue: 654321.5 } },
+        { key: 'ticket.count', value: { intValue: 12 } },
+      ],
+    });
+    const result = redactEncodedSpan(span, r);
+    expect(result.redactions).toEqual([
+      { key: 'attributes.ticket.ref', reason: 'configured_pattern' },
+      { key: 'attributes.ticket.amount', reason: 'configured_pattern' },
+    ]);
+    const attributes = toAttributes((Span.decode(result.bytes) as unknown as DecodedSpan).attributes);
+    expect(attributes['ticket.ref']).toBe(r.hash('-123456'));
+    expect(attributes['ticket.count']).toBe(12);
+  });
+
   it('leaves allowed keys alone, and configured keys win over allowed ones', () => {
     const r = createRedactor(
       redactionConfigSchema.parse({ allow_keys: ['nhi.debug.*'], keys: ['nhi.debug.opaque'] }),

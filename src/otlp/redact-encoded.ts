@@ -52,7 +52,12 @@ interface Layout {
   readonly nestedFields: ReadonlyMap<number, number>;
 }
 
-function makeLayout(type: protobuf.Type, attributesField: number, nested: ReadonlyArray<[string, number, number]> = []): Layout {
+/** `nested`: [JS name, field number, attributes field number inside]. */
+function makeLayout(
+  type: protobuf.Type,
+  attributesField: number,
+  nested: ReadonlyArray<readonly [string, number, number]> = [],
+): Layout {
   return {
     type,
     attributesField,
@@ -130,7 +135,8 @@ class WireScan {
       }
       const inner = this.enter(tag & 7, end);
       if (inner < 0) return Scan.Irregular;
-      const scan = nestedAttributes === 0 ? this.keyValue(inner, undefined, 0) : this.attributeHolder(inner, nestedAttributes);
+      const scan =
+        nestedAttributes === 0 ? this.keyValue(inner, undefined, 0) : this.attributeHolder(inner, nestedAttributes);
       if (scan !== Scan.Clean) return scan;
       if (this.pos !== inner) return Scan.Irregular;
     }
@@ -421,20 +427,20 @@ class DecodedWalk {
     // Every member present is examined, not only protobufjs's pick: the encoder writes them all.
     let found: { reason: RedactionReason; clear: string | Uint8Array } | undefined;
     const text = member<string>(value, 'stringValue');
-    if (text !== undefined) found = this.reason(this.redactor.textReason(rule, text), text);
+    if (text !== undefined) found = this.finding(this.redactor.textReason(rule, text), text);
     const bytes = member<Uint8Array>(value, 'bytesValue');
     if (found === undefined && bytes !== undefined && bytes.length > 0) {
-      found = this.reason(this.redactor.textReason(rule, asBuffer(bytes).toString('utf8')), bytes);
+      found = this.finding(this.redactor.textReason(rule, asBuffer(bytes).toString('utf8')), bytes);
     }
     const int = member<Long | number>(value, 'intValue');
     if (found === undefined && int !== undefined) {
       const decimal = typeof int === 'number' ? String(int) : int.toString();
-      found = this.reason(this.redactor.numberReason(rule, decimal), decimal);
+      found = this.finding(this.redactor.numberReason(rule, decimal), decimal);
     }
     const double = member<number>(value, 'doubleValue');
     if (found === undefined && double !== undefined) {
       const decimal = String(double);
-      found = this.reason(this.redactor.numberReason(rule, decimal), decimal);
+      found = this.finding(this.redactor.numberReason(rule, decimal), decimal);
     }
     const array = member<{ values?: AnyValueMessage[] }>(value, 'arrayValue');
     const kvlist = member<{ values?: KeyValueMessage[] }>(value, 'kvlistValue');
@@ -455,7 +461,7 @@ class DecodedWalk {
     return undefined;
   }
 
-  private reason(reason: RedactionReason | undefined, clear: string | Uint8Array) {
+  private finding(reason: RedactionReason | undefined, clear: string | Uint8Array) {
     return reason === undefined ? undefined : { reason, clear };
   }
 }

@@ -135,7 +135,16 @@ describe('redactAttributes', () => {
 describe('keyRule', () => {
   const redactor = createRedactor(config({ allow_keys: ['nhi.change.target'], keys: ['acme.*'] }), KEY);
 
-  it('caches top-level rules', () => {
+  it('tells a nested key from a top-level key spelled the same', () => {
+    const r = createRedactor(config({ allow_keys: ['x'] }), KEY);
+    const result = r.redactAttributes({ x: { password: 'p' }, 'x.password': 'p' });
+    expect(result.redactions).toEqual([{ key: 'x.password', reason: 'key_name' }]);
+    expect((result.attributes.x as Attributes).password).toBe('p');
+  });
+
+  it('caches rules', () => {
+    const parent = redactor.keyRule('nhi.context');
+    expect(redactor.keyRule('token', parent)).toBe(redactor.keyRule('token', parent));
     expect(redactor.keyRule('nhi.workflow.name')).toBe(redactor.keyRule('nhi.workflow.name'));
   });
 

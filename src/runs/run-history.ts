@@ -40,6 +40,7 @@ export interface VerdictSummary {
 }
 
 const MAINTENANCE_INTERVAL_MS = 5_000;
+const WAL_CHECKPOINT_INTERVAL_MS = 1_000;
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /**
@@ -54,6 +55,7 @@ export class RunHistory implements Component {
   private chain: ChainStore | undefined;
   private pruner: Pruner | undefined;
   private maintenance: NodeJS.Timeout | undefined;
+  private walCheckpoints: NodeJS.Timeout | undefined;
   private readonly referenceFiles: Array<WatchedFile<unknown>> = [];
   private recordsSinceCheckpoint = 0;
   private lastCheckpointMs = 0;
@@ -111,6 +113,16 @@ export class RunHistory implements Component {
     this.maintain();
     const interval = Math.min(MAINTENANCE_INTERVAL_MS, config.integrity.checkpoint_interval_seconds * 1000);
     this.maintenance = setInterval(() => this.maintain(), interval);
+    // Intake does not checkpoint the WAL (see SpanIntake); this thread does, without blocking writers.
+    this.walCheckpoints = setInterval(() => this.checkpointWal(), WAL_CHECKPOINT_INTERVAL_MS);
+  }
+
+  private checkpointWal(): void {
+    try {
+      this.db?.pragma('wal_checkpoint(PASSIVE)');
+    } catch (err) {
+      this.logger.error({ err }, 'WAL checkpoint failed');
+    }
   }
 
   /** Committed spans touched these runs. */
@@ -126,6 +138,7 @@ export class RunHistory implements Component {
     }
     this.state = 'stopped';
     clearInterval(this.maintenance);
+    clearInterval(this.walCheckpoints);
     await this.assembler?.shutdown();
     for (const file of this.referenceFiles) await file.shutdown();
     this.checkpoint();

@@ -36,6 +36,9 @@ export class SpanIntake implements SpanSink {
   ) {
     // A group commit writes several MiB; the default 2 MiB page cache would spill mid-transaction.
     db.pragma('cache_size = -16384');
+    // Copying the WAL back into the database (and its fsync) is left to the history worker's
+    // connection, so it never runs inside an intake commit on the thread that answers requests.
+    db.pragma('wal_autocheckpoint = 0');
     this.statements = {
       insertResource: db.prepare('INSERT OR IGNORE INTO resources (digest, body, schema_url) VALUES (?, ?, ?)'),
       selectResource: db.prepare('SELECT id FROM resources WHERE digest = ?').pluck(),
