@@ -41,9 +41,10 @@ export function buildEvidenceBundle(sources: EvidenceSources, runId: string): Re
       canonicalization_version: CANONICALIZATION_VERSION,
       how_to_verify:
         'record_hash = SHA-256(JCS({v, seq, kind, created_ns, prev_hash, payload})); each row links to the previous by prev_hash; ' +
-        'payload.record_sha256 = SHA-256(JCS(revision record)); payload.spans lists SHA-256 of each span\'s OTLP bytes; ' +
+        "payload.record_sha256 = SHA-256 of the revision record's stored UTF-8 text (record_texts); payload.spans lists SHA-256 of each span's OTLP bytes; " +
         'the checkpoint body is Ed25519-signed and names the chain size and head hash (base64).',
       revisions: proof.revisions.map(row),
+      record_texts: (latest.revisions ?? []).map((r) => ({ revision: r.revision, text: sources.queries.recordText(runId, r.revision) ?? null })),
       path: proof.path.map(row),
       checkpoint: proof.checkpoint === null ? null : { ...proof.checkpoint, created_ns: proof.checkpoint.created_ns.toString() },
       public_key_pem: sources.publicKeyPem ?? null,

@@ -9,6 +9,7 @@ import { profilesConfigSchema } from '../evidence/profiles.js';
 import { integrityConfigSchema } from '../integrity/config.js';
 import { retentionConfigSchema } from '../retention/config.js';
 import { enrichConfigSchema } from '../enrich/config.js';
+import { redactionConfigSchema } from '../redaction/config.js';
 
 export const telemetryConfigSchema = z
   .strictObject({
@@ -54,6 +55,7 @@ export const configSchema = z.strictObject({
   evidence: evidenceConfigSchema,
   enrich: enrichConfigSchema,
   integrity: integrityConfigSchema,
+  redaction: redactionConfigSchema,
   retention: retentionConfigSchema,
   telemetry: telemetryConfigSchema,
 });

@@ -31,6 +31,7 @@ function span(name: string, attributes: Attributes, options: { parent?: string; 
     resource: { 'service.name': 'svc' },
     scopeName: 'test',
     digest: '0'.repeat(64),
+    redactions: [],
   };
 }
 

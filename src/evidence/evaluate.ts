@@ -53,6 +53,8 @@ export interface RunVerdict {
   readonly evidence: Partial<Record<FieldName, string>>;
   readonly findings: readonly Finding[];
   readonly steps: readonly Step[];
+  /** What was erased before storage, per span (OPA-style masking record): never the values. */
+  readonly redactions: ReadonlyArray<{ readonly span_id: string; readonly target: string; readonly key: string; readonly reason: string }>;
   /** Keys this run claims, so later runs that reuse them are caught. */
   readonly claims: { readonly trigger_event: string | null; readonly decision_ids: readonly string[]; readonly definition: string | null };
 }
@@ -369,6 +371,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
     evidence,
     findings,
     steps,
+    redactions: spans.flatMap((s) => s.redactions.map((r) => ({ span_id: s.spanId, ...r }))),
     claims: { trigger_event: triggerEvent, decision_ids: decisionIds, definition: definition ?? null },
   };
 }

@@ -1,5 +1,6 @@
 import type { Attributes } from '../otlp/attributes.js';
 import type { DecodedSpan } from '../otlp/stored-span.js';
+import type { SpanRedaction } from '../otlp/intake-request.js';
 
 /** A span of a run, with its resource, as the evaluator reads it. */
 export interface RunSpan extends DecodedSpan {
@@ -7,6 +8,8 @@ export interface RunSpan extends DecodedSpan {
   readonly scopeName: string;
   /** SHA-256 (hex) of the span's stored OTLP bytes, chained with each revision. */
   readonly digest: string;
+  /** Values erased from this span, its scope or its resource before storage. */
+  readonly redactions: readonly SpanRedaction[];
 }
 
 export interface RunInput {

@@ -54,7 +54,10 @@ export function chainHash(row: Pick<ChainRow, 'seq' | 'kind' | 'created_ns' | 'p
   );
 }
 
-/** Digest of a stored run revision record (its canonical form, so JSON spacing does not matter). */
+/**
+ * Digest of a stored run revision record: SHA-256 of its exact stored UTF-8 text. The record is
+ * written once and never re-serialised, so its bytes are the canonical form; any edit changes them.
+ */
 export function recordDigest(recordJson: string): string {
-  return sha256Hex(canonicalJson(JSON.parse(recordJson) as unknown));
+  return sha256Hex(recordJson);
 }

@@ -86,11 +86,11 @@ describe('verifyChain', () => {
     ]);
   });
 
-  it('does not care how the record JSON is spaced, only what it says', () => {
+  it('reports a record re-serialised with other spacing: the stored bytes are what is chained', () => {
     const f = store();
     const record = f.db.prepare("SELECT record FROM run_revisions WHERE run_key = 'run-a'").pluck().get() as string;
     f.db.prepare("UPDATE run_revisions SET record = ? WHERE run_key = 'run-a'").run(JSON.stringify(JSON.parse(record), null, 2));
-    expect(verify(f).problems).toEqual([]);
+    expect(verify(f).problems).toEqual([expect.objectContaining({ kind: 'record_altered', run_id: 'run-a' })]);
   });
 
   it('reports a span body edited after it was chained as record_altered', () => {

@@ -14,6 +14,15 @@ export interface IntakeSpan {
   readonly attributes: Attributes;
   /** The encoded opentelemetry.proto.trace.v1.Span. */
   readonly body: Uint8Array;
+  /** Values erased before storage in this span, its scope or its resource (DESIGN §7 manifest). */
+  readonly redactions?: readonly SpanRedaction[];
+}
+
+export interface SpanRedaction {
+  readonly target: 'resource' | 'scope' | 'span';
+  /** Path inside the message: `attributes.password`, `events[0].attributes.token`. */
+  readonly key: string;
+  readonly reason: string;
 }
 
 export interface IntakeScope {

@@ -10,6 +10,8 @@ import { PodIdentityStage } from '../processors/pod-identity/pod-identity-stage.
 import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
 import type { HistoryEvents } from '../runs/run-history.js';
 import { RunIdentity } from '../runs/run-identity.js';
+import { loadOrCreateHmacKey } from '../redaction/hmac-key.js';
+import { createRedactor } from '../redaction/redactor.js';
 import { ChainStore } from '../store/chain-store.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { RunQueries } from '../store/run-queries.js';
@@ -103,6 +105,7 @@ export class Runledger implements Component {
     this.receiver = new OtlpGrpcReceiver(config.receiver.otlp_grpc, podIdentity, {
       logger: logger.child({ component: 'receiver/otlp_grpc' }),
       metrics,
+      redactor: createRedactor(config.redaction, loadOrCreateHmacKey(config.redaction.hmac_key_file)),
     });
     const evidenceSources = {
       queries: new RunQueries(readDb),

@@ -12,6 +12,8 @@ import type { ReceiverConfig } from './config.js';
 import { toGrpcError } from './grpc-status.js';
 import { createServerCredentials } from './credentials.js';
 import { BearerTokenCheck } from '../auth/bearer-token.js';
+import { redactIntakeRequest } from '../redaction/redact-intake.js';
+import type { Redactor } from '../redaction/redactor.js';
 
 const passThrough = (b: Buffer): Buffer => b;
 
@@ -34,6 +36,8 @@ const MAX_QUOTED_PROBLEMS = 3;
 export interface OtlpGrpcReceiverDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Erases secrets before any stage sees the request (DESIGN §7); absent in tests of the receiver alone. */
+  readonly redactor?: Redactor;
 }
 
 export class OtlpGrpcReceiver implements Component {
@@ -114,6 +118,14 @@ export class OtlpGrpcReceiver implements Component {
     let request: IntakeRequest;
     try {
       request = decodeIntakeRequest(call.request);
+      if (this.deps.redactor !== undefined) {
+        const redacted = redactIntakeRequest(request, this.deps.redactor);
+        request = redacted.request;
+        for (const [label, n] of redacted.counts) {
+          const [target = '', reason = ''] = label.split('\u0000');
+          metrics.redactions.inc({ target, reason }, n);
+        }
+      }
     } catch (err) {
       const message = `cannot decode ExportTraceServiceRequest: ${(err as Error).message}`;
       answer('refused', toGrpcError(new RunledgerError('REQUEST_MALFORMED', message, { cause: err }), 0));

@@ -23,8 +23,8 @@ export const redactionConfigSchema = z
     hmac_key_file: z
       .string()
       .min(1)
-      .optional()
-      .describe('file holding the HMAC-SHA-256 key (at least 32 bytes); when absent a random key is generated and kept'),
+      .default('./data/redaction-hmac.key')
+      .describe('HMAC-SHA-256 key (at least 32 bytes, hex or raw); created with a random key when absent, so equal secrets stay correlatable across restarts'),
     keys: z
       .array(keyPatternSchema)
       .default([])

@@ -15,10 +15,10 @@ describe('redactIntakeRequest', () => {
     );
     const result = redactIntakeRequest(request, redactor);
     expect(result.request).toBe(request);
-    expect(result.records).toEqual([]);
+    expect(result.counts.size).toBe(0);
   });
 
-  it('redacts span and resource bodies and their decoded attributes alike, and lists each record', () => {
+  it('redacts span and resource bodies and their decoded attributes alike, and lists what each span lost', () => {
     const request = decodeIntakeRequest(
       encodeExportRequest([
         {
@@ -36,13 +36,19 @@ describe('redactIntakeRequest', () => {
 
     expect(Buffer.from(resource.body).indexOf(TOKEN)).toBe(-1);
     expect(resource.attributes['deploy.gitlab']).toBe(redactor.hash(TOKEN));
-    expect(clean).toBe(request.resources[0]!.scopes[0]!.spans[0]);
+    // The clean span's bytes are untouched; it still carries its resource's manifest.
+    expect(clean!.body).toBe(request.resources[0]!.scopes[0]!.spans[0]!.body);
+    expect(clean!.redactions).toEqual([{ target: 'resource', key: 'attributes.deploy.gitlab', reason: 'gitlab_token' }]);
     expect(Buffer.from(dirty!.body).indexOf('hunter2')).toBe(-1);
     expect(dirty!.attributes.password).toBe(redactor.hash('hunter2'));
     expect(dirty!.attributes['nhi.workflow.run.id']).toBe('run-1');
-    expect(result.records).toEqual([
+    expect(dirty!.redactions).toEqual([
       { target: 'resource', key: 'attributes.deploy.gitlab', reason: 'gitlab_token' },
-      { target: 'span', traceId: dirty!.traceId, spanId: dirty!.spanId, key: 'attributes.password', reason: 'key_name' },
+      { target: 'span', key: 'attributes.password', reason: 'key_name' },
+    ]);
+    expect([...result.counts]).toEqual([
+      ['resource\u0000gitlab_token', 1],
+      ['span\u0000key_name', 1],
     ]);
     // The decoded request itself is treated as immutable.
     expect(request.resources[0]!.attributes['deploy.gitlab']).toBe(TOKEN);

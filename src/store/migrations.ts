@@ -32,7 +32,9 @@ export const MIGRATIONS: readonly string[] = [
     resource_id INTEGER NOT NULL REFERENCES resources(id),
     scope_id INTEGER NOT NULL REFERENCES scopes(id),
     body BLOB NOT NULL,
-    received_ns INTEGER NOT NULL
+    received_ns INTEGER NOT NULL,
+    -- JSON list of values erased before storage (span, scope, resource), NULL when none.
+    redactions TEXT
   );
   -- No index keyed by span or trace id: ids are random, so each insert would dirty a random index
   -- page and every group commit would write megabytes. Spans are found by run (clustered), pending

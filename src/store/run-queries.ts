@@ -116,6 +116,13 @@ export class RunQueries {
     return { runs, next_cursor: rows.length > limit && last ? encodeCursor(last.started_ns, last.run_key) : null };
   }
 
+  /** A revision's record exactly as stored (what the chain's record_sha256 covers). */
+  recordText(runKey: string, revision: number): string | undefined {
+    return (this.db.prepare('SELECT record FROM run_revisions WHERE run_key = ? AND revision = ?').pluck().get(runKey, revision) as
+      | string
+      | undefined) ?? undefined;
+  }
+
   /** The run's latest revision (or the given one) with its revision history; undefined if unknown. */
   getRun(runKey: string, revision?: number): RunRecord | undefined {
     const run = this.db.prepare('SELECT state, revision, span_count FROM runs WHERE run_key = ?').get(runKey) as

@@ -3,6 +3,7 @@ import type { Claimant, ClaimSource } from '../runs/tick-history.js';
 import type { RunVerdict } from '../evidence/evaluate.js';
 import { decodeStoredResource, decodeStoredScope, decodeStoredSpan } from '../otlp/stored-span.js';
 import type { Attributes } from '../otlp/attributes.js';
+import type { SpanRedaction } from '../otlp/intake-request.js';
 import { sha256Hex } from '../integrity/canonical.js';
 import { recordDigest } from '../integrity/chain-entry.js';
 import { byStart } from '../evidence/steps.js';
@@ -34,6 +35,7 @@ interface SpanRow {
   trace_id: string;
   span_id: string;
   body: Buffer;
+  redactions: string | null;
   resource_id: bigint;
   scope_id: bigint;
 }
@@ -55,7 +57,7 @@ export class RunStore implements ClaimSource {
     this.stmt = {
       state: prepare('SELECT * FROM runs WHERE run_key = ?'),
       open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns"),
-      spans: prepare('SELECT trace_id, span_id, body, resource_id, scope_id FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
+      spans: prepare('SELECT trace_id, span_id, body, resource_id, scope_id, redactions FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
       scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
       trigger: prepare('SELECT run_key, claimed_ns FROM trigger_events WHERE event_key = ? ORDER BY claimed_ns, run_key LIMIT 1'),
@@ -118,6 +120,7 @@ export class RunStore implements ClaimSource {
       resource: this.resource(row.resource_id),
       scopeName: this.scope(row.scope_id),
       digest: sha256Hex(row.body),
+      redactions: row.redactions === null ? [] : (JSON.parse(row.redactions) as SpanRedaction[]),
     }));
   }
 

@@ -46,8 +46,8 @@ export class SpanIntake implements SpanSink {
       selectScope: db.prepare('SELECT id FROM scopes WHERE digest = ?').pluck(),
       insertSpan: db.prepare(
         `INSERT INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,
-           status_code, resource_id, scope_id, body, received_ns)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           status_code, resource_id, scope_id, body, received_ns, redactions)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       claimTrace: db.prepare('UPDATE spans SET run_key = ? WHERE trace_id = ? AND run_key IS NULL'),
       claimDescendants: db.prepare(
@@ -145,6 +145,7 @@ export class SpanIntake implements SpanSink {
         this.rowId(scope, () => this.scopeId(scope.body, scope.schemaUrl)),
         span.body,
         received,
+        span.redactions === undefined || span.redactions.length === 0 ? null : JSON.stringify(span.redactions),
       );
       if (inserted.changes > 0 && runKey !== null) {
         touch(runKey, 1, isRootCandidate(batchSpan));

@@ -33,6 +33,12 @@ export function createMetrics(sources: MetricSources = {}) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    redactions: new Counter({
+      name: 'runledger_redactions_total',
+      help: 'Attribute values replaced by a keyed hash before storage, by target and reason (since process start).',
+      labelNames: ['target', 'reason'] as const,
+      registers: [registry],
+    }),
     requestsUnauthenticated: new Counter({
       name: 'runledger_requests_unauthenticated_total',
       help: 'Export requests refused for a missing or invalid bearer token (since process start).',
