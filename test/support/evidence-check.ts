@@ -32,6 +32,7 @@ export interface EvidenceBundle {
   integrity: {
     canonicalization_version: number;
     revisions: BundleChainRow[];
+    record_texts?: Array<{ revision: number; text: string | null }>;
     path: BundleChainRow[];
     checkpoint: BundleCheckpoint | null;
     public_key_pem: string | null;
@@ -40,7 +41,7 @@ export interface EvidenceBundle {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** SHA-256 over the JCS (RFC 8785) form of a JSON value: how a revision's record_sha256 is made. */
+/** SHA-256 over the JCS (RFC 8785) form of a JSON value: how a chain row's record_hash is made. */
 export function jcsSha256(value: unknown): string {
   const text = canonicalize(value);
   if (text === undefined) throw new TypeError('value has no canonical form');
@@ -89,8 +90,13 @@ export function checkBundleOffline(bundle: EvidenceBundle, expected: { origin?: 
     if (onPath === undefined || onPath.record_hash !== revision.record_hash || onPath.payload !== revision.payload) {
       failures.push(`revision row ${revision.seq} is not on the path as given`);
     }
-    const payload = JSON.parse(revision.payload) as { run_key: string };
+    const payload = JSON.parse(revision.payload) as { run_key: string; revision: number; record_sha256: string };
     if (payload.run_key !== bundle.run.run_id) failures.push(`revision row ${revision.seq} is chained for run ${payload.run_key}`);
+    // The record itself: its stored text must hash to what the chain row names.
+    const text = integrity.record_texts?.find((r) => r.revision === payload.revision)?.text;
+    if (text == null || sha256(text) !== payload.record_sha256) {
+      failures.push(`record of revision ${payload.revision} does not match its chained digest`);
+    }
   }
 
   const cp = integrity.checkpoint;
