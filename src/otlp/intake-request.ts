@@ -53,16 +53,8 @@ interface ViewMessage {
   }>;
 }
 
-interface HeaderMessage {
-  traceId?: Buffer;
-  spanId?: Buffer;
-  parentSpanId?: Buffer;
-  name?: string;
-  kind?: number;
-  startTimeUnixNano?: Long | number;
-  endTimeUnixNano?: Long | number;
+interface HeaderMessage extends SpanBasicsMessage {
   attributes?: KeyValueMessage[];
-  status?: { code?: number } | null;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -89,21 +81,35 @@ export function decodeIntakeRequest(bytes: Uint8Array): IntakeRequest {
 
 function decodeSpan(body: Uint8Array): IntakeSpan {
   const h = SpanHeader.decode(body) as HeaderMessage;
+  return { ...spanBasics(h), attributes: toAttributes(h.attributes), body };
+}
+
+/** The fields every decoded Span message shares, as intake and evaluation read them. */
+export interface SpanBasicsMessage {
+  traceId?: Buffer;
+  spanId?: Buffer;
+  parentSpanId?: Buffer;
+  name?: string;
+  kind?: number;
+  startTimeUnixNano?: Long | number;
+  endTimeUnixNano?: Long | number;
+  status?: { code?: number } | null;
+}
+
+export function spanBasics(m: SpanBasicsMessage) {
   return {
-    traceId: hex(h.traceId),
-    spanId: hex(h.spanId),
-    parentSpanId: hex(h.parentSpanId),
-    name: h.name ?? '',
-    kind: h.kind ?? 0,
-    startNs: toNanos(h.startTimeUnixNano),
-    endNs: toNanos(h.endTimeUnixNano),
-    statusCode: h.status?.code ?? 0,
-    attributes: toAttributes(h.attributes),
-    body,
+    traceId: hex(m.traceId),
+    spanId: hex(m.spanId),
+    parentSpanId: hex(m.parentSpanId),
+    name: m.name ?? '',
+    kind: m.kind ?? 0,
+    startNs: toNanos(m.startTimeUnixNano),
+    endNs: toNanos(m.endTimeUnixNano),
+    statusCode: m.status?.code ?? 0,
   };
 }
 
-function hex(bytes: Buffer | undefined): string {
+export function hex(bytes: Buffer | undefined): string {
   return bytes === undefined || bytes.length === 0 ? '' : bytes.toString('hex');
 }
 

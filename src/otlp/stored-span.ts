@@ -1,6 +1,6 @@
 import { Span, Resource, InstrumentationScope, Long } from './proto.js';
 import { toAttributes, type Attributes, type KeyValueMessage } from './attributes.js';
-import { toNanos } from './intake-request.js';
+import { hex, spanBasics, toNanos, type SpanBasicsMessage } from './intake-request.js';
 
 export interface SpanEvent {
   readonly name: string;
@@ -30,33 +30,17 @@ export interface DecodedSpan {
   readonly links: readonly SpanLink[];
 }
 
-interface SpanMessage {
-  traceId?: Buffer;
-  spanId?: Buffer;
-  parentSpanId?: Buffer;
-  name?: string;
-  kind?: number;
-  startTimeUnixNano?: Long;
-  endTimeUnixNano?: Long;
+interface SpanMessage extends SpanBasicsMessage {
   attributes?: KeyValueMessage[];
   events?: Array<{ name?: string; timeUnixNano?: Long; attributes?: KeyValueMessage[] }>;
   links?: Array<{ traceId?: Buffer; spanId?: Buffer; attributes?: KeyValueMessage[] }>;
   status?: { code?: number; message?: string } | null;
 }
 
-const hex = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('hex'));
-
 export function decodeStoredSpan(body: Uint8Array): DecodedSpan {
   const m = Span.decode(body) as SpanMessage;
   return {
-    traceId: hex(m.traceId),
-    spanId: hex(m.spanId),
-    parentSpanId: hex(m.parentSpanId),
-    name: m.name ?? '',
-    kind: m.kind ?? 0,
-    startNs: toNanos(m.startTimeUnixNano),
-    endNs: toNanos(m.endTimeUnixNano),
-    statusCode: m.status?.code ?? 0,
+    ...spanBasics(m),
     statusMessage: m.status?.message ?? '',
     attributes: toAttributes(m.attributes),
     events: (m.events ?? []).map((e) => ({ name: e.name ?? '', timeNs: toNanos(e.timeUnixNano), attributes: toAttributes(e.attributes) })),
