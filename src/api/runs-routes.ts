@@ -54,6 +54,7 @@ const showQuerySchema = {
 export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): void {
   app.get<{ Querystring: ListQuery }>('/api/v1/runs', { schema: { querystring: listQuerySchema } }, async (request) => {
     const q = request.query;
+    safeInteger(q.limit, 'limit');
     try {
       return deps.queries().listRuns({
         ...(q.status !== undefined ? { status: q.status } : {}),
@@ -61,8 +62,8 @@ export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): voi
         ...(q.kind !== undefined ? { kind: q.kind } : {}),
         ...(q.actor !== undefined ? { actor: q.actor } : {}),
         ...(q.finding !== undefined ? { finding: q.finding } : {}),
-        ...(q.since !== undefined ? { since: Date.parse(q.since) } : {}),
-        ...(q.until !== undefined ? { until: Date.parse(q.until) } : {}),
+        ...(q.since !== undefined ? { since: epochMs(q.since, 'since') } : {}),
+        ...(q.until !== undefined ? { until: epochMs(q.until, 'until') } : {}),
         ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
         limit: q.limit,
       });
@@ -76,6 +77,7 @@ export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): voi
     '/api/v1/runs/:run_id',
     { schema: { params: runParamsSchema, querystring: showQuerySchema } },
     async (request) => {
+      safeInteger(request.query.revision, 'revision');
       const run = deps.queries().getRun(request.params.run_id, request.query.revision);
       if (run === undefined) throw notFound(request.params.run_id, request.query.revision);
       return run;
@@ -95,4 +97,17 @@ export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): voi
 
 function notFound(runId: string, revision?: number): ApiError {
   return new ApiError('RUN_NOT_FOUND', revision === undefined ? `run ${runId} not found` : `run ${runId} has no revision ${revision}`);
+}
+
+/** Epoch ms of a date-time Ajv accepted as RFC 3339; a leap second (:60) is the start of the next second. */
+function epochMs(value: string, name: string): number {
+  let ms = Date.parse(value);
+  if (Number.isNaN(ms)) ms = Date.parse(value.replace(/([Tt ]\d{2}:\d{2}:)60/, (_, prefix: string) => `${prefix}59`)) + 1000;
+  if (Number.isNaN(ms)) throw new ApiError('INVALID_QUERY', `querystring/${name} must be an RFC 3339 date-time`);
+  return ms;
+}
+
+/** Ajv coerces "1e400" to Infinity and then skips integer, minimum and maximum checks: refuse it here. */
+function safeInteger(value: number | undefined, name: string): void {
+  if (value !== undefined && !Number.isSafeInteger(value)) throw new ApiError('INVALID_QUERY', `querystring/${name} must be integer`);
 }

@@ -17,8 +17,8 @@
  * migration digest, generator version, run count and seed, with a .meta.json of what it holds.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { FINDING_CODES, type FindingCode } from '../evidence/findings.js';
 import { openDatabase } from '../store/database.js';
 import { MIGRATIONS } from '../store/migrations.js';
@@ -74,9 +74,22 @@ const WORKFLOW_COUNT = 50;
 const ACTOR_COUNT = 2_000;
 const RUNS_PER_TRANSACTION = 25_000;
 
+const storeName = (schema: string, runs: number, seed: number) => `runledger-bench-query-schema${schema}-g${GENERATOR_VERSION}-${runs}-seed${seed}.db`;
+
+/** The cache file: named by schema version and migration digest (released migrations do get edited), generator, size and seed. */
 export function storeFile(options: Pick<StoreOptions, 'dir' | 'runs' | 'seed'>): string {
   const digest = createHash('sha256').update(MIGRATIONS.join('\n--\n')).digest('hex').slice(0, 10);
-  return join(options.dir, `runledger-bench-query-schema${MIGRATIONS.length}-${digest}-g${GENERATOR_VERSION}-${options.runs}-seed${options.seed}.db`);
+  return join(options.dir, storeName(`${MIGRATIONS.length}-${digest}`, options.runs, options.seed));
+}
+
+/** Removes stores of the same size and seed built for another schema or generator (several GB each). */
+function removeStale(current: string, options: StoreOptions): void {
+  const pattern = new RegExp(`^runledger-bench-query-schema\\d+-[0-9a-f]+-g\\d+-${options.runs}-seed${options.seed}\\.db$`);
+  for (const name of readdirSync(options.dir)) {
+    if (!pattern.test(name) || name === basename(current)) continue;
+    options.log(`removing a cached store of another schema: ${name}`);
+    for (const suffix of ['', '-wal', '-shm', '.meta.json']) rmSync(join(options.dir, `${name}${suffix}`), { force: true });
+  }
 }
 
 /** Returns the cached store for these options, building it first when absent (or when asked to). */
@@ -92,6 +105,7 @@ export function ensureStore(options: StoreOptions): BenchStore {
     }
   }
   for (const suffix of ['', '-wal', '-shm', '.meta.json']) rmSync(`${path}${suffix}`, { force: true });
+  removeStale(path, options);
   const tmp = `${path}.building-${process.pid}`;
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${tmp}${suffix}`, { force: true });
   try {

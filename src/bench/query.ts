@@ -16,7 +16,7 @@
  *          --rebuild (build the store even when cached)  --only TEXT (shapes whose name contains TEXT)
  *          --shape-seconds S (30: a shape stops sampling after this long)  --no-plans  --json
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -249,6 +249,60 @@ function startServer(dbPath: string, dir: string): Promise<RunningServer> {
   });
 }
 
+// ---------------------------------------------------------------- machine (Linux /proc; NaN elsewhere)
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds of a process. */
+function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Machine-wide busy CPU seconds (all but idle and iowait), summed over cores. */
+function machineBusySeconds(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU used by processes other than the server and this one while `fn` runs, as % of one core. */
+async function otherCpuDuring<T>(serverPid: number, fn: () => Promise<T>): Promise<{ value: T; otherCpuPercent: number }> {
+  const t0 = performance.now();
+  const busy0 = machineBusySeconds();
+  const server0 = procCpuSeconds(serverPid);
+  const self0 = procCpuSeconds(process.pid);
+  const value = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const other = machineBusySeconds() - busy0 - (procCpuSeconds(serverPid) - server0) - (procCpuSeconds(process.pid) - self0);
+  return { value, otherCpuPercent: seconds > 0.05 ? Math.max(0, (100 * other) / seconds) : NaN };
+}
+
+/** How much of the store file is in the OS page cache (util-linux fincore), when that can be told. */
+function residentBytes(path: string): number {
+  try {
+    const out = execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8', timeout: 30_000 });
+    return Number(out.trim());
+  } catch {
+    return NaN;
+  }
+}
+
 // ---------------------------------------------------------------- timing
 
 interface Stats {
@@ -273,6 +327,8 @@ interface ShapeResult {
   readonly bodyBytes: number;
   readonly errors: number;
   readonly truncated: boolean;
+  /** CPU of other processes on the machine while the shape was timed, in % of one core (noise). */
+  readonly otherCpuPercent: number;
   readonly sql: string | null;
   readonly plan: string[];
 }
@@ -317,6 +373,40 @@ async function sampleHttp(base: string, shape: Shape): Promise<{ times: number[]
     if (cursor === null) break;
   }
   return { times, rows, bytes };
+}
+
+interface TimedShape {
+  readonly times: number[];
+  readonly rows: number;
+  readonly bytes: number;
+  readonly errors: number;
+  readonly truncated: boolean;
+}
+
+/** Sequential samples of one shape, up to --requests or --shape-seconds. */
+async function timeShape(base: string, shape: Shape, settings: Settings): Promise<TimedShape> {
+  const times: number[] = [];
+  let rows = 0;
+  let bytes = 0;
+  let errors = 0;
+  const deadline = performance.now() + settings.shapeSeconds * 1000;
+  while (times.length < settings.requests) {
+    if (performance.now() > deadline) return { times, rows, bytes, errors, truncated: true };
+    const s = await sampleHttp(base, shape);
+    if (s.error !== undefined) {
+      errors++;
+      log(`${shape.name}: ${s.error}`);
+      if (errors >= 3) break;
+      continue;
+    }
+    if (times.length === 0) {
+      rows = s.rows;
+      bytes = s.bytes;
+    }
+    times.push(...s.times);
+    if (s.times.length === 0) break; // a paged shape with a single page
+  }
+  return { times, rows, bytes, errors, truncated: false };
 }
 
 /** A Database whose prepared statements remember the SQL and parameters of their last `all`. */
@@ -397,7 +487,7 @@ function inProcess(queries: RunQueries, capture: () => { sql: string; params: un
 const num = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
-function report(settings: Settings, meta: StoreMeta, info: { path: string; built: boolean; bytes: number; serverStartMs: number; serverRssMb: number }, results: readonly ShapeResult[]): string {
+function report(settings: Settings, meta: StoreMeta, info: { path: string; built: boolean; bytes: number; residentBefore: number; residentAfter: number; serverStartMs: number; serverRssMb: number }, results: readonly ShapeResult[]): string {
   const lines: string[] = [];
   const status = Object.fromEntries(meta.statuses.map((s) => [s.name, s.runs]));
   lines.push(`GET /api/v1/runs on a store of ${meta.runs.toLocaleString('en-US')} evaluated runs (target: p99 < ${TARGET_P99_MS} ms at ${TARGET_RUNS.toLocaleString('en-US')} runs)`);
@@ -412,10 +502,12 @@ function report(settings: Settings, meta: StoreMeta, info: { path: string; built
   );
   lines.push(
     `server: node dist/main.js serve on 127.0.0.1, started in ${num(info.serverStartMs, 0)} ms, peak RSS ${num(info.serverRssMb, 0)} MB; ` +
-      `${settings.requests} sequential requests per shape after ${settings.warmup} warm-up, keep-alive; ${cpus().length} CPUs, node ${process.version}; OS page cache warm`,
+      `${settings.requests} sequential requests per shape after ${settings.warmup} warm-up, keep-alive; ${cpus().length} CPUs, node ${process.version}`,
   );
+  const resident = (bytes: number) => (Number.isFinite(bytes) ? `${mib(bytes)} (${num((100 * bytes) / info.bytes, 0)}%)` : 'unknown');
+  lines.push(`store file in the OS page cache: ${resident(info.residentBefore)} before the requests, ${resident(info.residentAfter)} after (the rest is read from disk)`);
   lines.push('');
-  const header = ['shape', 'n', 'p50 ms', 'p99 ms', 'max ms', 'in-proc p50', 'in-proc p99', 'runs', 'body KB', `p99<${TARGET_P99_MS}`];
+  const header = ['shape', 'n', 'p50 ms', 'p99 ms', 'max ms', 'in-proc p50', 'in-proc p99', 'runs', 'body KB', 'other CPU', `p99<${TARGET_P99_MS}`];
   for (const group of ['required', 'extra'] as const) {
     const rows = results
       .filter((r) => r.shape.group === group)
@@ -429,6 +521,7 @@ function report(settings: Settings, meta: StoreMeta, info: { path: string; built
         num(r.inProcess?.p99 ?? NaN),
         String(r.rows),
         num(r.bodyBytes / 1024, 0),
+        `${num(r.otherCpuPercent, 0)}%`,
         r.errors > 0 ? `ERRORS ${r.errors}` : r.http.p99 < TARGET_P99_MS ? 'ok' : 'MISSED',
       ]);
     if (rows.length === 0) continue;
@@ -439,6 +532,12 @@ function report(settings: Settings, meta: StoreMeta, info: { path: string; built
     lines.push(`  ${widths.map((n) => '-'.repeat(n)).join('  ')}`);
     for (const row of rows) lines.push(`  ${fmt(row)}`);
     lines.push('');
+  }
+  const noisy = results.filter((r) => r.otherCpuPercent > 15);
+  if (noisy.length > 0) {
+    lines.push(
+      `WARNING: other processes used CPU while ${noisy.length} of ${results.length} shapes were timed (up to ${num(Math.max(...noisy.map((r) => r.otherCpuPercent)), 0)}% of one core, on ${cpus().length} cores): their p99 is disturbed; rerun on an idle machine.`,
+    );
   }
   if (results.some((r) => r.truncated)) lines.push(`* fewer samples: the shape reached --shape-seconds ${settings.shapeSeconds}`);
   const required = results.filter((r) => r.shape.group === 'required');
@@ -476,6 +575,7 @@ async function main(): Promise<void> {
   if (store.built) log(`store built in ${num((performance.now() - buildStarted) / 1000)} s: ${store.path}`);
   else log(`store reused (built ${store.meta.builtAt} in ${num(store.meta.buildMs / 1000)} s): ${store.path}`);
   const bytes = storeBytes(store.path);
+  const residentBefore = residentBytes(store.path);
 
   // Hard bound on the timed part, whatever happens to the server.
   const shapes = shapesFor(store.meta).filter((s) => settings.only === undefined || s.name.includes(settings.only));
@@ -494,38 +594,14 @@ async function main(): Promise<void> {
     serverFigures.startMs = server.startMs;
     log(`runledger serving on 127.0.0.1:${server.httpPort} (started in ${num(server.startMs, 0)} ms)`);
     const base = `http://127.0.0.1:${server.httpPort}`;
-    const timed: Array<{ shape: Shape; times: number[]; rows: number; bytes: number; errors: number; truncated: boolean }> = [];
+    const timed: Array<TimedShape & { shape: Shape; otherCpuPercent: number }> = [];
     try {
       for (const shape of shapes) {
         for (let i = 0; i < settings.warmup; i++) await sampleHttp(base, { ...shape, ...(shape.pages !== undefined ? { pages: 2 } : {}) });
-        const times: number[] = [];
-        let rows = 0;
-        let bytesOut = 0;
-        let errors = 0;
-        const deadline = performance.now() + settings.shapeSeconds * 1000;
-        let truncated = false;
-        while (times.length < settings.requests) {
-          if (performance.now() > deadline) {
-            truncated = true;
-            break;
-          }
-          const s = await sampleHttp(base, shape);
-          if (s.error !== undefined) {
-            errors++;
-            log(`${shape.name}: ${s.error}`);
-            if (errors >= 3) break;
-            continue;
-          }
-          if (times.length === 0) {
-            rows = s.rows;
-            bytesOut = s.bytes;
-          }
-          times.push(...s.times);
-          if (s.times.length === 0) break; // a paged shape with a single page
-        }
-        const st = stats(times);
-        log(`${shape.name}: p50 ${num(st.p50)} ms, p99 ${num(st.p99)} ms, max ${num(st.max)} ms (${st.n} requests, ${rows} runs/page)`);
-        timed.push({ shape, times, rows, bytes: bytesOut, errors, truncated });
+        const { value, otherCpuPercent } = await otherCpuDuring(server.pid, () => timeShape(base, shape, settings));
+        const st = stats(value.times);
+        log(`${shape.name}: p50 ${num(st.p50)} ms, p99 ${num(st.p99)} ms, max ${num(st.max)} ms (${st.n} requests, ${value.rows} runs/page, other CPU ${num(otherCpuPercent, 0)}%)`);
+        timed.push({ shape, ...value, otherCpuPercent });
       }
       serverFigures.rssMb = server.peakRssMb();
     } finally {
@@ -548,6 +624,7 @@ async function main(): Promise<void> {
           bodyBytes: t.bytes,
           errors: t.errors,
           truncated: t.truncated,
+          otherCpuPercent: t.otherCpuPercent,
           sql: probe.sql?.sql.replace(/\s+/g, ' ') ?? null,
           plan,
         });
@@ -559,7 +636,15 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const info = { path: store.path, built: store.built, bytes, serverStartMs: serverFigures.startMs, serverRssMb: serverFigures.rssMb };
+  const info = {
+    path: store.path,
+    built: store.built,
+    bytes,
+    residentBefore,
+    residentAfter: residentBytes(store.path),
+    serverStartMs: serverFigures.startMs,
+    serverRssMb: serverFigures.rssMb,
+  };
   if (settings.json) {
     process.stdout.write(`${JSON.stringify({ settings, store: { ...info, meta: store.meta }, targetP99Ms: TARGET_P99_MS, results }, null, 2)}\n`);
   } else {

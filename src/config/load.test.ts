@@ -117,7 +117,7 @@ describe('parseConfig', () => {
     }
   });
 
-  // BUG (src/config/endpoint.ts): the port refine also runs when the regex failed, so an endpoint
+  // Regression guard (fixed bug in src/config/endpoint.ts): the port refine also runs when the regex failed, so an endpoint
   // without a port gets a second, misleading problem "port must be at most 65535".
   it('reports an endpoint without a port once, as not host:port', () => {
     expect(problemsOf(() => parseConfig({ http: { endpoint: 'nowhere' } }))).toEqual([
@@ -269,7 +269,7 @@ describe('loadConfig', () => {
     expect(loadConfig(writeConfig(''), {})).toEqual(parseConfig({}));
   });
 
-  // BUG (src/config/load.ts applyEnvOverrides): a document that is not a mapping is replaced by {}
+  // Regression guard (fixed bug in src/config/load.ts applyEnvOverrides): a document that is not a mapping is replaced by {}
   // before validation, so a file holding a list or a scalar silently loads as all defaults.
   it('rejects a file whose top level is a list instead of a mapping', () => {
     const path = writeConfig('- receiver\n- http\n');

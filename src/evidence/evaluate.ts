@@ -324,7 +324,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
       findings.push(finding('definition_drift', `definition ${definition} differs from the pinned ${pinned}`, { field: 'run.definition' }));
     }
   } else if (workflow !== undefined && definition !== undefined) {
-    const previous = ctx.history.lastDefinition(workflow, input.runKey);
+    const previous = ctx.history.lastDefinition(workflow, input.runKey, runStartNs);
     if (previous !== undefined && previous.definition !== definition) {
       findings.push(finding('definition_changed', `definition changed from ${previous.definition} (run ${previous.runKey}) to ${definition}`, { field: 'run.definition' }));
     }

@@ -27,6 +27,6 @@ export interface RunHistory {
   runWithTrigger(eventKey: string, exceptRunKey: string, startNs: bigint): string | undefined;
   /** The run that used this decision id first, when it is another run that started no later than `startNs`. */
   runWithDecision(decisionId: string, exceptRunKey: string, startNs: bigint): string | undefined;
-  /** The definition of the workflow's most recent other run, if any ran with one. */
-  lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined;
+  /** The definition of the workflow's most recent other run that started no later than `startNs`, if any ran with one. */
+  lastDefinition(workflow: string, exceptRunKey: string, startNs: bigint): { definition: string; runKey: string } | undefined;
 }

@@ -30,7 +30,7 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
   app.setErrorHandler((err: Error & { validation?: unknown; validationContext?: string; statusCode?: number }, _request, reply) => {
     if (err instanceof ApiError) return reply.code(err.statusCode).send(err.toJSON());
     if (err.validation !== undefined) {
-      return reply.code(400).send(new ApiError('INVALID_QUERY', err.message).toJSON());
+      return reply.code(400).send(new ApiError('INVALID_QUERY', validationMessage(err)).toJSON());
     }
     deps.logger?.error({ err }, 'HTTP request failed');
     return reply.code(500).send(new ApiError('INTERNAL', 'internal error').toJSON());
@@ -59,6 +59,15 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     return deps.registry.metrics();
   });
   return app;
+}
+
+/** Ajv's message, naming the parameter where Ajv leaves it out (an unknown one). */
+function validationMessage(err: { message: string; validation?: unknown; validationContext?: string }): string {
+  const first = (err.validation as Array<{ keyword?: string; params?: { additionalProperty?: unknown } }>)[0];
+  if (first?.keyword === 'additionalProperties' && typeof first.params?.additionalProperty === 'string') {
+    return `${err.validationContext ?? 'querystring'}/${first.params.additionalProperty} is not a known parameter`;
+  }
+  return err.message;
 }
 
 export class HttpServer implements Component {

@@ -111,7 +111,7 @@ describe('decodeIntakeRequest', () => {
     });
   });
 
-  // BUG (src/otlp/attributes.ts toValue): protobufjs puts each oneof member's default on the message
+  // Regression guard (fixed bug in src/otlp/attributes.ts toValue): protobufjs puts each oneof member's default on the message
   // prototype (stringValue === ''), so `v.stringValue !== undefined` is always true and every
   // non-string AnyValue decodes as ''. The tests below fail until toValue switches on the oneof.
   it('decodes bool attributes, false included', () => {

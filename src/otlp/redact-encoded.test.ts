@@ -1,6 +1,14 @@
-import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
+import {
+  ALNUM,
+  CORPUS_REDACTION_CONFIG,
+  NON_SECRETS as NON_SECRET_SAMPLES,
+  SECRETS as SECRET_SAMPLES,
+  random,
+  type SampleValue,
+} from '../../test/support/secret-corpus.js';
 import { redactionConfigSchema, type RedactionConfig } from '../redaction/config.js';
 import { createRedactor, MAX_NESTING_DEPTH, type Redaction, type Redactor } from '../redaction/redactor.js';
 import { toAttributes, type KeyValueMessage } from './attributes.js';
@@ -9,53 +17,21 @@ import { redactEncodedResource, redactEncodedScope, redactEncodedSpan } from './
 
 const HMAC_KEY = Buffer.alloc(32, 7);
 const OTHER_HMAC_KEY = Buffer.alloc(32, 9);
-const CONFIG: RedactionConfig = redactionConfigSchema.parse({
-  keys: ['*.opaque'],
-  patterns: ['\\b(?:\\d{4}-){3}\\d{4}\\b'],
-});
+const CONFIG: RedactionConfig = redactionConfigSchema.parse(CORPUS_REDACTION_CONFIG);
 const redactor = createRedactor(CONFIG, HMAC_KEY);
-
-/** Deterministic "random" text, so a failure reproduces. */
-function generator(seed: string): (alphabet: string, length: number) => string {
-  let counter = 0;
-  return (alphabet, length) => {
-    let out = '';
-    while (out.length < length) {
-      for (const byte of createHash('sha256').update(`${seed}:${counter++}`).digest()) {
-        if (out.length < length) out += alphabet[byte % alphabet.length];
-      }
-    }
-    return out;
-  };
-}
-const random = generator('runledger-redaction-corpus');
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-const UPPER_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-const BASE64 = `${ALNUM}+/`;
-const BASE64URL = `${ALNUM}-_`;
-const HEX = '0123456789abcdef';
-const DIGITS = '0123456789';
-
-function jwt(payload: Record<string, unknown>, secret: string): string {
-  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const signingInput = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(payload)}`;
-  return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`;
-}
-
-const RSA_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-const EC_PEM = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-const OPENSSH_PEM = `-----BEGIN OPENSSH PRIVATE KEY-----\n${random(BASE64, 70)}\n${random(BASE64, 70)}\n-----END OPENSSH PRIVATE KEY-----\n`;
-const GCP_SERVICE_ACCOUNT = JSON.stringify({
-  type: 'service_account',
-  project_id: 'acme-deploy',
-  private_key_id: random(HEX, 40),
-  private_key: EC_PEM,
-  client_email: 'deployer@acme-deploy.iam.gserviceaccount.com',
-  client_id: random(DIGITS, 21),
-});
 
 type AnyValueObject = Record<string, unknown>;
 const str = (stringValue: string): AnyValueObject => ({ stringValue });
+
+/** A corpus value as the OTLP AnyValue protobufjs encodes from an object. */
+function anyValue(value: SampleValue): AnyValueObject {
+  if (typeof value === 'string') return str(value);
+  if (typeof value === 'number') return Number.isInteger(value) ? { intValue: value } : { doubleValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (value instanceof Uint8Array) return { bytesValue: Buffer.from(value) };
+  if (Array.isArray(value)) return { arrayValue: { values: value.map(anyValue) } };
+  return { kvlistValue: { values: Object.entries(value).map(([key, v]) => ({ key, value: anyValue(v as SampleValue) })) } };
+}
 
 interface CorpusEntry {
   readonly key: string;
@@ -65,120 +41,8 @@ interface CorpusEntry {
   readonly reason: string;
 }
 
-function secret(key: string, clear: string, reason: string): CorpusEntry {
-  return { key, value: str(clear), clear, reason };
-}
-
-const SECRETS: readonly CorpusEntry[] = [
-  secret('deploy.signing.material', RSA_PEM, 'private_key'),
-  secret('nhi.ssh.identity', EC_PEM, 'private_key'),
-  secret('nhi.ssh.agent_dump', OPENSSH_PEM, 'private_key'),
-  { key: 'nhi.blob', value: { bytesValue: Buffer.from(RSA_PEM) }, clear: RSA_PEM.split('\n')[5]!, reason: 'private_key' },
-  secret('nhi.oidc.assertion', jwt({ iss: 'https://token.actions.githubusercontent.com', sub: 'repo:acme/payments:ref:refs/heads/main', exp: 1764003600 }, random(ALNUM, 32)), 'jwt'),
-  secret('http.request.header.authorization', `Bearer ${random(BASE64URL, 43)}`, 'bearer_token'),
-  secret('http.request.header.proxy-authorization', `Basic ${Buffer.from(`svc-deployer:${random(ALNUM, 20)}`).toString('base64')}`, 'basic_auth'),
-  secret('aws.access_key_id', `AKIA${random(UPPER_DIGITS, 16)}`, 'aws_access_key'),
-  secret('aws.sts.session_key_id', `ASIA${random(UPPER_DIGITS, 16)}`, 'aws_access_key'),
-  secret('nhi.aws.secret_material', `${random(BASE64, 38)}Ab`, 'aws_secret_key'),
-  secret('gcp.service_account.json', GCP_SERVICE_ACCOUNT, 'gcp_service_account'),
-  secret('azure.storage.connection', `DefaultEndpointsProtocol=https;AccountName=acmeartifacts;AccountKey=${random(BASE64, 86)}==;EndpointSuffix=core.windows.net`, 'azure_connection_string'),
-  secret('azure.blob.download_url', `https://acmeartifacts.blob.core.windows.net/releases/payments.tar?sv=2022-11-02&ss=b&srt=o&sp=r&se=2025-12-01T00:00:00Z&sig=${random(ALNUM, 40)}%3D`, 'azure_sas_token'),
-  secret('azure.ad.app_credential', `${random(ALNUM, 3)}8Q~${random(ALNUM, 34)}`, 'azure_client_secret'),
-  secret('nhi.github.pat_value', `ghp_${random(ALNUM, 36)}`, 'github_token'),
-  secret('nhi.oauth.grant', `gho_${random(ALNUM, 36)}`, 'github_token'),
-  secret('nhi.github.user_to_server', `ghu_${random(ALNUM, 36)}`, 'github_token'),
-  secret('exception.message', `fatal: Authentication failed for 'https://x-access-token:ghs_${random(ALNUM, 36)}@github.com/acme/payments.git/'`, 'github_token'),
-  secret('nhi.github.refresh', `ghr_${random(ALNUM, 76)}`, 'github_token'),
-  secret('process.environment.gh_release', `github_pat_${random(ALNUM, 22)}_${random(ALNUM, 59)}`, 'github_token'),
-  secret('nhi.gitlab.deploy', `glpat-${random(BASE64URL, 20)}`, 'gitlab_token'),
-  secret('nhi.slack.bot', `xoxb-${random(DIGITS, 12)}-${random(DIGITS, 13)}-${random(ALNUM, 24)}`, 'slack_token'),
-  secret('nhi.slack.user', `xoxp-${random(DIGITS, 12)}-${random(DIGITS, 12)}-${random(DIGITS, 13)}-${random(HEX, 32)}`, 'slack_token'),
-  secret('nhi.slack.app_level', `xapp-1-A0${random(UPPER_DIGITS, 9)}-${random(DIGITS, 13)}-${random(HEX, 64)}`, 'slack_token'),
-  secret('nhi.notify.webhook_url', `https://hooks.slack.com/services/T0${random(UPPER_DIGITS, 8)}/B0${random(UPPER_DIGITS, 8)}/${random(ALNUM, 24)}`, 'slack_webhook'),
-  secret('billing.stripe.live', `sk_live_${random(ALNUM, 24)}`, 'stripe_key'),
-  secret('billing.stripe.restricted', `rk_live_${random(ALNUM, 24)}`, 'stripe_key'),
-  secret('billing.stripe.webhook', `whsec_${random(ALNUM, 32)}`, 'stripe_key'),
-  secret('ci.npm.publish', `npm_${random(ALNUM, 36)}`, 'npm_token'),
-  secret('ci.pypi.upload', `pypi-AgEIcHlwaS5vcmc${random(BASE64URL, 60)}`, 'pypi_token'),
-  secret('ci.docker.login', `dckr_pat_${random(BASE64URL, 27)}`, 'docker_token'),
-  secret('ml.hub.access', `hf_${random('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', 34)}`, 'huggingface_token'),
-  secret('gen_ai.provider.credential_value', `sk-proj-${random(BASE64URL, 48)}T3BlbkFJ${random(BASE64URL, 20)}`, 'openai_key'),
-  secret('gen_ai.anthropic.key_material', `sk-ant-api03-${random(BASE64URL, 93)}AA`, 'anthropic_key'),
-  secret('maps.geocoder.config', `AIza${random(BASE64URL, 35)}`, 'google_api_key'),
-  secret('gcp.oauth.access', `ya29.${random(BASE64URL, 120)}`, 'google_oauth_token'),
-  secret('mail.sendgrid.api', `SG.${random(BASE64URL, 22)}.${random(BASE64URL, 43)}`, 'sendgrid_key'),
-  secret('sms.twilio.api_key_sid', `SK${random(HEX, 32)}`, 'twilio_key'),
-  secret('nhi.target.dsn', `postgres://app_rw:${random(ALNUM, 24)}@payments-db.internal:5432/payments?sslmode=require`, 'url_credentials'),
-  secret('nhi.target.ado', `Server=tcp:sql.acme.net,1433;Database=payments;User ID=app;Password=${random(ALNUM, 18)};Encrypt=true`, 'dsn_password'),
-  secret('http.request.body', `{"username":"deployer","password":"${random(ALNUM, 16)}"}`, 'json_secret_field'),
-  secret('url.full', `https://login.acme.dev/callback?code=${random(BASE64URL, 22)}&state=af0ifjsldkj`, 'url_query_secret'),
-  secret('vault.lease.handle', `hvs.${random(BASE64URL, 90)}`, 'vault_token'),
-  secret('vault.legacy.handle', `s.${random(ALNUM, 22)}a1`, 'vault_token'),
-  secret('nhi.session.cookie_value', random(BASE64, 44), 'high_entropy'),
-  secret('aws.request.signature', random(HEX, 64), 'high_entropy'),
-  secret('password', 'hunter2', 'key_name'),
-  secret('oauth.client_secret', 'correct-horse-battery-staple', 'key_name'),
-  secret('nhi.installation.token', 'v1.2f9a0c7e', 'key_name'),
-  secret('db.clientPassword', 'Spring2025!', 'key_name'),
-  secret('acme.internal.opaque', 'blue-42', 'configured_key'),
-  secret('ticket.note', 'card 4111-1111-1111-1111 charged for rotation fees', 'configured_pattern'),
-];
-
-function ok(key: string, value: AnyValueObject | string): { key: string; value: AnyValueObject } {
-  return { key, value: typeof value === 'string' ? str(value) : value };
-}
-
-const NON_SECRETS = [
-  ok('nhi.parent.trace_id', '4bf92f3577b34da6a3ce929d0e0e4736'),
-  ok('nhi.parent.span_id', '00f067aa0ba902b7'),
-  ok('nhi.policy.decision_id', '3f2c8a9e-5b7d-4e1f-9a6c-2d8b7e4f1a3c'),
-  ok('nhi.session.id', '9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d'),
-  ok('vcs.ref.head.revision', 'e83c5163316f89bfbde7d9ab23ca2e25604af290'),
-  ok('nhi.workflow.definition.hash', `sha256:${createHash('sha256').update('deploy.yaml').digest('hex')}`),
-  ok('nhi.attestation.envelope_digest', `sha512:${createHash('sha512').update('envelope').digest('hex')}`),
-  ok('tls.server.hash.sha256', createHash('sha256').update('cert').digest('hex').toUpperCase()),
-  ok('aws.iam.role.arn', 'arn:aws:iam::123456789012:role/deploy-bot'),
-  ok('nhi.key.id', 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab'),
-  ok('nhi.identity.spiffe_id', 'spiffe://prod.acme.org/ns/payments/sa/deployer'),
-  ok('k8s.pod.name', 'payments-api-7f9c8d6b5-x2x9k'),
-  ok('k8s.namespace.name', 'sk-payments-prod'),
-  ok('url.full', 'https://api.github.com/repos/acme/payments/deployments?per_page=100&page=2'),
-  ok('vcs.repository.url.full', 'https://github.com/acme/payments.git'),
-  ok('cicd.pipeline.run.url.full', 'https://github.com/acme/payments/actions/runs/11234567890/attempts/1'),
-  ok('enduser.id', 'alice@example.com'),
-  ok('nhi.approval.granted_at', '2025-11-24T15:04:05.123Z'),
-  ok('nhi.policy.id', 'pol-prod-deploy-requires-approval'),
-  ok('nhi.change.target', 'vault:db/password#v7'),
-  ok('nhi.change.summary', 'rotated password for db user app_rw; previous credential revoked'),
-  ok('nhi.secret.path', 'secret/data/payments/db'),
-  ok('nhi.secret.version', { intValue: 7 }),
-  ok('nhi.token.kind', 'github_app_installation'),
-  ok('nhi.auth.token_type', 'Bearer'),
-  ok('nhi.token.scopes', { arrayValue: { values: [str('contents:read'), str('deployments:write')] } }),
-  ok('nhi.auth.method', 'oidc'),
-  ok('nhi.auth.subject', 'repo:acme/payments:environment:production'),
-  ok('error.type', 'AccessDeniedException'),
-  ok('http.request.method', 'POST'),
-  ok('http.response.status_code', { intValue: 403 }),
-  ok('http.route', '/api/v1/tokens/{token_id}'),
-  ok('http.request.header.content-type', { arrayValue: { values: [str('application/json')] } }),
-  ok('http.response.header.www-authenticate', { arrayValue: { values: [str('Bearer realm="api", error="invalid_token"')] } }),
-  ok('user_agent.original', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36'),
-  ok('exception.stacktrace', 'Error: connect ECONNREFUSED 10.0.3.7:5432\n    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1607:16)'),
-  ok('db.query.text', 'UPDATE credentials SET rotated_at = $1 WHERE id = $2'),
-  ok('server.address', 'payments-db.cluster-c9akciq32.eu-west-1.rds.amazonaws.com'),
-  ok('cloud.resource_id', '/subscriptions/1f2e3d4c-5b6a-7980-a1b2-c3d4e5f60718/resourceGroups/payments/providers/Microsoft.Web/sites/payments-api'),
-  ok('gen_ai.usage.input_tokens', { intValue: 1532 }),
-  ok('nhi.github.installation_id', { intValue: 48213377 }),
-  ok('process.command_args', { arrayValue: { values: [str('node'), str('dist/main.js'), str('--config'), str('/etc/runledger.yaml')] } }),
-  ok('nhi.signing.key_id', 'projects/acme/locations/global/keyRings/ci/cryptoKeys/release/cryptoKeyVersions/3'),
-  ok('nhi.approval.ticket', 'CHG0012345'),
-  ok('nhi.session.duration_ms', { doubleValue: 1200.5 }),
-  ok('nhi.token.expires_at', '2025-11-24T16:04:05Z'),
-  ok('container.image.repo_digests', { arrayValue: { values: [str(`ghcr.io/acme/payments@sha256:${createHash('sha256').update('img').digest('hex')}`)] } }),
-  ok('nhi.run.context', { kvlistValue: { values: [{ key: 'environment', value: str('production') }, { key: 'actor', value: str('release-bot[bot]') }] } }),
-  ok('nhi.run.dry_run', { boolValue: false }),
-];
+const SECRETS: readonly CorpusEntry[] = SECRET_SAMPLES.map((s) => ({ key: s.key, value: anyValue(s.value), clear: s.clear, reason: s.reason }));
+const NON_SECRETS = NON_SECRET_SAMPLES.map((s) => ({ key: s.key, value: anyValue(s.value) }));
 
 const PLACEMENTS = ['resource', 'scope', 'span', 'event', 'link', 'kvlist', 'array'] as const;
 type Placement = (typeof PLACEMENTS)[number];

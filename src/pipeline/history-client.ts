@@ -76,8 +76,10 @@ export class HistoryClient implements SpanSink, Component {
     const worker = this.worker;
     if (worker === undefined) return;
     this.worker = undefined;
-    if (this.alive) this.post({ type: 'shutdown' }, worker);
-    await this.closed;
+    if (this.alive) {
+      this.post({ type: 'shutdown' }, worker);
+      await this.closed;
+    }
     await worker.terminate();
   }
 

@@ -61,7 +61,7 @@ interface Outcome {
 
 const passThrough = (b: Buffer): Buffer => b;
 
-// BUG (src/otlp/responses.ts encodeRetryStatus): the RetryInfo detail is built with `typeUrl`, but
+// Regression guard (fixed bug in src/otlp/responses.ts encodeRetryStatus): the RetryInfo detail is built with `typeUrl`, but
 // protobufjs's bundled google.protobuf.Any names the field `type_url`, so the detail goes out with
 // an empty type URL and clients cannot recognise it. The two RetryInfo assertions below fail until
 // it is encoded as `type_url` (they check the URL as a client would).
@@ -306,7 +306,7 @@ describe('OtlpGrpcReceiver', () => {
     expect(second.retryDelaysMs).toEqual([250]);
   });
 
-  // BUG (src/receiver/otlp-grpc-receiver.ts handleExport): inFlight++ happens before
+  // Regression guard (fixed bug in src/receiver/otlp-grpc-receiver.ts handleExport): inFlight++ happens before
   // this.next.consume(); a sink that throws instead of returning a rejected promise leaves the
   // counter raised forever, so with max_concurrent_requests: 1 every later call is refused.
   it('frees the request slot when the sink throws instead of rejecting', async () => {

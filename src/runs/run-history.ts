@@ -202,7 +202,7 @@ export class RunHistory implements Component {
     if (path === undefined) return undefined;
     const log = this.logger.child({ component: 'enrich', file: name, path });
     const file = new WatchedFile(path, load, {
-      intervalMs: this.config.enrich.reload_interval_seconds * 1000,
+      intervalMs: Math.max(1, Math.round(this.config.enrich.reload_interval_seconds * 1000)),
       onReload: (value) => {
         this.events.referenceReload(name, 'loaded');
         log.info({ revision: value.revision }, 'reference file loaded');

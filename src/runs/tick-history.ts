@@ -10,7 +10,7 @@ export interface Claimant {
 export interface ClaimSource {
   firstTriggerClaimant(eventKey: string): Claimant | undefined;
   firstDecisionClaimant(decisionId: string): Claimant | undefined;
-  lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined;
+  lastDefinition(workflow: string, exceptRunKey: string, startNs: bigint): { definition: string; runKey: string; startNs: bigint } | undefined;
 }
 
 /**
@@ -21,7 +21,7 @@ export interface ClaimSource {
 export class TickHistory implements RunHistory {
   private readonly triggers = new Map<string, Claimant>();
   private readonly decisions = new Map<string, Claimant>();
-  private readonly definitions = new Map<string, { definition: string; runKey: string }>();
+  private readonly definitions = new Map<string, { definition: string; runKey: string; startNs: bigint }>();
 
   constructor(private readonly stored: ClaimSource) {}
 
@@ -33,9 +33,11 @@ export class TickHistory implements RunHistory {
     return original([this.stored.firstDecisionClaimant(decisionId), this.decisions.get(decisionId)], exceptRunKey, startNs);
   }
 
-  lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined {
+  lastDefinition(workflow: string, exceptRunKey: string, startNs: bigint): { definition: string; runKey: string } | undefined {
     const local = this.definitions.get(workflow);
-    return local !== undefined && local.runKey !== exceptRunKey ? local : this.stored.lastDefinition(workflow, exceptRunKey);
+    const stored = this.stored.lastDefinition(workflow, exceptRunKey, startNs);
+    if (local === undefined || local.runKey === exceptRunKey || local.startNs > startNs) return stored;
+    return stored !== undefined && stored.startNs > local.startNs ? stored : local;
   }
 
   /** Records what a verdict claims, for the runs judged after it in this pass. */
@@ -44,7 +46,8 @@ export class TickHistory implements RunHistory {
     if (verdict.claims.trigger_event !== null) keepFirst(this.triggers, verdict.claims.trigger_event, claimant);
     for (const id of verdict.claims.decision_ids) keepFirst(this.decisions, id, claimant);
     if (verdict.workflow !== null && verdict.claims.definition !== null) {
-      this.definitions.set(verdict.workflow, { definition: verdict.claims.definition, runKey: verdict.run_id });
+      const prev = this.definitions.get(verdict.workflow);
+      if (prev === undefined || prev.startNs <= startNs) this.definitions.set(verdict.workflow, { definition: verdict.claims.definition, runKey: verdict.run_id, startNs });
     }
   }
 }

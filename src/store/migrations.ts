@@ -110,12 +110,7 @@ export const MIGRATIONS: readonly string[] = [
     claimed_ns INTEGER NOT NULL,
     PRIMARY KEY (decision_id, run_key)
   ) WITHOUT ROWID;
-  -- The last definition each workflow ran with, so an unpinned change is visible.
-  CREATE TABLE workflow_definitions (
-    workflow TEXT PRIMARY KEY,
-    definition TEXT NOT NULL,
-    run_key TEXT NOT NULL
-  ) WITHOUT ROWID;
+
   `,
   // 3: integrity. `chain` is an append-only hash chain over run revisions and lifecycle records
   // (DESIGN §7); rows are never deleted, pruning only removes run data and says so in a signed row.

@@ -38,6 +38,13 @@ export type RunRecord = Record<string, unknown> & {
 };
 
 const MAX_LIMIT = 1000;
+/** started_ns is a signed 64-bit integer in SQLite (1677-09-21 .. 2262-04-11). */
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const msToNs = (ms: number): bigint => {
+  const ns = BigInt(ms) * 1_000_000n;
+  return ns < INT64_MIN ? INT64_MIN : ns > INT64_MAX ? INT64_MAX : ns;
+};
 
 export class InvalidCursorError extends Error {}
 
@@ -49,7 +56,9 @@ function decodeCursor(cursor: string): { startedNs: bigint; runKey: string } {
   try {
     const [startedNs, runKey] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     if (typeof startedNs !== 'string' || typeof runKey !== 'string') throw new Error('bad shape');
-    return { startedNs: BigInt(startedNs), runKey };
+    const ns = BigInt(startedNs);
+    if (ns < INT64_MIN || ns > INT64_MAX) throw new Error('position out of range');
+    return { startedNs: ns, runKey };
   } catch (err) {
     throw new InvalidCursorError('cursor is not one returned by this API', { cause: err });
   }
@@ -73,11 +82,11 @@ export class RunQueries {
     equal('actor_id', 'actor', filter.actor);
     if (filter.since !== undefined) {
       where.push('r.started_ns >= @since');
-      params.since = BigInt(filter.since) * 1_000_000n;
+      params.since = msToNs(filter.since);
     }
     if (filter.until !== undefined) {
       where.push('r.started_ns < @until');
-      params.until = BigInt(filter.until) * 1_000_000n;
+      params.until = msToNs(filter.until);
     }
     // With a finding filter, walk that code's index newest first; otherwise walk runs'.
     const from =

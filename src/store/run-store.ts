@@ -67,11 +67,15 @@ export class RunStore implements ClaimSource {
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertFinding: prepare('INSERT OR IGNORE INTO run_findings (run_key, revision, code, started_ns) VALUES (?, ?, ?, ?)'),
-      lastDefinition: prepare('SELECT definition, run_key FROM workflow_definitions WHERE workflow = ? AND run_key <> ?'),
-      setDefinition: prepare(
-        `INSERT INTO workflow_definitions (workflow, definition, run_key) VALUES (?, ?, ?)
-         ON CONFLICT (workflow) DO UPDATE SET definition = excluded.definition, run_key = excluded.run_key`,
-      ),
+      // The run that started last before this one (not the one judged last): re-judging a run, or
+      // judging runs out of order, still compares with its predecessor.
+      lastDefinition: prepare(
+        `SELECT json_extract(v.record, '$.definition') AS definition, r.run_key, r.started_ns FROM runs r
+         JOIN run_revisions v ON v.run_key = r.run_key AND v.revision = r.revision
+         WHERE r.workflow = ? AND r.revision > 0 AND r.run_key <> ? AND r.started_ns <= ?
+           AND json_extract(v.record, '$.definition') IS NOT NULL
+         ORDER BY r.started_ns DESC, r.run_key DESC LIMIT 1`,
+      ).safeIntegers(true),
       insertTrigger: prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key, claimed_ns) VALUES (?, ?, ?)'),
       insertDecision: prepare('INSERT OR IGNORE INTO decision_ids (decision_id, run_key, claimed_ns) VALUES (?, ?, ?)'),
       markEvaluated: prepare(
@@ -132,9 +136,9 @@ export class RunStore implements ClaimSource {
     return toClaimant(this.stmt.decision.get(decisionId));
   }
 
-  lastDefinition(workflow: string, exceptRunKey: string): { definition: string; runKey: string } | undefined {
-    const row = this.stmt.lastDefinition.get(workflow, exceptRunKey) as { definition: string; run_key: string } | undefined;
-    return row === undefined ? undefined : { definition: row.definition, runKey: row.run_key };
+  lastDefinition(workflow: string, exceptRunKey: string, startNs: bigint): { definition: string; runKey: string; startNs: bigint } | undefined {
+    const row = this.stmt.lastDefinition.get(workflow, exceptRunKey, startNs) as { definition: string; run_key: string; started_ns: bigint } | undefined;
+    return row === undefined ? undefined : { definition: row.definition, runKey: row.run_key, startNs: row.started_ns };
   }
 
   /** Appends a revision and updates the run's index; call inside a transaction. Returns the revision. */
@@ -159,9 +163,6 @@ export class RunStore implements ClaimSource {
     const claimedNs = startNs ?? evaluatedNs;
     if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey, claimedNs);
     for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey, claimedNs);
-    if (verdict.workflow !== null && verdict.claims.definition !== null) {
-      this.stmt.setDefinition.run(verdict.workflow, verdict.claims.definition, input.runKey);
-    }
     const endNs = input.spans.reduce<bigint | null>((max, s) => (max === null || s.endNs > max ? s.endNs : max), null);
     this.stmt.markEvaluated.run({
       run_key: input.runKey,

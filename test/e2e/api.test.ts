@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,8 @@ interface ChainRowJson {
   readonly run_key: string | null;
   readonly revision: number | null;
   readonly created_ns: string;
+  /** Canonical JSON; a revision row's holds record_sha256. */
+  readonly payload: string;
   readonly prev_hash: string;
   readonly record_hash: string;
 }
@@ -44,6 +47,7 @@ interface EvidenceBundle {
     readonly canonicalization_version: unknown;
     readonly how_to_verify: string;
     readonly revisions: ChainRowJson[];
+    readonly record_texts: Array<{ revision: number; text: string | null }>;
     readonly path: ChainRowJson[];
     readonly checkpoint: { size: number; head_hash: string; origin: string; body: string; signature: string; created_ns: string } | null;
     readonly public_key_pem: string | null;
@@ -322,6 +326,14 @@ describe('HTTP API /api/v1 after real OTel traffic', () => {
         expect(path[i]!.prev_hash).toBe(path[i - 1]!.record_hash);
       }
       for (const row of revisions) expect(path).toContainEqual(row);
+      // Each revision's stored record text is what its chain row's record_sha256 covers.
+      expect(bundle.integrity.record_texts.map((t) => t.revision)).toEqual([1, 2]);
+      for (const row of revisions) {
+        const text = bundle.integrity.record_texts.find((t) => t.revision === row.revision)!.text!;
+        const digest = createHash('sha256').update(text, 'utf8').digest('hex');
+        expect((JSON.parse(row.payload) as { record_sha256: string }).record_sha256).toBe(digest);
+        expect(JSON.parse(text)).toMatchObject({ run_id: a1.runId, revision: row.revision });
+      }
       expect(checkpoint).toMatchObject({ origin: ORIGIN, head_hash: path.at(-1)!.record_hash });
       expect(checkpoint!.body).toMatch(new RegExp(`^${ORIGIN}\\n${checkpoint!.size}\\n`));
       expect(checkpoint!.signature).toEqual(expect.any(String));
@@ -360,25 +372,27 @@ describe('HTTP API /api/v1 after real OTel traffic', () => {
       ['limit=abc', '/api/v1/runs?limit=abc', 'limit'],
       ['limit=1001', '/api/v1/runs?limit=1001', 'limit'],
       ['limit=1.5', '/api/v1/runs?limit=1.5', 'limit'],
+      // Regression guard (fixed bug in src/api/runs-routes.ts): Ajv coerces 1e400 to Infinity and then skips integer/minimum/maximum,
+      // so limit=1e400 lists 1000 runs (200) and revision=1e400 is a 404 "has no revision Infinity".
+      ['limit=1e400', '/api/v1/runs?limit=1e400', 'limit'],
       ['status=bogus', '/api/v1/runs?status=bogus', 'status'],
       ['finding=bogus', '/api/v1/runs?finding=bogus', 'finding'],
       ['since=notadate', '/api/v1/runs?since=notadate', 'since'],
       ['until=yesterday', '/api/v1/runs?until=yesterday', 'until'],
       ['workflow= (empty)', '/api/v1/runs?workflow=', 'workflow'],
-      // BUG (src/http/http-server.ts error handler): "querystring must NOT have additional properties"
+      // Regression guard (fixed bug in src/http/http-server.ts error handler): "querystring must NOT have additional properties"
       // names no parameter for the three unknown-parameter cases.
       ['an unknown parameter', '/api/v1/runs?colour=blue', 'colour'],
       ['an unknown parameter beside valid ones', '/api/v1/runs?status=compliant&sort=asc', 'sort'],
       ['cursor=garbage', '/api/v1/runs?cursor=garbage', 'cursor'],
       ['a cursor of the right encoding but wrong content', `/api/v1/runs?cursor=${Buffer.from('{"a":1}').toString('base64url')}`, 'cursor'],
-      // BUG (src/store/run-queries.ts, position bound as int64 unchecked): 500 INTERNAL today.
+      // Regression guard (fixed bug in src/store/run-queries.ts, position bound as int64 unchecked): it answered 500 INTERNAL.
       [
         'a cursor whose position is out of range',
         `/api/v1/runs?cursor=${Buffer.from(JSON.stringify(['99999999999999999999', 'x'])).toString('base64url')}`,
         'cursor',
       ],
       ['revision=0', '/api/v1/runs/RUN?revision=0', 'revision'],
-      // BUG (src/api/runs-routes.ts, no maximum): Ajv coerces 1e400 to Infinity, a 404 "has no revision Infinity" today.
       ['revision=1e400', '/api/v1/runs/RUN?revision=1e400', 'revision'],
       ['revision=abc', '/api/v1/runs/RUN?revision=abc', 'revision'],
       ['an unknown parameter on a run', '/api/v1/runs/RUN?rev=1', 'rev'],
@@ -391,7 +405,7 @@ describe('HTTP API /api/v1 after real OTel traffic', () => {
       expect(body.error.message).toContain(parameter);
     });
 
-    // BUG (src/api/runs-routes.ts + src/store/run-queries.ts): 500 INTERNAL today. A date outside
+    // Regression guard (fixed bug in src/api/runs-routes.ts + src/store/run-queries.ts): it answered 500 INTERNAL. A date outside
     // 1677-09-21..2262-04-11 overflows the int64 nanoseconds bound in SQLite; a leap second (which
     // Ajv's date-time format accepts, as RFC 3339 does) is NaN to Date.parse and BigInt(NaN) throws.
     const wellFormedDates: Array<[string, string]> = [

@@ -465,11 +465,11 @@ describe('enrichment against a fixed inventory and catalogue, with pod identity'
       expect(b.status).toBe('compliant');
     });
 
-    // BUG: src/store/run-store.ts:68 (lastDefinition) + src/evidence/evaluate.ts:325. workflow_definitions
+    // Regression guard (fixed bug): src/store/run-store.ts:68 (lastDefinition) + src/evidence/evaluate.ts:325. workflow_definitions
     // keeps one row per workflow, written by the last judged run; re-judging that run excludes its own row
     // (`run_key <> ?`), finds no earlier definition, and revision 2 loses definition_changed (and any run
     // re-judged after a later run of the workflow is compared with that later run, not its predecessor).
-    it.fails('keeps definition_changed when the changed run is amended by a late span (revision 2)', async () => {
+    it('keeps definition_changed when the changed run is amended by a late span (revision 2)', async () => {
       expect(secondEmitted, 'the previous test emitted the run').toBeDefined();
       emitRun(engine.tracer, change('verify', 'k8s:payments/api'), { parent: secondEmitted!.rootContext });
       await engine.flush();
@@ -734,20 +734,15 @@ describe('reference files at start', () => {
     expect(failure).toContain(says);
   });
 
-  // BUG: src/pipeline/history-client.ts shutdown(). When the history worker fails to start (a broken
-  // reference file), `alive` is false, so no shutdown message is posted, yet shutdown() awaits `closed`,
-  // which only the worker's 'closed' message or its exit resolves; the worker stays alive (its port
-  // listener), so main.ts never reaches process.exit(1) and serve hangs after logging "start failed".
-  it.fails.each(cases)('exits non-zero after failing to start with $title', ({ title }) => {
+  // A history worker that failed to start is terminated, so serve exits instead of hanging.
+  it.each(cases)('exits non-zero after failing to start with $title', ({ title }) => {
     const { attempt } = attempts.get(title)!;
     expect(attempt.code, `serve did not exit by itself (killed with ${attempt.code}): ${attempt.output}`).toBeTypeOf('number');
     expect(attempt.code).not.toBe(0);
   });
 
-  // BUG: src/runs/run-history.ts:192 passes reload_interval_seconds * 1000 to WatchedFile, which throws a
-  // RangeError unless it is a positive integer; 2.01 * 1000 is 2009.9999999999998. The schema
-  // (src/enrich/config.ts) accepts any positive number, so `config check` passes and serve fails to start.
-  it.fails('starts with a reload_interval_seconds that config check accepts (2.01)', () => {
+  // 2.01 * 1000 is 2009.9999999999998: the interval is rounded, not refused.
+  it('starts with a reload_interval_seconds that config check accepts (2.01)', () => {
     expect(fractional.check.code, fractional.check.stderr).toBe(0);
     expect(fractional.attempt.started, fractional.attempt.output).toBe(true);
   });

@@ -60,6 +60,7 @@ describe('GET /metrics after real OTel traffic', () => {
         'runledger_spans_received_total',
         'runledger_spans_rejected_total',
         'runledger_spans_dropped_total',
+        'runledger_redactions_total',
         'runledger_requests_unauthenticated_total',
         'runledger_ingest_duration_seconds',
         'runledger_runs_evaluated_total',
@@ -78,6 +79,7 @@ describe('GET /metrics after real OTel traffic', () => {
       runledger_spans_received_total: 'counter',
       runledger_spans_rejected_total: 'counter',
       runledger_spans_dropped_total: 'counter',
+      runledger_redactions_total: 'counter',
       runledger_requests_unauthenticated_total: 'counter',
       runledger_ingest_duration_seconds: 'histogram',
       runledger_runs_evaluated_total: 'counter',
@@ -103,12 +105,14 @@ describe('GET /metrics after real OTel traffic', () => {
     expect(notFinite).toEqual([]);
   });
 
-  it('counts every span the OTel exporter sent in runledger_spans_received_total, none rejected or dropped', async () => {
+  it('counts every span the OTel exporter sent in runledger_spans_received_total, none rejected, dropped or redacted', async () => {
     const metrics = await scrape(runledger.httpUrl);
     expect(mix.spanCount()).toBe(4 * 6 + 2 * 3);
     expect(metrics.value('runledger_spans_received_total')).toBe(mix.spanCount());
     expect(metrics.sum('runledger_spans_rejected_total')).toBe(0);
     expect(metrics.sum('runledger_spans_dropped_total')).toBe(0);
+    // The mix carries no secrets: ids, names and targets must pass redaction untouched.
+    expect(metrics.sum('runledger_redactions_total')).toBe(0);
     expect(metrics.value('runledger_run_evaluation_failures_total')).toBe(0);
   });
 

@@ -162,7 +162,7 @@ describe('SpanFilter', () => {
     expect(runKeys(next.last)).toEqual({ 2: TRACE_A, 1: TRACE_A });
   });
 
-  // BUG (src/processors/filter/filter.ts consume): a span that names only its workflow gets the trace
+  // Regression guard (fixed bug in src/processors/filter/filter.ts consume): a span that names only its workflow gets the trace
   // id as its own run key and may bind the trace before the root's run id does, so one run splits in
   // two (DESIGN §4: run key = the run id attribute if present, else the trace id).
   it('keeps a child that names only its workflow in the run its root names by run id', async () => {
