@@ -13,7 +13,7 @@ const expectedHash = (value: string | Buffer, key = KEY) =>
 
 describe('redactionConfigSchema', () => {
   it('defaults to enabled with no extra keys, patterns or allowed keys', () => {
-    expect(config(undefined)).toEqual({ enabled: true, keys: [], patterns: [], allow_keys: [] });
+    expect(config(undefined)).toEqual({ enabled: true, hmac_key_file: './data/redaction-hmac.key', keys: [], patterns: [], allow_keys: [] });
   });
 
   it('rejects unknown keys and reports invalid patterns by their YAML path', () => {
