@@ -87,11 +87,13 @@ export const OIDC_JWT = jwt(
 const ESCAPED = /\\n|[\n\r"\\]/;
 /** Shorter pieces of an escaped value are words like `password` or `service_account`, not secret. */
 const MIN_FRAGMENT_LENGTH = 16;
+/** PEM armor (`-----BEGIN PRIVATE KEY-----`) names a key without being one: every key file has it. */
+const PEM_ARMOR = /^-----/;
 
 /**
  * The needles of a value: the value itself when nothing in it is escaped in JSON; else its pieces of at
- * least 16 characters between escaped characters (PEM lines, a JSON field's secret); for bytes, also
- * their base64 and hex forms (the API renders bytes as base64).
+ * least 16 characters between escaped characters (PEM body lines, a JSON field's secret), PEM armor
+ * left out; for bytes, also their base64 and hex forms (the API renders bytes as base64).
  */
 export function needlesOf(value: string | Uint8Array): string[] {
   if (value instanceof Uint8Array) {
@@ -99,7 +101,7 @@ export function needlesOf(value: string | Uint8Array): string[] {
     return [...needlesOf(bytes.toString('utf8')), bytes.toString('base64'), bytes.toString('hex')];
   }
   if (!ESCAPED.test(value)) return [value];
-  return value.split(new RegExp(ESCAPED, 'g')).filter((piece) => piece.length >= MIN_FRAGMENT_LENGTH);
+  return value.split(new RegExp(ESCAPED, 'g')).filter((piece) => piece.length >= MIN_FRAGMENT_LENGTH && !PEM_ARMOR.test(piece));
 }
 
 function secret(name: string, key: string, value: string, reason: string): SecretSample {
