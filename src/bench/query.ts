@@ -12,6 +12,7 @@
  * (deep cursors, filter combinations with few or no matches) and are reported, not judged.
  *
  * Options: --runs N (1000000)  --seed N (1)  --requests N (200 per shape)  --warmup N (10 per shape)
+ *          --rounds N (4: the requests of each shape are spread over N rounds through all the shapes)
  *          --inprocess N (50 per shape; 0 skips the in-process timing)  --dir DIR (os tmpdir: the cached store)
  *          --rebuild (build the store even when cached)  --only TEXT (shapes whose name contains TEXT)
  *          --shape-seconds S (30: a shape stops sampling after this long)  --no-plans  --json
@@ -38,6 +39,7 @@ interface Settings {
   readonly seed: number;
   readonly requests: number;
   readonly warmup: number;
+  readonly rounds: number;
   readonly inprocess: number;
   readonly dir: string;
   readonly rebuild: boolean;
@@ -57,6 +59,7 @@ function parseSettings(): Settings {
       seed: { type: 'string', default: '1' },
       requests: { type: 'string', default: '200' },
       warmup: { type: 'string', default: '10' },
+      rounds: { type: 'string', default: '4' },
       inprocess: { type: 'string', default: '50' },
       dir: { type: 'string', default: tmpdir() },
       rebuild: { type: 'boolean', default: false },
@@ -76,6 +79,7 @@ function parseSettings(): Settings {
     seed: int('seed', values.seed, 0, 2 ** 31),
     requests: int('requests', values.requests, 1, 100_000),
     warmup: int('warmup', values.warmup, 0, 10_000),
+    rounds: int('rounds', values.rounds, 1, 1_000),
     inprocess: int('inprocess', values.inprocess, 0, 100_000),
     dir: values.dir,
     rebuild: values.rebuild,
@@ -281,16 +285,15 @@ function machineBusySeconds(): number {
   }
 }
 
-/** CPU used by processes other than the server and this one while `fn` runs, as % of one core. */
-async function otherCpuDuring<T>(serverPid: number, fn: () => Promise<T>): Promise<{ value: T; otherCpuPercent: number }> {
+/** CPU seconds used by processes other than the server and this one while `fn` runs, and the wall seconds. */
+async function otherCpuDuring<T>(serverPid: number, fn: () => Promise<T>): Promise<{ value: T; otherSeconds: number; seconds: number }> {
   const t0 = performance.now();
   const busy0 = machineBusySeconds();
   const server0 = procCpuSeconds(serverPid);
   const self0 = procCpuSeconds(process.pid);
   const value = await fn();
-  const seconds = (performance.now() - t0) / 1000;
   const other = machineBusySeconds() - busy0 - (procCpuSeconds(serverPid) - server0) - (procCpuSeconds(process.pid) - self0);
-  return { value, otherCpuPercent: seconds > 0.05 ? Math.max(0, (100 * other) / seconds) : NaN };
+  return { value, otherSeconds: Math.max(0, other), seconds: (performance.now() - t0) / 1000 };
 }
 
 /** How much of the store file is in the OS page cache (util-linux fincore), when that can be told. */
@@ -383,14 +386,13 @@ interface TimedShape {
   readonly truncated: boolean;
 }
 
-/** Sequential samples of one shape, up to --requests or --shape-seconds. */
-async function timeShape(base: string, shape: Shape, settings: Settings): Promise<TimedShape> {
+/** `count` sequential samples of one shape, or fewer when the deadline passes. */
+async function timeShape(base: string, shape: Shape, count: number, deadline: number): Promise<TimedShape> {
   const times: number[] = [];
   let rows = 0;
   let bytes = 0;
   let errors = 0;
-  const deadline = performance.now() + settings.shapeSeconds * 1000;
-  while (times.length < settings.requests) {
+  while (times.length < count) {
     if (performance.now() > deadline) return { times, rows, bytes, errors, truncated: true };
     const s = await sampleHttp(base, shape);
     if (s.error !== undefined) {
@@ -502,7 +504,7 @@ function report(settings: Settings, meta: StoreMeta, info: { path: string; built
   );
   lines.push(
     `server: node dist/main.js serve on 127.0.0.1, started in ${num(info.serverStartMs, 0)} ms, peak RSS ${num(info.serverRssMb, 0)} MB; ` +
-      `${settings.requests} sequential requests per shape after ${settings.warmup} warm-up, keep-alive; ${cpus().length} CPUs, node ${process.version}`,
+      `${settings.requests} sequential requests per shape (in ${settings.rounds} rounds through the shapes) after ${settings.warmup} warm-up, keep-alive; ${cpus().length} CPUs, node ${process.version}`,
   );
   const resident = (bytes: number) => (Number.isFinite(bytes) ? `${mib(bytes)} (${num((100 * bytes) / info.bytes, 0)}%)` : 'unknown');
   lines.push(`store file in the OS page cache: ${resident(info.residentBefore)} before the requests, ${resident(info.residentAfter)} after (the rest is read from disk)`);
@@ -594,14 +596,34 @@ async function main(): Promise<void> {
     serverFigures.startMs = server.startMs;
     log(`runledger serving on 127.0.0.1:${server.httpPort} (started in ${num(server.startMs, 0)} ms)`);
     const base = `http://127.0.0.1:${server.httpPort}`;
-    const timed: Array<TimedShape & { shape: Shape; otherCpuPercent: number }> = [];
+    // Rounds: every shape takes its share of samples in turn, so a burst of outside load (or the page
+    // cache warming) falls on all of them rather than on whichever shape was being timed.
+    const timed = shapes.map((shape) => ({ shape, times: [] as number[], rows: 0, bytes: 0, errors: 0, truncated: false, otherSeconds: 0, seconds: 0 }));
     try {
-      for (const shape of shapes) {
-        for (let i = 0; i < settings.warmup; i++) await sampleHttp(base, { ...shape, ...(shape.pages !== undefined ? { pages: 2 } : {}) });
-        const { value, otherCpuPercent } = await otherCpuDuring(server.pid, () => timeShape(base, shape, settings));
-        const st = stats(value.times);
-        log(`${shape.name}: p50 ${num(st.p50)} ms, p99 ${num(st.p99)} ms, max ${num(st.max)} ms (${st.n} requests, ${value.rows} runs/page, other CPU ${num(otherCpuPercent, 0)}%)`);
-        timed.push({ shape, ...value, otherCpuPercent });
+      for (let round = 1; round <= settings.rounds; round++) {
+        for (const t of timed) {
+          if (t.truncated || t.errors >= 3) continue;
+          if (round === 1) {
+            for (let i = 0; i < settings.warmup; i++) await sampleHttp(base, { ...t.shape, ...(t.shape.pages !== undefined ? { pages: 2 } : {}) });
+          }
+          const quota = Math.ceil((settings.requests * round) / settings.rounds) - t.times.length;
+          const deadline = performance.now() + settings.shapeSeconds * 1000 - t.seconds * 1000;
+          const { value, otherSeconds, seconds } = await otherCpuDuring(server.pid, () => timeShape(base, t.shape, quota, deadline));
+          t.times.push(...value.times);
+          if (t.rows === 0 && t.bytes === 0) {
+            t.rows = value.rows;
+            t.bytes = value.bytes;
+          }
+          t.errors += value.errors;
+          t.truncated = value.truncated;
+          t.otherSeconds += otherSeconds;
+          t.seconds += seconds;
+        }
+        log(`round ${round}/${settings.rounds} done`);
+      }
+      for (const t of timed) {
+        const st = stats(t.times);
+        log(`${t.shape.name}: p50 ${num(st.p50)} ms, p99 ${num(st.p99)} ms, max ${num(st.max)} ms (${st.n} requests, ${t.rows} runs/page, other CPU ${num((100 * t.otherSeconds) / t.seconds, 0)}%)`);
       }
       serverFigures.rssMb = server.peakRssMb();
     } finally {
@@ -624,7 +646,7 @@ async function main(): Promise<void> {
           bodyBytes: t.bytes,
           errors: t.errors,
           truncated: t.truncated,
-          otherCpuPercent: t.otherCpuPercent,
+          otherCpuPercent: t.seconds > 0.05 ? (100 * t.otherSeconds) / t.seconds : NaN,
           sql: probe.sql?.sql.replace(/\s+/g, ' ') ?? null,
           plan,
         });
