@@ -65,6 +65,7 @@ export const MIGRATIONS: readonly string[] = [
     status TEXT,
     outcome TEXT,
     actor_id TEXT,
+    definition TEXT,
     started_ns INTEGER,
     ended_ns INTEGER,
     evaluated_ns INTEGER

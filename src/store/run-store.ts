@@ -69,20 +69,20 @@ export class RunStore implements ClaimSource {
       insertFinding: prepare('INSERT OR IGNORE INTO run_findings (run_key, revision, code, started_ns) VALUES (?, ?, ?, ?)'),
       // The run that started last before this one (not the one judged last): re-judging a run, or
       // judging runs out of order, still compares with its predecessor.
+      // The run that started last before this one (not the one judged last): re-judging a run, or
+      // judging runs out of order, still compares with its predecessor.
       lastDefinition: prepare(
-        `SELECT json_extract(v.record, '$.definition') AS definition, r.run_key, r.started_ns FROM runs r
-         JOIN run_revisions v ON v.run_key = r.run_key AND v.revision = r.revision
-         WHERE r.workflow = ? AND r.revision > 0 AND r.run_key <> ? AND r.started_ns <= ?
-           AND json_extract(v.record, '$.definition') IS NOT NULL
-         ORDER BY r.started_ns DESC, r.run_key DESC LIMIT 1`,
-      ).safeIntegers(true),
+        `SELECT definition, run_key, started_ns FROM runs
+         WHERE workflow = ? AND revision > 0 AND run_key <> ? AND started_ns <= ? AND definition IS NOT NULL
+         ORDER BY started_ns DESC, run_key DESC LIMIT 1`,
+      ),
       insertTrigger: prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key, claimed_ns) VALUES (?, ?, ?)'),
       insertDecision: prepare('INSERT OR IGNORE INTO decision_ids (decision_id, run_key, claimed_ns) VALUES (?, ?, ?)'),
       markEvaluated: prepare(
         // A span that arrived after the run was loaded keeps it open, to be judged again.
         `UPDATE runs SET state = CASE WHEN last_received_ns = @loaded_last_ns THEN 'evaluated' ELSE 'open' END,
            revision = @revision, workflow = @workflow, kind = @kind,
-           status = @status, outcome = @outcome, actor_id = @actor_id, started_ns = @started_ns,
+           status = @status, outcome = @outcome, actor_id = @actor_id, definition = @definition, started_ns = @started_ns,
            ended_ns = @ended_ns, evaluated_ns = @evaluated_ns
          WHERE run_key = @run_key`,
       ),
@@ -172,6 +172,7 @@ export class RunStore implements ClaimSource {
       status: verdict.status,
       outcome: verdict.outcome,
       actor_id: verdict.actor.id,
+      definition: verdict.definition,
       started_ns: startNs,
       ended_ns: endNs,
       evaluated_ns: evaluatedNs,
