@@ -25,7 +25,7 @@ import { MIGRATIONS } from '../store/migrations.js';
 import { Rng } from './workload.js';
 
 /** Bump when the generated data changes, so cached stores are rebuilt. */
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
 
 export interface StoreOptions {
   readonly runs: number;
@@ -93,7 +93,7 @@ function removeStale(current: string, options: StoreOptions): void {
 }
 
 /** Returns the cached store for these options, building it first when absent (or when asked to). */
-export function ensureStore(options: StoreOptions): BenchStore {
+export async function ensureStore(options: StoreOptions): Promise<BenchStore> {
   const path = storeFile(options);
   const metaPath = `${path}.meta.json`;
   if (!options.rebuild && existsSync(path) && existsSync(metaPath)) {
@@ -107,14 +107,20 @@ export function ensureStore(options: StoreOptions): BenchStore {
   for (const suffix of ['', '-wal', '-shm', '.meta.json']) rmSync(`${path}${suffix}`, { force: true });
   removeStale(path, options);
   const tmp = `${path}.building-${process.pid}`;
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${tmp}${suffix}`, { force: true });
+  // A half-built file is gigabytes: removed however the build ends (process.exit included).
+  const cleanup = () => {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${tmp}${suffix}`, { force: true });
+  };
+  cleanup();
+  process.on('exit', cleanup);
   try {
-    const meta = build(tmp, options);
+    const meta = await build(tmp, options);
     renameSync(tmp, path);
     writeFileSync(metaPath, `${JSON.stringify(meta, null, 2)}\n`);
     return { path, meta, built: true };
   } finally {
-    for (const suffix of ['', '-wal', '-shm']) rmSync(`${tmp}${suffix}`, { force: true });
+    cleanup();
+    process.off('exit', cleanup);
   }
 }
 
@@ -274,7 +280,7 @@ interface Workflow {
   readonly definition: string;
 }
 
-function build(path: string, options: StoreOptions): StoreMeta {
+async function build(path: string, options: StoreOptions): Promise<StoreMeta> {
   const started = performance.now();
   const rng = new Rng(options.seed);
   const db = openDatabase({ path, synchronous: 'normal', busy_timeout_ms: 5000 });
@@ -298,10 +304,13 @@ function build(path: string, options: StoreOptions): StoreMeta {
   const evidenceCdf = cumulative(EVIDENCE_CODES.map(([, w]) => w));
   const violationCdf = cumulative(VIOLATION_CODES.map(([, w]) => w));
 
+  // Summary columns added by later schema edits are filled when present.
+  const runColumns = new Set((db.pragma('table_info(runs)') as Array<{ name: string }>).map((c) => c.name));
+  const withDefinition = runColumns.has('definition');
   const insertRun = db.prepare(
     `INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count, revision, workflow, kind,
-       status, outcome, actor_id, started_ns, ended_ns, evaluated_ns)
-     VALUES (?, 'evaluated', ?, ?, 1, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       status, outcome, actor_id, started_ns, ended_ns, evaluated_ns${withDefinition ? ', definition' : ''})
+     VALUES (?, 'evaluated', ?, ?, 1, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?${withDefinition ? ', ?' : ''})`,
   );
   const insertRevision = db.prepare(
     `INSERT INTO run_revisions (run_key, revision, evaluated_ns, reason, status, outcome, record) VALUES (?, 1, ?, 'settled', ?, ?, ?)`,
@@ -333,7 +342,8 @@ function build(path: string, options: StoreOptions): StoreMeta {
         evidenceCdf,
         violationCdf,
       });
-      insertRun.run(run.runKey, run.firstReceivedNs, run.lastReceivedNs, run.spanCount, run.workflow, run.kind, run.status, run.outcome, run.actorId, startNs, run.endNs, run.evaluatedNs);
+      const values = [run.runKey, run.firstReceivedNs, run.lastReceivedNs, run.spanCount, run.workflow, run.kind, run.status, run.outcome, run.actorId, startNs, run.endNs, run.evaluatedNs];
+      insertRun.run(...values, ...(withDefinition ? [run.definition] : []));
       insertRevision.run(run.runKey, run.evaluatedNs, run.status, run.outcome, run.record);
       for (const code of run.codes) {
         insertFinding.run(run.runKey, code, startNs);
@@ -351,6 +361,8 @@ function build(path: string, options: StoreOptions): StoreMeta {
   for (let from = 0; from < options.runs; from += RUNS_PER_TRANSACTION) {
     const to = Math.min(options.runs, from + RUNS_PER_TRANSACTION);
     insertBatch(from, to);
+    // Between transactions, let signals (Ctrl-C) and timers through.
+    await new Promise((resolve) => setImmediate(resolve));
     if (performance.now() - lastReport > 10_000 || to === options.runs) {
       lastReport = performance.now();
       options.log(`  ${to.toLocaleString('en-US')} runs inserted (${((performance.now() - started) / 1000).toFixed(0)} s)`);
@@ -395,6 +407,7 @@ interface GeneratedRun {
   readonly endNs: bigint;
   readonly evaluatedNs: bigint;
   readonly spanCount: number;
+  readonly definition: string;
   readonly codes: readonly FindingCode[];
   readonly record: string;
 }
@@ -551,6 +564,7 @@ function generateRun(
     evidence: runEvidence,
     findings,
     steps,
+    redactions: [],
     claims: { trigger_event: triggerEvent, decision_ids: [decisionId], definition: workflow.definition },
     evaluated_at: iso(evaluatedNs),
     reason: 'settled',
@@ -568,6 +582,7 @@ function generateRun(
     endNs,
     evaluatedNs,
     spanCount: steps.length,
+    definition: workflow.definition,
     codes: [...codes],
     record,
   };

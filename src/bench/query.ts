@@ -573,7 +573,7 @@ async function main(): Promise<void> {
   const settings = parseSettings();
   log(`store: ${settings.runs.toLocaleString('en-US')} runs, seed ${settings.seed}, cached under ${settings.dir}`);
   const buildStarted = performance.now();
-  const store = ensureStore({ runs: settings.runs, seed: settings.seed, dir: settings.dir, rebuild: settings.rebuild, log });
+  const store = await ensureStore({ runs: settings.runs, seed: settings.seed, dir: settings.dir, rebuild: settings.rebuild, log });
   if (store.built) log(`store built in ${num((performance.now() - buildStarted) / 1000)} s: ${store.path}`);
   else log(`store reused (built ${store.meta.builtAt} in ${num(store.meta.buildMs / 1000)} s): ${store.path}`);
   const bytes = storeBytes(store.path);

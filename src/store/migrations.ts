@@ -87,7 +87,7 @@ export const MIGRATIONS: readonly string[] = [
     outcome TEXT NOT NULL,
     record TEXT NOT NULL,
     PRIMARY KEY (run_key, revision)
-  ) WITHOUT ROWID;
+  ); -- not WITHOUT ROWID: records span several pages, and a keyed lookup would read them all
   CREATE INDEX run_revisions_by_time ON run_revisions(evaluated_ns);
   CREATE TABLE run_findings (
     run_key TEXT NOT NULL,

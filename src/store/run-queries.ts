@@ -80,15 +80,10 @@ export class RunQueries {
     equal('workflow', 'workflow', filter.workflow);
     equal('kind', 'kind', filter.kind);
     equal('actor_id', 'actor', filter.actor);
-    if (filter.since !== undefined) {
-      where.push('r.started_ns >= @since');
-      params.since = msToNs(filter.since);
-    }
-    if (filter.until !== undefined) {
-      where.push('r.started_ns < @until');
-      params.until = msToNs(filter.until);
-    }
-    // With a finding filter, walk that code's index newest first; otherwise walk runs'.
+    // With a finding filter, walk that code's index newest first; otherwise walk runs'. Time bounds
+    // and the cursor go on the walked table, so SQLite seeks instead of scanning from the newest row
+    // (both tables hold the same start time for a revision).
+    const walked = filter.finding === undefined ? 'r' : 'f';
     const from =
       filter.finding === undefined
         ? 'runs r'
@@ -97,10 +92,18 @@ export class RunQueries {
       where.push('f.code = @finding');
       params.finding = filter.finding;
     }
-    const order = filter.finding === undefined ? 'r.started_ns DESC, r.run_key DESC' : 'f.started_ns DESC, f.run_key DESC';
+    if (filter.since !== undefined) {
+      where.push(`${walked}.started_ns >= @since`);
+      params.since = msToNs(filter.since);
+    }
+    if (filter.until !== undefined) {
+      where.push(`${walked}.started_ns < @until`);
+      params.until = msToNs(filter.until);
+    }
+    const order = `${walked}.started_ns DESC, ${walked}.run_key DESC`;
     if (filter.cursor !== undefined) {
       const position = decodeCursor(filter.cursor);
-      where.push('(r.started_ns < @cursor_start OR (r.started_ns = @cursor_start AND r.run_key < @cursor_key))');
+      where.push(`(${walked}.started_ns, ${walked}.run_key) < (@cursor_start, @cursor_key)`);
       params.cursor_start = position.startedNs;
       params.cursor_key = position.runKey;
     }
@@ -108,20 +111,21 @@ export class RunQueries {
     params.limit = limit + 1;
     const rows = this.db
       .prepare(
-        `SELECT r.state, r.started_ns, r.run_key, v.record FROM ${from}
+        // The list view leaves out steps, evidence, redactions and claims; SQLite drops them so only
+        // the small summary is parsed here.
+        `SELECT r.started_ns, r.run_key,
+                json_set(json_remove(v.record, '$.steps', '$.evidence', '$.redactions', '$.claims'), '$.state', r.state) AS summary
+         FROM ${from}
          JOIN run_revisions v ON v.run_key = r.run_key AND v.revision = r.revision
          WHERE ${where.join(' AND ')}
          ORDER BY ${order}
          LIMIT @limit`,
       )
       .safeIntegers(true)
-      .all(params) as Array<{ state: 'open' | 'evaluated'; started_ns: bigint; run_key: string; record: string }>;
+      .all(params) as Array<{ started_ns: bigint; run_key: string; summary: string }>;
     const page = rows.slice(0, limit);
     const last = page.at(-1);
-    const runs = page.map((row) => {
-      const { steps, evidence, claims, ...summary } = JSON.parse(row.record) as RunRecord;
-      return { ...summary, state: row.state };
-    });
+    const runs = page.map((row) => JSON.parse(row.summary) as RunRecord);
     return { runs, next_cursor: rows.length > limit && last ? encodeCursor(last.started_ns, last.run_key) : null };
   }
 
