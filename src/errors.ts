@@ -8,7 +8,6 @@ export type ErrorCode =
   | 'REQUEST_TOO_LARGE'
   | 'OVERLOADED'
   | 'STORAGE_UNAVAILABLE'
-  | 'NOT_FOUND'
   | 'UNAUTHENTICATED';
 
 export class RunledgerError extends Error {

@@ -2,14 +2,13 @@ import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { buildEvidenceBundle } from '../api/evidence-bundle.js';
 import type { Config } from '../config/schema.js';
-import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
 import { HttpServer } from '../http/http-server.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { SpanFilter } from '../processors/filter/filter.js';
 import { PodIdentityStage } from '../processors/pod-identity/pod-identity-stage.js';
 import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
 import type { HistoryEvents } from '../runs/run-history.js';
-import { RunIdentity } from '../runs/run-identity.js';
+import { runIdentityFromConfig } from '../runs/run-identity.js';
 import { loadOrCreateHmacKey } from '../redaction/hmac-key.js';
 import { createRedactor } from '../redaction/redactor.js';
 import { ChainStore } from '../store/chain-store.js';
@@ -89,13 +88,12 @@ export class Runledger implements Component {
     }
 
     this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }));
-    const fieldKeys = resolveFieldKeys(config.evidence.fields);
     this.directory = new SpanDirectory(db);
     this.intake = new SpanIntake(db, this.history, logger.child({ component: 'store/intake' }));
     const filter = new SpanFilter(
       {
         config: config.filter,
-        identity: new RunIdentity(fieldKeys['run.id'], runIdentityKeys(fieldKeys), config.filter.include),
+        identity: runIdentityFromConfig(config),
         directory: this.directory,
         counters: { dropped: (reason, count) => metrics.spansDropped.inc({ reason }, count) },
       },

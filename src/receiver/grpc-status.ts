@@ -8,7 +8,6 @@ const STATUS_BY_CODE: Record<ErrorCode, grpc.status> = {
   REQUEST_TOO_LARGE: grpc.status.RESOURCE_EXHAUSTED,
   OVERLOADED: grpc.status.UNAVAILABLE,
   STORAGE_UNAVAILABLE: grpc.status.UNAVAILABLE,
-  NOT_FOUND: grpc.status.NOT_FOUND,
   UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
 };
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
-import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
+import { resolveFieldKeys } from '../evidence/fields.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';
 import { loadCatalogue } from '../enrich/catalogue.js';
@@ -16,7 +16,7 @@ import { Pruner } from '../store/pruner.js';
 import { RunStore, type EvaluationReason } from '../store/run-store.js';
 import { RUNLEDGER_VERSION } from '../version.js';
 import { RunAssembler } from './assembler.js';
-import { RunIdentity } from './run-identity.js';
+import { runIdentityFromConfig } from './run-identity.js';
 
 /** What the history side reports; in the worker these become messages, in main metrics. */
 export interface HistoryEvents {
@@ -86,7 +86,7 @@ export class RunHistory implements Component {
     const context = {
       reader: new EvidenceReader(fieldKeys),
       profiles: resolveProfiles(config.evidence.profiles),
-      identity: new RunIdentity(fieldKeys['run.id'], runIdentityKeys(fieldKeys), config.filter.include),
+      identity: runIdentityFromConfig(config),
     };
     const store = new RunStore(db, this.chain);
     this.assembler = new RunAssembler(

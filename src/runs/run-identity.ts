@@ -1,4 +1,6 @@
 import { attributeText, type Attributes } from '../otlp/attributes.js';
+import type { Config } from '../config/schema.js';
+import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
 import type { SpanMatch } from '../processors/filter/config.js';
 
 /** The parts of a span (intake's or a stored one) that identity rules read. */
@@ -37,6 +39,12 @@ export class RunIdentity {
       this.include.some((rule) => matches(rule, span, resource))
     );
   }
+}
+
+/** The run identity the configuration defines (evidence fields and filter include rules). */
+export function runIdentityFromConfig(config: Pick<Config, 'evidence' | 'filter'>): RunIdentity {
+  const keys = resolveFieldKeys(config.evidence.fields);
+  return new RunIdentity(keys['run.id'], runIdentityKeys(keys), config.filter.include);
 }
 
 export function firstText(keys: readonly string[], ...sources: Attributes[]): string | undefined {
