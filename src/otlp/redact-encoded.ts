@@ -18,6 +18,8 @@ import {
   type RedactionReason,
   type Redactor,
 } from '../redaction/redactor.js';
+import { detectSecretValue } from '../redaction/detectors.js';
+import { hasSecretTrigger } from '../redaction/secret-trigger.js';
 
 export interface EncodedRedaction {
   /** The encoded message: the input object itself when nothing had to change. */
@@ -26,9 +28,41 @@ export interface EncodedRedaction {
   readonly redactions: readonly Redaction[];
 }
 
-/** Redacts span, event and link attributes of an encoded opentelemetry.proto.trace.v1.Span. */
+/**
+ * Redacts an encoded opentelemetry.proto.trace.v1.Span: span, event and link attributes, then the free
+ * text fields — the span name, the status message and event names — which carry secrets too (an error
+ * message quoting a URL with a token); those are judged by the value's shape alone.
+ */
 export function redactEncodedSpan(bytes: Uint8Array, redactor: Redactor): EncodedRedaction {
-  return redactEncoded(bytes, redactor, SPAN_LAYOUT);
+  const attributes = redactEncoded(bytes, redactor, SPAN_LAYOUT);
+  const text = redactSpanText(attributes.bytes, redactor);
+  if (text.redactions.length === 0) return attributes;
+  return { bytes: text.bytes, redactions: [...attributes.redactions, ...text.redactions] };
+}
+
+interface SpanTextMessage {
+  name?: string;
+  status?: { message?: string } | null;
+  events?: Array<{ name?: string }>;
+}
+
+function redactSpanText(bytes: Uint8Array, redactor: Redactor): EncodedRedaction {
+  // The raw-byte trigger says "maybe" for any secret shape anywhere; most spans stop here.
+  if (!redactor.enabled || bytes.length === 0 || !hasSecretTrigger(asBuffer(bytes))) return { bytes, redactions: NO_REDACTIONS };
+  const span = Span.decode(bytes) as unknown as SpanTextMessage;
+  const redactions: Redaction[] = [];
+  const check = (text: string | undefined, key: string, replace: (hashed: string) => void) => {
+    if (text === undefined || text === '') return;
+    const reason = detectSecretValue(text);
+    if (reason === undefined) return;
+    replace(redactor.hash(text));
+    redactions.push({ key, reason });
+  };
+  check(span.name, 'name', (h) => (span.name = h));
+  if (span.status) check(span.status.message, 'status.message', (h) => (span.status!.message = h));
+  (span.events ?? []).forEach((event, i) => check(event.name, `events[${i}].name`, (h) => (event.name = h)));
+  if (redactions.length === 0) return { bytes, redactions: NO_REDACTIONS };
+  return { bytes: Span.encode(span as protobuf.Message).finish(), redactions };
 }
 
 /** Redacts the attributes of an encoded opentelemetry.proto.resource.v1.Resource. */

@@ -53,4 +53,26 @@ describe('redactIntakeRequest', () => {
     // The decoded request itself is treated as immutable.
     expect(request.resources[0]!.attributes['deploy.gitlab']).toBe(TOKEN);
   });
+
+  it('erases a token from the span name, the status message and event names, in the body and the name column', () => {
+    const request = decodeIntakeRequest(
+      encodeExportRequest([
+        {
+          spans: [
+            {
+              name: `clone https://oauth2:${TOKEN}@gitlab.example.com/x.git`,
+              attributes: { 'nhi.workflow.run.id': 'run-1' },
+              status: { code: 2, message: `fatal: could not read from https://oauth2:${TOKEN}@gitlab.example.com` },
+              events: [{ name: `retry with ${TOKEN}` }],
+            },
+          ],
+        },
+      ]),
+    );
+    const span = redactIntakeRequest(request, redactor).request.resources[0]!.scopes[0]!.spans[0]!;
+
+    expect(Buffer.from(span.body).indexOf(TOKEN)).toBe(-1);
+    expect(span.name).not.toContain(TOKEN);
+    expect(span.redactions?.map((r) => r.key)).toEqual(['name', 'status.message', 'events[0].name']);
+  });
 });

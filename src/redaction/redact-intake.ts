@@ -68,6 +68,8 @@ function redactSpan(
   if (body.bytes === span.body && context.length === 0) return span;
   return {
     ...span,
+    // The name is also a column of its own: it must be erased there too.
+    name: body.redactions.some((r) => r.key === 'name') ? redactor.hash(span.name) : span.name,
     body: body.bytes,
     attributes: body.bytes === span.body ? span.attributes : redactor.redactAttributes(span.attributes).attributes,
     redactions: [...context, ...own],

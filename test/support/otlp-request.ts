@@ -16,6 +16,8 @@ export interface SpanSpec {
   readonly startNs?: bigint;
   readonly endNs?: bigint;
   readonly attributes?: Readonly<Record<string, string>>;
+  readonly status?: { readonly code: number; readonly message?: string };
+  readonly events?: ReadonlyArray<{ readonly name: string }>;
 }
 
 export interface ResourceSpec {
@@ -48,6 +50,8 @@ export function encodeExportRequest(resources: readonly ResourceSpec[]): Buffer 
             startTimeUnixNano: String(s.startNs ?? now - 1_000_000n),
             endTimeUnixNano: String(s.endNs ?? now),
             attributes: keyValues(s.attributes),
+            ...(s.status !== undefined ? { status: s.status } : {}),
+            ...(s.events !== undefined ? { events: s.events.map((e) => ({ name: e.name, timeUnixNano: String(now) })) } : {}),
           })),
         },
       ],
