@@ -15,20 +15,34 @@
  *          --rounds N (1; alternates the servers each round and reports medians)
  *          --keep (temporary databases)  --json
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, platform, arch, totalmem, tmpdir } from 'node:os';
+import { fork } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
-import { stringify } from 'yaml';
-import type { GeneratorMessage, GeneratorReady, GeneratorResult } from './load-generator.js';
+import {
+  fsType,
+  giveUpAfter,
+  pollPeakRss,
+  procCpuSeconds,
+  procStatus,
+  profArgs,
+  runBenchmark,
+  sourceVersion,
+  spawnListening,
+  startServer,
+  systemCpuSeconds,
+  track,
+} from './server-process.js';
+import { check, errorsText, machineJson, machineLine, noiseWarning, num, parseOverrides, positive, synchronousOption, table, warmupSeconds } from './report.js';
+import type { GeneratorMessage } from './load-generator.js';
+import { LOAD_OPTIONS, type GeneratorReady, type GeneratorResult } from './otlp-client.js';
 import { formatProfileSummary, formatStagesBySecond, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 
 type Target = 'runledger' | 'naive';
 
-const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 const NAIVE = fileURLToPath(new URL('./naive-server.js', import.meta.url));
 const GENERATOR = fileURLToPath(new URL('./load-generator.js', import.meta.url));
 
@@ -76,17 +90,13 @@ interface TargetResult {
 }
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
-const children = new Set<ChildProcess>();
 
 function parseSettings(): Settings {
   const { values } = parseArgs({
     options: {
-      seconds: { type: 'string', default: '15' },
-      warmup: { type: 'string', default: '2' },
-      inflight: { type: 'string', default: '8' },
+      ...LOAD_OPTIONS,
       synchronous: { type: 'string', default: 'full' },
       pool: { type: 'string', default: '64' },
-      seed: { type: 'string', default: '1' },
       servers: { type: 'string', default: 'runledger,naive' },
       dir: { type: 'string', default: tmpdir() },
       'cpu-prof': { type: 'boolean', default: false },
@@ -97,19 +107,14 @@ function parseSettings(): Settings {
       rounds: { type: 'string', default: '1' },
     },
   });
-  const positive = (name: string, value: string, max: number) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0 || n > max) throw new Error(`--${name} must be a number in (0, ${max}]`);
-    return n;
-  };
-  if (values.synchronous !== 'full' && values.synchronous !== 'normal') throw new Error('--synchronous must be full or normal');
+  const synchronous = synchronousOption(values.synchronous);
   const servers = values.servers.split(',').map((s) => s.trim());
   for (const s of servers) if (s !== 'runledger' && s !== 'naive') throw new Error(`unknown server ${s}`);
   return {
     seconds: positive('seconds', values.seconds, 600),
-    warmup: Number(values.warmup) >= 0 ? Number(values.warmup) : 2,
+    warmup: warmupSeconds(values.warmup),
     inflight: Math.floor(positive('inflight', values.inflight, 256)),
-    synchronous: values.synchronous,
+    synchronous,
     pool: Math.floor(positive('pool', values.pool, 4096)),
     seed: Math.floor(Number(values.seed)),
     servers: servers as Target[],
@@ -119,152 +124,35 @@ function parseSettings(): Settings {
     json: values.json,
     timeline: values.timeline,
     rounds: Math.floor(positive('rounds', values.rounds, 20)),
-    overrides: values.set.map((entry): readonly [string, unknown] => {
-      const eq = entry.indexOf('=');
-      if (eq <= 0) throw new Error(`--set expects KEY=VALUE, got ${entry}`);
-      const raw = entry.slice(eq + 1);
-      let value: unknown = raw;
-      try {
-        value = JSON.parse(raw);
-      } catch {
-        // a bare string
-      }
-      return [entry.slice(0, eq), value];
-    }),
+    overrides: parseOverrides(values.set),
   };
-}
-
-// ---------------------------------------------------------------- /proc sampling (Linux)
-
-function procStatus(pid: number): { hwmKb: number; rssKb: number } {
-  try {
-    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-    return { hwmKb: field('VmHWM'), rssKb: field('VmRSS') };
-  } catch {
-    return { hwmKb: NaN, rssKb: NaN };
-  }
-}
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** User + system CPU seconds of a process, from /proc/PID/stat. */
-function procCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Machine-wide CPU seconds from /proc/stat: busy (all but idle and iowait) and iowait, summed over cores. */
-function systemCpuSeconds(): { busy: number; iowait: number } {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const [user = 0, nice = 0, system = 0, , iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
-    return { busy: (user + nice + system + irq + softirq + steal) / CLOCK_TICKS, iowait: iowait / CLOCK_TICKS };
-  } catch {
-    return { busy: NaN, iowait: NaN };
-  }
 }
 
 // ---------------------------------------------------------------- servers
 
-function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
-  let node = target;
-  for (const key of path.slice(0, -1)) {
-    const next = node[key];
-    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
-    node = node[key] as Record<string, unknown>;
-  }
-  node[path[path.length - 1]!] = value;
-}
-
-interface RunningServer {
-  readonly child: ChildProcess;
+interface TargetServer {
   readonly pid: number;
   readonly port: number;
   readonly dbPath: string;
   stop(): Promise<void>;
 }
 
-function startServer(target: Target, dir: string, settings: Settings, profDir: string | undefined): Promise<RunningServer> {
-  const dbPath = join(dir, `${target}.db`);
-  const nodeArgs = profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
-  let args: string[];
+async function startTarget(target: Target, dir: string, settings: Settings, profDir: string | undefined): Promise<TargetServer> {
+  const timeouts = { startTimeoutMs: 20_000, stopTimeoutMs: 30_000 };
   if (target === 'runledger') {
-    const configPath = join(dir, 'runledger.yaml');
-    const config: Record<string, unknown> = {
-      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 64 } },
-      http: { endpoint: '127.0.0.1:0' },
-      storage: { sqlite: { path: dbPath, synchronous: settings.synchronous } },
-      telemetry: { logs: { level: 'info' } },
-    };
-    for (const [path, value] of settings.overrides) setPath(config, path.split('.'), value);
-    writeFileSync(configPath, stringify(config));
-    args = [...nodeArgs, MAIN, 'serve', '--config', configPath];
-  } else {
-    args = [...nodeArgs, NAIVE, '--db', dbPath, '--synchronous', settings.synchronous];
+    const server = await startServer({ dir, synchronous: settings.synchronous, overrides: settings.overrides, ...(profDir === undefined ? {} : { profDir }), onSpawn: track, ...timeouts });
+    return { pid: server.pid, port: server.grpcPort, dbPath: server.dbPath, stop: server.stop };
   }
-  // cwd: the temporary directory, so files at relative default paths (./data/...) stay out of the project.
-  const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  exited.finally(() => children.delete(child)).catch(() => undefined);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stderr!.on('data', keep);
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${target} did not start within 20 s:\n${output}`));
-    }, 20_000);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${target} exited (${code ?? signal}) before listening:\n${output}`));
-    });
-    child.stdout!.on('data', (chunk: Buffer) => {
-      keep(chunk);
-      buffered += chunk.toString();
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let entry: { msg?: unknown; port?: unknown };
-        try {
-          entry = JSON.parse(line) as typeof entry;
-        } catch {
-          continue; // not a JSON log line
-        }
-        if ((entry.msg === 'OTLP/gRPC receiver listening' || entry.msg === 'naive listening') && typeof entry.port === 'number') {
-          clearTimeout(timer);
-          resolve({
-            child,
-            pid: child.pid!,
-            port: entry.port,
-            dbPath,
-            stop: async () => {
-              if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-              const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-              await exited;
-              clearTimeout(killer);
-              if (child.exitCode !== 0) log(`${target} exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-2000)}`);
-            },
-          });
-        }
-      }
-    });
+  const dbPath = join(dir, `${target}.db`);
+  const naive = await spawnListening({
+    args: [...profArgs(profDir), NAIVE, '--db', dbPath, '--synchronous', settings.synchronous],
+    cwd: dir,
+    label: target,
+    ...timeouts,
+    onSpawn: track,
+    onLogLine: (entry) => (entry.msg === 'naive listening' && typeof entry.port === 'number' ? entry.port : undefined),
   });
+  return { pid: naive.pid, port: naive.value, dbPath, stop: naive.stop };
 }
 
 // ---------------------------------------------------------------- load generator
@@ -289,8 +177,7 @@ function runGenerator(port: number, serverPid: number, settings: Settings): Prom
     '--seed', String(settings.seed),
   ];
   const child = fork(GENERATOR, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  track(child);
   return new Promise((resolve, reject) => {
     let ready: GeneratorReady | undefined;
     let result: GeneratorResult | undefined;
@@ -300,11 +187,7 @@ function runGenerator(port: number, serverPid: number, settings: Settings): Prom
     let genStart = NaN;
     let otherSeconds = NaN;
     let iowaitSeconds = NaN;
-    let peakRssKb = 0;
-    const poll = setInterval(() => {
-      const { rssKb } = procStatus(serverPid);
-      if (rssKb > peakRssKb) peakRssKb = rssKb;
-    }, 100);
+    const rss = pollPeakRss(serverPid);
     // Bounded: pool encoding, warm-up, the timed window, the drain (30 s call deadline) and slack.
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -336,10 +219,10 @@ function runGenerator(port: number, serverPid: number, settings: Settings): Prom
       }
     });
     child.once('exit', (code, signal) => {
-      clearInterval(poll);
+      rss.stop();
       clearTimeout(timer);
       if (ready !== undefined && result !== undefined) {
-        resolve({ ready, result, serverCpuSeconds: cpuSeconds, otherCpuSeconds: otherSeconds, iowaitSeconds, peakPolledRssKb: peakRssKb });
+        resolve({ ready, result, serverCpuSeconds: cpuSeconds, otherCpuSeconds: otherSeconds, iowaitSeconds, peakPolledRssKb: rss.peakKb() });
       } else {
         reject(new Error(`load generator exited (${code ?? signal}) without a result`));
       }
@@ -378,7 +261,7 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
   const profDir = profRoot === undefined ? undefined : join(profRoot, target);
   if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
   log(`${target}${settings.rounds > 1 ? ` round ${round}` : ''}: starting server (db in ${dir})`);
-  const server = await startServer(target, dir, settings, profDir);
+  const server = await startTarget(target, dir, settings, profDir);
   let run: GeneratorRun;
   let hwmKb: number;
   try {
@@ -428,38 +311,6 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
 
 // ---------------------------------------------------------------- report
 
-/** The commit measured, and whether src/ had uncommitted changes when dist/ was built. */
-function sourceVersion(): string {
-  const cwd = fileURLToPath(new URL('../..', import.meta.url));
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd, encoding: 'utf8' }).trim() !== '';
-    return `${head}${dirty ? '+uncommitted src changes' : ''}`;
-  } catch {
-    return '(version unknown)';
-  }
-}
-
-function fsType(dir: string): string {
-  try {
-    const type = statfsSync(dir).type;
-    const known: Record<number, string> = { 0x01021994: 'tmpfs', 0xef53: 'ext4', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x794c7630: 'overlayfs' };
-    return known[type] ?? `0x${type.toString(16)}`;
-  } catch {
-    return 'unknown';
-  }
-}
-
-const num = (n: number, digits = 0) =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
-
-function errorsText(r: TargetResult): string {
-  const entries = Object.entries(r.generator.errors);
-  const parts = entries.map(([code, n]) => `${code}×${n}`);
-  if (r.generator.spansRejected > 0) parts.push(`rejected spans ${r.generator.spansRejected}`);
-  return parts.length === 0 ? '0' : parts.join(' ');
-}
-
 /** One server's figures: the single run, or the medians over rounds (peak RSS: the highest). */
 interface Summary {
   readonly server: Target;
@@ -489,7 +340,7 @@ function summaryOf(r: TargetResult, label: string): Summary {
     maxMs: r.generator.latency.maxMs,
     peakRssMb: r.peakRssMb,
     serverCpuPercent: r.serverCpuPercent,
-    errors: errorsText(r),
+    errors: errorsText(r.generator),
   };
 }
 
@@ -512,14 +363,11 @@ function summarizeServer(server: Target, results: readonly TargetResult[]): Summ
 }
 
 function report(settings: Settings, results: readonly TargetResult[]): string {
-  const cpu = cpus();
   const w = results[0]?.workload;
   const dbFs = fsType(settings.dir);
   const lines: string[] = [];
   lines.push(`runledger ingest benchmark (OTLP/gRPC Export, 127.0.0.1), runledger ${sourceVersion()}`);
-  lines.push(
-    `machine:  ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${platform()} ${arch()}, node ${process.version}`,
-  );
+  lines.push(machineLine());
   lines.push(
     `settings: ${settings.seconds} s timed after ${settings.warmup} s warm-up, ${settings.inflight} requests in flight (one HTTP/2 connection), synchronous=${settings.synchronous}${settings.synchronous === 'full' ? ' (durable: WAL fsync per commit)' : ' (NOT durable on power loss)'}`,
   );
@@ -549,11 +397,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     `${num(r.serverCpuPercent)}%`,
     r.errors,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const fmt = (row: string[]) => row.map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  lines.push(fmt(header));
-  lines.push(widths.map((n) => '-'.repeat(n)).join('  '));
-  for (const row of rows) lines.push(fmt(row));
+  lines.push(...table(header, rows, { lastLeft: true }));
   lines.push('');
   for (const r of results) {
     const g = r.generator;
@@ -565,19 +409,13 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     );
     for (const [code, message] of Object.entries(g.errorSamples)) lines.push(`  ${code}: ${message}`);
   }
-  const noisy = results.filter((r) => r.otherCpuPercent > 15);
-  if (noisy.length > 0) {
-    lines.push(
-      `WARNING: CPU was used outside the server and the generator during the run (${noisy.map((r) => `${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''}: ${num(r.otherCpuPercent)}%`).join(', ')} of one core, on ${cpus().length} cores): the figures are disturbed; rerun on an idle machine.`,
-    );
-  }
+  lines.push(...noiseWarning(results.map((r) => [`${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''}`, r.otherCpuPercent])));
   const rl = summaries.find((r) => r.server === 'runledger');
   const naive = summaries.find((r) => r.server === 'naive');
   if (rl !== undefined) {
     lines.push('');
     const ratio = naive === undefined ? NaN : rl.spansPerSecond / naive.spansPerSecond;
     if (naive !== undefined) lines.push(`ratio runledger/naive: ${num(ratio, 2)}× spans/s`);
-    const check = (ok: boolean) => (ok ? 'met' : 'MISSED');
     lines.push('targets (runledger):');
     if (naive !== undefined) {
       lines.push(
@@ -617,11 +455,7 @@ async function main(): Promise<void> {
   const settings = parseSettings();
   // Hard bound on the whole run, whatever happens to the children.
   const budgetMs = settings.rounds * settings.servers.length * (settings.warmup + settings.seconds + 180) * 1000;
-  setTimeout(() => {
-    log(`giving up after ${budgetMs / 1000} s`);
-    for (const child of children) child.kill('SIGKILL');
-    process.exit(1);
-  }, budgetMs).unref();
+  giveUpAfter(budgetMs, log);
 
   const profRoot = settings.cpuProf ? mkdtempSync(join(settings.dir, 'runledger-bench-prof-')) : undefined;
   const results: TargetResult[] = [];
@@ -632,12 +466,11 @@ async function main(): Promise<void> {
   }
 
   if (settings.json) {
-    const cpu = cpus();
     process.stdout.write(
       `${JSON.stringify(
         {
           runledger: sourceVersion(),
-          machine: { cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), totalMemBytes: totalmem(), platform: platform(), arch: arch(), node: process.version },
+          machine: machineJson(),
           settings: { ...settings, dbFilesystem: fsType(settings.dir) },
           results,
           summaries: (['runledger', 'naive'] as const).map((server) => summarizeServer(server, results)).filter((x) => x !== undefined),
@@ -653,20 +486,4 @@ async function main(): Promise<void> {
   if (profRoot !== undefined) log(`CPU profiles kept in ${profRoot} (open in Chrome DevTools, or node dist/bench/profile.js FILE)`);
 }
 
-const killChildren = () => {
-  for (const child of children) child.kill('SIGKILL');
-};
-process.on('exit', killChildren);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren();
-    process.exit(130);
-  });
-}
-
-try {
-  await main();
-} catch (err) {
-  log(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  process.exitCode = 1;
-}
+await runBenchmark(main, log);

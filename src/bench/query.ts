@@ -17,18 +17,17 @@
  *          --rebuild (build the store even when cached)  --only TEXT (shapes whose name contains TEXT)
  *          --shape-seconds S (30: a shape stops sampling after this long)  --no-plans  --json
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { openDatabase, type Database } from '../store/database.js';
 import { RunQueries, type RunFilter } from '../store/run-queries.js';
+import { MAIN, giveUpAfter, procCpuSeconds, procStatus, runBenchmark, spawnListening, systemCpuSeconds, track } from './server-process.js';
+import { NOISE_CPU_PERCENT, table } from './report.js';
 import { ensureStore, storeBytes, type StoreMeta } from './query-store.js';
-
-const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 
 /** The issue's target; printed, never asserted. */
 const TARGET_P99_MS = 50;
@@ -50,7 +49,6 @@ interface Settings {
 }
 
 const log = (message: string) => process.stderr.write(`[bench:query] ${message}\n`);
-const children = new Set<ChildProcess>();
 
 function parseSettings(): Settings {
   const { values } = parseArgs({
@@ -167,7 +165,7 @@ function toFilter(query: Readonly<Record<string, string>>): RunFilter {
 
 // ---------------------------------------------------------------- server
 
-interface RunningServer {
+interface QueryServer {
   readonly pid: number;
   readonly httpPort: number;
   readonly startMs: number;
@@ -175,7 +173,7 @@ interface RunningServer {
   stop(): Promise<void>;
 }
 
-function startServer(dbPath: string, dir: string): Promise<RunningServer> {
+async function startQueryServer(dbPath: string, dir: string): Promise<QueryServer> {
   const configPath = join(dir, 'runledger.yaml');
   writeFileSync(
     configPath,
@@ -190,109 +188,41 @@ function startServer(dbPath: string, dir: string): Promise<RunningServer> {
   // The config file decides; environment overrides of the endpoints or the store would not.
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RUNLEDGER_')));
   const started = performance.now();
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', configPath], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  exited.finally(() => children.delete(child)).catch(() => undefined);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stderr!.on('data', keep);
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    let httpPort: number | undefined;
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`runledger did not start within 60 s:\n${output}`));
-    }, 60_000);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`runledger exited (${code ?? signal}) before listening:\n${output}`));
-    });
-    child.stdout!.on('data', (chunk: Buffer) => {
-      keep(chunk);
-      buffered += chunk.toString();
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let entry: { msg?: unknown; port?: unknown };
-        try {
-          entry = JSON.parse(line) as typeof entry;
-        } catch {
-          continue; // not a JSON log line
-        }
-        if (entry.msg === 'HTTP server listening' && typeof entry.port === 'number') httpPort = entry.port;
-        // The receiver starts last: once it listens, start() is done.
-        if (entry.msg === 'OTLP/gRPC receiver listening' && httpPort !== undefined) {
-          clearTimeout(timer);
-          const port = httpPort;
-          resolve({
-            pid: child.pid!,
-            httpPort: port,
-            startMs: performance.now() - started,
-            peakRssMb: () => {
-              try {
-                const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN);
-                return kb / 1024;
-              } catch {
-                return NaN;
-              }
-            },
-            stop: async () => {
-              if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-              const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-              await exited;
-              clearTimeout(killer);
-              if (child.exitCode !== 0) log(`runledger exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-2000)}`);
-            },
-          });
-        }
-      }
-    });
+  let httpPort: number | undefined;
+  const server = await spawnListening({
+    args: [MAIN, 'serve', '--config', configPath],
+    cwd: dir,
+    env,
+    label: 'runledger',
+    startTimeoutMs: 60_000,
+    stopTimeoutMs: 30_000,
+    onSpawn: track,
+    log,
+    onLogLine: (entry) => {
+      if (entry.msg === 'HTTP server listening' && typeof entry.port === 'number') httpPort = entry.port;
+      // The receiver starts last: once it listens, start() is done.
+      return entry.msg === 'OTLP/gRPC receiver listening' && httpPort !== undefined ? httpPort : undefined;
+    },
   });
+  return {
+    pid: server.pid,
+    httpPort: server.value,
+    startMs: performance.now() - started,
+    peakRssMb: () => procStatus(server.pid).hwmKb / 1024,
+    stop: server.stop,
+  };
 }
 
 // ---------------------------------------------------------------- machine (Linux /proc; NaN elsewhere)
 
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** User + system CPU seconds of a process. */
-function procCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Machine-wide busy CPU seconds (all but idle and iowait), summed over cores. */
-function machineBusySeconds(): number {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
 /** CPU seconds used by processes other than the server and this one while `fn` runs, and the wall seconds. */
 async function otherCpuDuring<T>(serverPid: number, fn: () => Promise<T>): Promise<{ value: T; otherSeconds: number; seconds: number }> {
   const t0 = performance.now();
-  const busy0 = machineBusySeconds();
+  const busy0 = systemCpuSeconds().busy;
   const server0 = procCpuSeconds(serverPid);
   const self0 = procCpuSeconds(process.pid);
   const value = await fn();
-  const other = machineBusySeconds() - busy0 - (procCpuSeconds(serverPid) - server0) - (procCpuSeconds(process.pid) - self0);
+  const other = systemCpuSeconds().busy - busy0 - (procCpuSeconds(serverPid) - server0) - (procCpuSeconds(process.pid) - self0);
   return { value, otherSeconds: Math.max(0, other), seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -528,14 +458,10 @@ function report(settings: Settings, meta: StoreMeta, info: { path: string; built
       ]);
     if (rows.length === 0) continue;
     lines.push(group === 'required' ? 'shapes of the brief (judged):' : 'harder shapes (reported, not judged):');
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-    const fmt = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-    lines.push(`  ${fmt(header)}`);
-    lines.push(`  ${widths.map((n) => '-'.repeat(n)).join('  ')}`);
-    for (const row of rows) lines.push(`  ${fmt(row)}`);
+    lines.push(...table(header, rows, { indent: '  ' }));
     lines.push('');
   }
-  const noisy = results.filter((r) => r.otherCpuPercent > 15);
+  const noisy = results.filter((r) => r.otherCpuPercent > NOISE_CPU_PERCENT);
   if (noisy.length > 0) {
     lines.push(
       `WARNING: other processes used CPU while ${noisy.length} of ${results.length} shapes were timed (up to ${num(Math.max(...noisy.map((r) => r.otherCpuPercent)), 0)}% of one core, on ${cpus().length} cores): their p99 is disturbed; rerun on an idle machine.`,
@@ -582,17 +508,13 @@ async function main(): Promise<void> {
   // Hard bound on the timed part, whatever happens to the server.
   const shapes = shapesFor(store.meta).filter((s) => settings.only === undefined || s.name.includes(settings.only));
   const budgetMs = (shapes.length * 2 * settings.shapeSeconds + 180) * 1000;
-  setTimeout(() => {
-    log(`giving up after ${budgetMs / 1000} s`);
-    for (const child of children) child.kill('SIGKILL');
-    process.exit(1);
-  }, budgetMs).unref();
+  giveUpAfter(budgetMs, log);
 
   const dir = mkdtempSync(join(tmpdir(), 'runledger-bench-query-'));
   const results: ShapeResult[] = [];
   const serverFigures = { startMs: NaN, rssMb: NaN };
   try {
-    const server = await startServer(store.path, dir);
+    const server = await startQueryServer(store.path, dir);
     serverFigures.startMs = server.startMs;
     log(`runledger serving on 127.0.0.1:${server.httpPort} (started in ${num(server.startMs, 0)} ms)`);
     const base = `http://127.0.0.1:${server.httpPort}`;
@@ -674,20 +596,4 @@ async function main(): Promise<void> {
   }
 }
 
-const killChildren = () => {
-  for (const child of children) child.kill('SIGKILL');
-};
-process.on('exit', killChildren);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren();
-    process.exit(130);
-  });
-}
-
-try {
-  await main();
-} catch (err) {
-  log(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  process.exitCode = 1;
-}
+await runBenchmark(main, log);

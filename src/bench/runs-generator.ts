@@ -1,7 +1,7 @@
 /**
  * Load generator of `npm run bench:runs` (runs.ts), forked into its own process like load-generator.ts
- * and driven the same way (a raw grpc-js client, identity serializers, N Export calls in flight over
- * 127.0.0.1, the same IPC messages), but sending the runs workload (runs-workload.ts). Two modes:
+ * and on the same core (otlp-client.ts: a raw grpc-js client, identity serializers, N Export calls in
+ * flight over 127.0.0.1, the same IPC messages), but sending the runs workload (runs-workload.ts). Two modes:
  *
  *   timed: `--warmup` + `--seconds` of load with `--inflight` calls in flight; reports `ready`,
  *          `timed-start`, `timed-end` and `result` (spans and runs acknowledged in the window).
@@ -10,9 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { ExportTraceServiceResponse, TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
-// Types only: importing load-generator.js itself would run its main().
-import type { GeneratorReady, GeneratorResult, LatencySummary } from './load-generator.js';
+import { CallTally, LOAD_OPTIONS, connect, exportCall, runGenerator, send, sleep, timedLoad, type GeneratorReady, type GeneratorResult } from './otlp-client.js';
 import { buildRunsRequest, type RunsRequest } from './runs-workload.js';
 import { stampRequest } from './workload.js';
 
@@ -44,69 +42,6 @@ export type RunsGeneratorMessage =
 
 export type RunsGeneratorCommand = { type: 'continue' };
 
-const CALL_DEADLINE_MS = 30_000;
-const identity = (b: Buffer): Buffer => b;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** As load-generator.ts summarises acknowledgement latencies. */
-function summarize(latenciesMs: number[]): LatencySummary {
-  const sorted = Float64Array.from(latenciesMs).sort();
-  const rank = (q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!);
-  const sum = sorted.reduce((a, b) => a + b, 0);
-  return {
-    count: sorted.length,
-    p50Ms: rank(0.5),
-    p90Ms: rank(0.9),
-    p99Ms: rank(0.99),
-    maxMs: sorted.length === 0 ? NaN : sorted[sorted.length - 1]!,
-    meanMs: sorted.length === 0 ? NaN : sum / sorted.length,
-  };
-}
-
-function send(message: RunsGeneratorMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (process.send === undefined) process.stdout.write(`${JSON.stringify(message)}\n`, () => resolve());
-    else process.send(message, undefined, {}, () => resolve());
-  });
-}
-
-interface CallOutcome {
-  readonly code: grpc.status;
-  readonly details: string;
-  readonly response: Buffer | undefined;
-}
-
-function exportCall(client: grpc.Client, body: Buffer): Promise<CallOutcome> {
-  return new Promise((resolve) => {
-    client.makeUnaryRequest<Buffer, Buffer>(
-      TRACE_SERVICE_EXPORT_PATH,
-      identity,
-      identity,
-      body,
-      new grpc.Metadata(),
-      { deadline: Date.now() + CALL_DEADLINE_MS },
-      (err, response) => {
-        if (err) resolve({ code: err.code, details: err.details, response: undefined });
-        else resolve({ code: grpc.status.OK, details: '', response });
-      },
-    );
-  });
-}
-
-function rejectedIn(response: Buffer | undefined): number {
-  if (response === undefined || response.length === 0) return 0;
-  const decoded = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(response), { longs: Number }) as {
-    partialSuccess?: { rejectedSpans?: number };
-  };
-  return decoded.partialSuccess?.rejectedSpans ?? 0;
-}
-
-function waitForReady(client: grpc.Client, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve()));
-  });
-}
-
 function nextCommand(): Promise<RunsGeneratorCommand> {
   return new Promise((resolve) => process.once('message', (m: RunsGeneratorCommand) => resolve(m)));
 }
@@ -114,13 +49,10 @@ function nextCommand(): Promise<RunsGeneratorCommand> {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      ...LOAD_OPTIONS,
       port: { type: 'string' },
       mode: { type: 'string', default: 'timed' },
-      seconds: { type: 'string', default: '15' },
-      warmup: { type: 'string', default: '2' },
-      inflight: { type: 'string', default: '8' },
       pool: { type: 'string', default: '32' },
-      seed: { type: 'string', default: '1' },
       'min-spans': { type: 'string', default: '5' },
       'max-spans': { type: 'string', default: '50' },
       'spans-per-request': { type: 'string', default: '512' },
@@ -164,107 +96,18 @@ async function main(): Promise<void> {
       meanSpansPerRun: totalSpans / totalRuns,
       stepShares: Object.fromEntries(Object.entries(steps).map(([k, n]) => [k, n / totalSpans])),
     },
-  });
+  } satisfies RunsGeneratorMessage);
 
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    'grpc.max_send_message_length': -1,
-    'grpc.max_receive_message_length': -1,
-  });
-  await waitForReady(client, 10_000);
+  const client = await connect(port);
   if (mode === 'timed') await timed(client, pool, maxBytes, inflight, Number(values.seconds), Number(values.warmup));
   else await counted(client, pool, maxBytes, inflight, values.checkpoints.split(',').map(Number), Number(values.rate));
   client.close();
 }
 
 async function timed(client: grpc.Client, pool: readonly RunsRequest[], maxBytes: number, inflight: number, seconds: number, warmup: number): Promise<void> {
-  const t0 = performance.now();
-  const timedStart = t0 + warmup * 1000;
-  const timedEnd = timedStart + seconds * 1000;
-  let cpuAtStart = process.cpuUsage();
-  let cpuAtEnd = cpuAtStart;
-  const sentAt = new Float64Array(inflight).fill(NaN);
-  let oldestUnansweredMs = 0;
-  const startTimer = setTimeout(() => {
-    cpuAtStart = process.cpuUsage();
-    void send({ type: 'timed-start' });
-  }, timedStart - t0);
-  const endTimer = setTimeout(() => {
-    cpuAtEnd = process.cpuUsage(cpuAtStart);
-    const now = performance.now();
-    for (const t of sentAt) if (!Number.isNaN(t)) oldestUnansweredMs = Math.max(oldestUnansweredMs, now - t);
-    void send({ type: 'timed-end' });
-  }, timedEnd - t0);
-
-  let sequence = 1n;
-  let totalCalls = 0;
-  let okRequests = 0;
-  let spansAcked = 0;
-  let runsAcked = 0;
-  let spansRejected = 0;
-  let failedRequests = 0;
-  let bytesSent = 0;
-  const errors: Record<string, number> = {};
-  const errorSamples: Record<string, string> = {};
-  const latencies: number[] = [];
-  const timeline = Array.from({ length: Math.ceil(seconds) }, () => ({ spans: 0, maxMs: 0 }));
-
-  const slot = async (index: number) => {
-    const buffer = Buffer.allocUnsafe(maxBytes);
-    let next = index;
-    while (performance.now() < timedEnd) {
-      const template = pool[next % pool.length]!;
-      next += inflight;
-      const body = stampRequest(template, buffer, sequence++);
-      totalCalls++;
-      const sent = performance.now();
-      sentAt[index] = sent;
-      const outcome = await exportCall(client, body);
-      sentAt[index] = NaN;
-      const answered = performance.now();
-      if (outcome.code !== grpc.status.OK) await sleep(50);
-      if (answered < timedStart || answered > timedEnd) continue;
-      if (outcome.code === grpc.status.OK) {
-        const rejected = rejectedIn(outcome.response);
-        okRequests++;
-        spansAcked += template.spans - rejected;
-        if (rejected === 0) runsAcked += template.runs;
-        spansRejected += rejected;
-        bytesSent += body.length;
-        latencies.push(answered - sent);
-        const bucket = timeline[Math.min(timeline.length - 1, Math.floor((answered - timedStart) / 1000))]!;
-        bucket.spans += template.spans - rejected;
-        bucket.maxMs = Math.max(bucket.maxMs, answered - sent);
-      } else {
-        const name = grpc.status[outcome.code] ?? String(outcome.code);
-        failedRequests++;
-        errors[name] = (errors[name] ?? 0) + 1;
-        errorSamples[name] ??= outcome.details;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: inflight }, (_, i) => slot(i)));
-  clearTimeout(startTimer);
-  clearTimeout(endTimer);
-  const cpuMicros = cpuAtEnd.user + cpuAtEnd.system;
-  await send({
-    type: 'result',
-    result: {
-      windowSeconds: seconds,
-      okRequests,
-      spansAcked,
-      runsAcked,
-      spansRejected,
-      failedRequests,
-      errors,
-      errorSamples,
-      latency: summarize(latencies),
-      bytesSent,
-      totalCalls,
-      oldestUnansweredMs,
-      generatorCpuPercent: (cpuMicros / 1e6 / seconds) * 100,
-      timeline,
-    },
-  });
+  const load = await timedLoad(client, pool, { maxBytes, inflight, seconds, warmup });
+  const result = load.tally.result(true, { windowSeconds: seconds, ...load }) as RunsGeneratorResult;
+  await send({ type: 'result', result } satisfies RunsGeneratorMessage);
 }
 
 async function counted(
@@ -280,16 +123,8 @@ async function counted(
   let next = 0;
   let runsSent = 0;
   let spansSent = 0;
-  let okRequests = 0;
-  let spansAcked = 0;
-  let runsAcked = 0;
-  let spansRejected = 0;
-  let failedRequests = 0;
-  let bytesSent = 0;
   let paused = 0;
-  const errors: Record<string, number> = {};
-  const errorSamples: Record<string, string> = {};
-  const latencies: number[] = [];
+  const tally = new CallTally();
   for (const target of checkpoints) {
     const slot = async () => {
       const buffer = Buffer.allocUnsafe(maxBytes);
@@ -303,56 +138,31 @@ async function counted(
         const body = stampRequest(template, buffer, sequence++);
         const sent = performance.now();
         const outcome = await exportCall(client, body);
-        latencies.push(performance.now() - sent);
+        tally.latencies.push(performance.now() - sent);
         if (outcome.code === grpc.status.OK) {
-          const rejected = rejectedIn(outcome.response);
-          okRequests++;
-          spansAcked += template.spans - rejected;
-          if (rejected === 0) runsAcked += template.runs;
-          spansRejected += rejected;
-          bytesSent += body.length;
+          tally.ok(template, body, outcome.response);
         } else {
-          const name = grpc.status[outcome.code] ?? String(outcome.code);
-          failedRequests++;
-          errors[name] = (errors[name] ?? 0) + 1;
-          errorSamples[name] ??= outcome.details;
+          tally.failed(outcome);
           await sleep(50);
         }
       }
     };
     await Promise.all(Array.from({ length: inflight }, () => slot()));
-    await send({ type: 'checkpoint', checkpoint: { runs: runsAcked, spans: spansAcked, failedRequests, seconds: (performance.now() - started - paused) / 1000 } });
+    await send({ type: 'checkpoint', checkpoint: { runs: tally.runsAcked, spans: tally.spansAcked, failedRequests: tally.failedRequests, seconds: (performance.now() - started - paused) / 1000 } });
     const pauseStart = performance.now();
     await nextCommand();
     paused += performance.now() - pauseStart;
   }
   const seconds = (performance.now() - started - paused) / 1000;
   const cpu = process.cpuUsage();
-  await send({
-    type: 'result',
-    result: {
-      windowSeconds: seconds,
-      okRequests,
-      spansAcked,
-      runsAcked,
-      spansRejected,
-      failedRequests,
-      errors,
-      errorSamples,
-      latency: summarize(latencies),
-      bytesSent,
-      totalCalls: okRequests + failedRequests,
-      oldestUnansweredMs: 0,
-      generatorCpuPercent: ((cpu.user + cpu.system) / 1e6 / seconds) * 100,
-      timeline: [],
-    },
-  });
+  const result = tally.result(true, {
+    windowSeconds: seconds,
+    totalCalls: tally.okRequests + tally.failedRequests,
+    oldestUnansweredMs: 0,
+    cpuMicros: cpu.user + cpu.system,
+    timeline: [],
+  }) as RunsGeneratorResult;
+  await send({ type: 'result', result } satisfies RunsGeneratorMessage);
 }
 
-try {
-  await main();
-} catch (err) {
-  process.exitCode = 1;
-  await send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-}
-process.disconnect?.();
+await runGenerator(main);

@@ -20,8 +20,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
-import { Rng, type EncodedRequest } from './workload.js';
+import { Rng, encodeSpans, keyValues, runTraceId, uniqueId, uniqueUuid, type AttrValue, type EncodedRequest, type UniqueIds } from './workload.js';
 
 export interface RunsWorkloadShape {
   /** Spans per run (root included), drawn uniformly from min..max. */
@@ -150,27 +149,8 @@ const POLICIES_PER_KIND = 8;
 const policyId = (kind: RunKind, i: number) => `policy://opa/nhi/${kind.replace(/_/g, '-')}/${['default', 'prod', 'privileged', 'emergency'][i % 4]}-${i}`;
 const policyRevision = (kind: RunKind, i: number) => String(3 + ((i * 7 + kind.length) % 20));
 
-// ---------------------------------------------------------------- stamped ids
-
-/** Makes ids unique per request sent: `mark` (12 hex digits) is overwritten by the request's sequence. */
-interface UniqueIds {
-  readonly mark: string;
-  count: number;
-}
-
-function uniqueId(ids: UniqueIds, rng: Rng, padding: number, prefix = ''): string {
-  const occurrence = (ids.count++).toString(16).padStart(6, '0');
-  return `${prefix}${ids.mark}${occurrence}${rng.hex(padding)}`;
-}
-
-function uniqueUuid(ids: UniqueIds, rng: Rng): string {
-  const occurrence = (ids.count++).toString(16).padStart(8, '0');
-  return `${occurrence}-${rng.hex(4)}-4${rng.hex(3)}-a${rng.hex(3)}-${ids.mark}`;
-}
-
 // ---------------------------------------------------------------- spans
 
-type AttrValue = string | number | boolean;
 type Attr = readonly [key: string, value: AttrValue];
 
 interface SpanSpec {
@@ -181,14 +161,6 @@ interface SpanSpec {
   readonly failed?: string;
   readonly durationMs: number;
 }
-
-function anyValue(value: AttrValue): Record<string, unknown> {
-  if (typeof value === 'string') return { stringValue: value };
-  if (typeof value === 'boolean') return { boolValue: value };
-  return Number.isInteger(value) ? { intValue: value } : { doubleValue: value };
-}
-
-const keyValues = (attrs: readonly Attr[]) => attrs.map(([key, value]) => ({ key, value: anyValue(value) }));
 
 interface RunContext {
   readonly rng: Rng;
@@ -448,10 +420,7 @@ export function buildRunsRequest(shape: RunsWorkloadShape, templateIndex: number
   };
 
   for (let run = 0; spans.length < shape.spansPerRequest; run++) {
-    const traceId = Buffer.alloc(16);
-    salt.copy(traceId, 0);
-    traceId.writeUInt16BE(templateIndex & 0xffff, 12);
-    traceId.writeUInt16BE(run & 0xffff, 14);
+    const traceId = runTraceId(salt, templateIndex, run);
     traceIds.push(traceId);
     runs++;
     const rootId = rng.bytes(8);
@@ -493,41 +462,8 @@ export function buildRunsRequest(shape: RunsWorkloadShape, templateIndex: number
     emit(traceId, root, { spanId: rootId, startTimeUnixNano: runStart.toString(), endTimeUnixNano: (t + 1_000_000n).toString() });
   }
 
-  const message = ExportTraceServiceRequest.fromObject({
-    resourceSpans: [
-      {
-        resource: {
-          attributes: keyValues([
-            ['service.name', 'nhi-automation-runner'],
-            ['service.version', '4.12.3'],
-            ['deployment.environment.name', 'production'],
-            ['k8s.namespace.name', 'platform-automation'],
-            ['k8s.pod.name', `runner-${new Rng(seed + templateIndex).hex(10)}`],
-            ['cloud.region', 'eu-west-1'],
-          ]),
-        },
-        scopeSpans: [{ scope: { name: '@nhi/workflow-sdk', version: '2.3.0' }, spans }],
-      },
-    ],
-  });
-  const bytes = Buffer.from(ExportTraceServiceRequest.encode(message).finish());
-
-  const offsets: number[] = [];
-  for (const id of traceIds) {
-    for (let at = bytes.indexOf(id); at >= 0; at = bytes.indexOf(id, at + 16)) offsets.push(at);
-  }
-  if (offsets.length !== spans.length) throw new Error(`found ${offsets.length} trace ids in the encoding of ${spans.length} spans`);
-  const mark = Buffer.from(ids.mark, 'latin1');
-  const textOffsets: number[] = [];
-  for (let at = bytes.indexOf(mark); at >= 0; at = bytes.indexOf(mark, at + mark.length)) textOffsets.push(at);
-  if (textOffsets.length !== uniqueValues) {
-    throw new Error(`found ${textOffsets.length} sequence fields in the encoding, expected ${uniqueValues}`);
-  }
   return {
-    bytes,
-    traceIdOffsets: Uint32Array.from(offsets),
-    textOffsets: Uint32Array.from(textOffsets),
-    spans: spans.length,
+    ...encodeSpans(spans, traceIds, { seed, templateIndex, mark: ids.mark, textFields: uniqueValues }),
     meanAttributeBytes: attributeBytes / attributeCount,
     runs,
     stepCounts,

@@ -22,23 +22,29 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { arch, cpus, platform, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import { formatProfileSummary, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
+import { LOAD_OPTIONS } from './otlp-client.js';
+import { check, errorsText, machineJson, machineLine, noiseWarning, num, parseOverrides, positive, synchronousOption, table, warmupSeconds } from './report.js';
 import type { CheckpointReport, RunsGeneratorMessage, RunsGeneratorReady, RunsGeneratorResult } from './runs-generator.js';
 import { writeReferenceFiles } from './runs-workload.js';
 import {
   fsType,
+  giveUpAfter,
+  pollPeakRss,
   procCpuSeconds,
   procStatus,
+  runBenchmark,
   scrapeMetrics,
   sourceVersion,
   startServer,
   systemCpuSeconds,
   threadCpuSeconds,
+  track,
   type MetricsScrape,
   type RunningServer,
 } from './server-process.js';
@@ -75,20 +81,12 @@ interface Settings {
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const children = new Set<ChildProcess>();
-const track = (child: ChildProcess) => {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-};
 
 function parseSettings(): Settings {
   const { values } = parseArgs({
     options: {
-      seconds: { type: 'string', default: '15' },
-      warmup: { type: 'string', default: '2' },
-      inflight: { type: 'string', default: '8' },
+      ...LOAD_OPTIONS,
       pool: { type: 'string', default: '32' },
-      seed: { type: 'string', default: '1' },
       scenarios: { type: 'string', default: 'A,B,C,D' },
       synchronous: { type: 'string', default: 'full' },
       'open-runs': { type: 'string', default: '100000' },
@@ -102,40 +100,24 @@ function parseSettings(): Settings {
       json: { type: 'boolean', default: false },
     },
   });
-  const positive = (name: string, value: string, max: number) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0 || n > max) throw new Error(`--${name} must be a number in (0, ${max}]`);
-    return n;
-  };
-  if (values.synchronous !== 'full' && values.synchronous !== 'normal') throw new Error('--synchronous must be full or normal');
+  const synchronous = synchronousOption(values.synchronous);
   const scenarios = values.scenarios.split(',').map((s) => s.trim().toUpperCase());
   for (const s of scenarios) if (!['A', 'B', 'C', 'D'].includes(s)) throw new Error(`unknown scenario ${s} (A, B, C or D)`);
   const openRuns = Math.floor(positive('open-runs', values['open-runs'], 1_000_000));
   if (openRuns % 250 !== 0 || openRuns < 10_000) throw new Error('--open-runs must be a multiple of 250, at least 10000');
   return {
     seconds: positive('seconds', values.seconds, 600),
-    warmup: Number(values.warmup) >= 0 ? Number(values.warmup) : 2,
+    warmup: warmupSeconds(values.warmup),
     inflight: Math.floor(positive('inflight', values.inflight, 256)),
     pool: Math.floor(positive('pool', values.pool, 1024)),
     seed: Math.floor(Number(values.seed)),
     scenarios: ['A', 'B', 'C', 'D'].filter((s) => scenarios.includes(s)) as ScenarioId[],
-    synchronous: values.synchronous,
+    synchronous,
     openRuns,
     openRate: positive('open-rate', values['open-rate'], 1_000_000),
     drainTimeoutS: positive('drain-timeout', values['drain-timeout'], 600),
     identities: Math.floor(positive('identities', values.identities, 1_000_000)),
-    overrides: values.set.map((entry): readonly [string, unknown] => {
-      const eq = entry.indexOf('=');
-      if (eq <= 0) throw new Error(`--set expects KEY=VALUE, got ${entry}`);
-      const raw = entry.slice(eq + 1);
-      let value: unknown = raw;
-      try {
-        value = JSON.parse(raw);
-      } catch {
-        // a bare string
-      }
-      return [entry.slice(0, eq), value];
-    }),
+    overrides: parseOverrides(values.set),
     cpuProf: values['cpu-prof'],
     dir: values.dir,
     keep: values.keep,
@@ -418,8 +400,7 @@ async function runTimed(id: 'A' | 'B' | 'C', settings: Settings, profRoot: strin
     config.enrich = { identities_file: identities, policies_file: policies };
   }
   log(`${id} ${TITLES[id]}: starting server (${dir})`);
-  const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, ...(profDir ? { profDir } : {}), onExit: () => undefined });
-  track(server.child);
+  const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, ...(profDir ? { profDir } : {}), onSpawn: track });
   try {
     return await measureTimed(id, server, settings, reference, profDir, dir);
   } finally {
@@ -438,11 +419,7 @@ async function measureTimed(
 ): Promise<TimedResult> {
   const start: { cpu?: CpuSnapshot; metrics?: Promise<MetricsScrape> } = {};
   const end: { cpu?: CpuSnapshot; metrics?: Promise<MetricsScrape> } = {};
-  let peakRssKb = 0;
-  const poll = setInterval(() => {
-    const { rssKb } = procStatus(server.pid);
-    if (rssKb > peakRssKb) peakRssKb = rssKb;
-  }, 100);
+  const rss = pollPeakRss(server.pid);
   const args = [
     '--port', String(server.grpcPort),
     '--mode', 'timed',
@@ -470,7 +447,7 @@ async function measureTimed(
   try {
     run = await generator.done;
   } finally {
-    clearInterval(poll);
+    rss.stop();
   }
   if (start.cpu === undefined || end.cpu === undefined || start.metrics === undefined || end.metrics === undefined) {
     throw new Error(`${id}: the generator never reported its timed window`);
@@ -511,7 +488,7 @@ async function measureTimed(
     runsPerSecond: result.runsAcked / result.windowSeconds,
     cpu,
     cpuMsPerKSpans: (cpu.serverCpuSeconds * 1000) / (result.spansAcked / 1000),
-    peakRssMb: Math.max(Number.isFinite(hwmKb) ? hwmKb : 0, peakRssKb) / 1024,
+    peakRssMb: Math.max(Number.isFinite(hwmKb) ? hwmKb : 0, rss.peakKb()) / 1024,
     evaluatedInWindow,
     evaluatedPerSecond: evaluatedInWindow / windowS,
     openAtStart: orZero(m0.sum(OPEN)),
@@ -579,8 +556,7 @@ async function runOpenRuns(settings: Settings): Promise<OpenRunsResult> {
   // Roots never come and max_open_ms is an hour: every run stays open. max_open_runs keeps its default.
   const config = { runs: { max_open_ms: NEVER_MS } };
   log(`D ${TITLES.D}: starting server (${dir})`);
-  const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, onExit: () => undefined });
-  track(server.child);
+  const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, onSpawn: track });
   try {
     await sleep(1000);
     const baseline = await memoryPoint(server, 0, 0, 1000);
@@ -588,11 +564,7 @@ async function runOpenRuns(settings: Settings): Promise<OpenRunsResult> {
     const points: MemoryPoint[] = [];
     let idleCpuPct = NaN;
     let idleWorkerPct = NaN;
-    let peakRssKb = 0;
-    const poll = setInterval(() => {
-      const { rssKb } = procStatus(server.pid);
-      if (rssKb > peakRssKb) peakRssKb = rssKb;
-    }, 100);
+    const rss = pollPeakRss(server.pid);
     const args = [
       '--port', String(server.grpcPort),
       '--mode', 'count',
@@ -631,7 +603,7 @@ async function runOpenRuns(settings: Settings): Promise<OpenRunsResult> {
       run = await generator.done;
       await pending;
     } finally {
-      clearInterval(poll);
+      rss.stop();
     }
     const last = await scrapeMetrics(server.httpPort);
     const hwmKb = procStatus(server.pid).hwmKb;
@@ -648,7 +620,7 @@ async function runOpenRuns(settings: Settings): Promise<OpenRunsResult> {
       idleCpuPct,
       idleWorkerPct,
       capped: orZero(last.sum('runledger_runs_capped_total')),
-      peakRssMb: Math.max(hwmKb, peakRssKb) / 1024,
+      peakRssMb: Math.max(hwmKb, rss.peakKb()) / 1024,
       store,
     };
   } finally {
@@ -659,29 +631,13 @@ async function runOpenRuns(settings: Settings): Promise<OpenRunsResult> {
 
 // ---------------------------------------------------------------- report
 
-const num = (n: number, digits = 0) =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
 const pct = (x: number, digits = 1) => `${num(x * 100, digits)}%`;
-const check = (ok: boolean) => (ok ? 'met' : 'MISSED');
-
-function errorsText(g: RunsGeneratorResult): string {
-  const parts = Object.entries(g.errors).map(([code, n]) => `${code}×${n}`);
-  if (g.spansRejected > 0) parts.push(`rejected spans ${g.spansRejected}`);
-  return parts.length === 0 ? '0' : parts.join(' ');
-}
-
-function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const fmt = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  return [fmt(header), widths.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)];
-}
 
 function report(settings: Settings, timed: readonly TimedResult[], open: OpenRunsResult | undefined): string {
-  const cpu = cpus();
   const lines: string[] = [];
   const dbFs = fsType(settings.dir);
   lines.push(`runledger runs benchmark (assembly, evaluation, enrichment; OTLP/gRPC on 127.0.0.1), runledger ${sourceVersion()}`);
-  lines.push(`machine:  ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${platform()} ${arch()}, node ${process.version}`);
+  lines.push(machineLine());
   lines.push(
     `settings: ${settings.seconds} s timed after ${settings.warmup} s warm-up per scenario, ${settings.inflight} requests in flight, synchronous=${settings.synchronous}; database ${settings.dir} (${dbFs})${dbFs === 'tmpfs' ? ' WARNING: tmpfs ignores fsync' : ''}`,
   );
@@ -767,12 +723,7 @@ function report(settings: Settings, timed: readonly TimedResult[], open: OpenRun
     }
   }
 
-  const noisy = timed.filter((r) => r.cpu.otherPct > 15);
-  if (noisy.length > 0) {
-    lines.push(
-      `WARNING: CPU was used outside the server and the generator during the run (${noisy.map((r) => `${r.scenario}: ${num(r.cpu.otherPct)}%`).join(', ')} of one core, on ${cpus().length} cores): the figures are disturbed; rerun on an idle machine.`,
-    );
-  }
+  lines.push(...noiseWarning(timed.map((r) => [r.scenario, r.cpu.otherPct])));
 
   const a = timed.find((r) => r.scenario === 'A');
   const b = timed.find((r) => r.scenario === 'B');
@@ -827,11 +778,7 @@ async function main(): Promise<void> {
   const settings = parseSettings();
   const timedCount = settings.scenarios.filter((s) => s !== 'D').length;
   const budgetMs = (timedCount * (settings.warmup + settings.seconds + settings.drainTimeoutS + 120) + (settings.scenarios.includes('D') ? (settings.openRuns / settings.openRate) * 2 + 180 : 0)) * 1000;
-  setTimeout(() => {
-    log(`giving up after ${Math.round(budgetMs / 1000)} s`);
-    for (const child of children) child.kill('SIGKILL');
-    process.exit(1);
-  }, budgetMs).unref();
+  giveUpAfter(budgetMs, log, String(Math.round(budgetMs / 1000)));
 
   const profRoot = settings.cpuProf ? mkdtempSync(join(settings.dir, 'runledger-bench-runs-prof-')) : undefined;
   const timed: TimedResult[] = [];
@@ -839,12 +786,11 @@ async function main(): Promise<void> {
   const open = settings.scenarios.includes('D') ? await runOpenRuns(settings) : undefined;
 
   if (settings.json) {
-    const cpu = cpus();
     process.stdout.write(
       `${JSON.stringify(
         {
           runledger: sourceVersion(),
-          machine: { cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), totalMemBytes: totalmem(), platform: platform(), arch: arch(), node: process.version },
+          machine: machineJson(),
           settings: { ...settings, dbFilesystem: fsType(settings.dir) },
           timed,
           open,
@@ -859,20 +805,4 @@ async function main(): Promise<void> {
   if (profRoot !== undefined) log(`CPU profiles kept in ${profRoot} (node dist/bench/profile.js FILE)`);
 }
 
-const killChildren = () => {
-  for (const child of children) child.kill('SIGKILL');
-};
-process.on('exit', killChildren);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren();
-    process.exit(130);
-  });
-}
-
-try {
-  await main();
-} catch (err) {
-  log(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  process.exitCode = 1;
-}
+await runBenchmark(main, log);

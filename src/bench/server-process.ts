@@ -1,8 +1,10 @@
 /**
  * Helpers for benchmarks that run the real server (`node dist/main.js serve`) in a child process:
- * start it on 127.0.0.1 with a generated config in a temporary directory, scrape its /metrics, and
- * sample its memory and CPU (per thread, so the run-history worker shows apart from the main thread)
- * from /proc. Linux only for the /proc figures; elsewhere they read as NaN.
+ * start it on 127.0.0.1 with a generated config in a temporary directory (or any server that logs the
+ * port it listens on, with spawnListening), scrape its /metrics, and sample its memory and CPU (per
+ * thread, so the run-history worker shows apart from the main thread) from /proc. Linux only for the
+ * /proc figures; elsewhere they read as NaN. Also the benchmark process's own lifecycle: the children
+ * it must kill when it exits, is interrupted or gives up.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
@@ -10,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
-const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+/** The server's entry point, dist/main.js. */
+export const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 
 // ---------------------------------------------------------------- /proc sampling (Linux)
 
@@ -168,10 +171,15 @@ export interface ServerOptions {
   /** Directory for `node --cpu-prof` (main thread and worker threads each write a profile there). */
   readonly profDir?: string;
   readonly onExit?: (child: ChildProcess) => void;
+  /** Called as soon as the process is spawned (e.g. to track it for killing). */
+  readonly onSpawn?: (child: ChildProcess) => void;
+  /** How long the server may take to listen (default 30 s) and to stop after SIGTERM (default 60 s). */
+  readonly startTimeoutMs?: number;
+  readonly stopTimeoutMs?: number;
 }
 
 /** Starts runledger on 127.0.0.1 (gRPC and HTTP on ephemeral ports); resolves once both listen. */
-export function startServer(options: ServerOptions): Promise<RunningServer> {
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const dbPath = join(options.dir, 'runledger.db');
   const configPath = join(options.dir, 'runledger.yaml');
   const config: Record<string, unknown> = {
@@ -183,9 +191,70 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   };
   for (const [path, value] of options.overrides ?? []) setPath(config, path.split('.'), value);
   writeFileSync(configPath, stringify(config));
-  const nodeArgs = options.profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profDir}`];
+  let httpPort: number | undefined;
+  const listening = await spawnListening({
+    args: [...profArgs(options.profDir), MAIN, 'serve', '--config', configPath],
+    cwd: options.dir,
+    label: 'runledger',
+    startTimeoutMs: options.startTimeoutMs ?? 30_000,
+    stopTimeoutMs: options.stopTimeoutMs ?? 60_000,
+    ...(options.onExit === undefined ? {} : { onExit: options.onExit }),
+    ...(options.onSpawn === undefined ? {} : { onSpawn: options.onSpawn }),
+    onLogLine: (entry) => {
+      if (entry.msg === 'HTTP server listening' && typeof entry.port === 'number') httpPort = entry.port;
+      if (entry.msg === 'OTLP/gRPC receiver listening' && typeof entry.port === 'number') {
+        if (httpPort === undefined) return new Error('runledger listened for OTLP before logging its HTTP port');
+        return { grpcPort: entry.port, httpPort };
+      }
+      return undefined;
+    },
+  });
+  return { ...listening.value, child: listening.child, pid: listening.pid, dbPath, output: listening.output, stop: listening.stop };
+}
+
+/** The node options that write CPU profiles into `profDir` (none without one). */
+export function profArgs(profDir: string | undefined): string[] {
+  return profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
+}
+
+export interface ListeningProcess<T> {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** What `onLogLine` returned once the process listened (ports). */
+  readonly value: T;
+  /** The last log lines (stdout and stderr). */
+  output(): string;
+  /** SIGTERM, then SIGKILL after the stop timeout; a non-zero exit is reported with the last output. */
+  stop(): Promise<void>;
+}
+
+export interface SpawnListeningOptions<T> {
+  /** node's arguments (the script and its options). */
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** The process's name in error messages. */
+  readonly label: string;
+  readonly startTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly onExit?: (child: ChildProcess) => void;
+  readonly onSpawn?: (child: ChildProcess) => void;
+  /** Where a non-zero exit on stop is reported (default: stderr, prefixed [bench]). */
+  readonly log?: (message: string) => void;
+  /** Each JSON log line on stdout: a value once listening, an Error to give up, undefined to read on. */
+  readonly onLogLine: (entry: { msg?: unknown; port?: unknown }) => T | Error | undefined;
+}
+
+/** Spawns `node ...args` and resolves once a JSON log line on its stdout says it listens. */
+export function spawnListening<T>(options: SpawnListeningOptions<T>): Promise<ListeningProcess<T>> {
+  const log = options.log ?? ((message: string) => process.stderr.write(`[bench] ${message}\n`));
   // cwd: the temporary directory, so files at relative default paths (./data/...) stay out of the project.
-  const child = spawn(process.execPath, [...nodeArgs, MAIN, 'serve', '--config', configPath], { cwd: options.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, options.args, {
+    cwd: options.cwd,
+    ...(options.env === undefined ? {} : { env: options.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  options.onSpawn?.(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   exited.finally(() => options.onExit?.(child)).catch(() => undefined);
   let output = '';
@@ -195,14 +264,13 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   child.stderr!.on('data', keep);
   return new Promise((resolve, reject) => {
     let buffered = '';
-    let httpPort: number | undefined;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`runledger did not start within 30 s:\n${output}`));
-    }, 30_000);
+      reject(new Error(`${options.label} did not start within ${options.startTimeoutMs / 1000} s:\n${output}`));
+    }, options.startTimeoutMs);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`runledger exited (${code ?? signal}) before listening:\n${output}`));
+      reject(new Error(`${options.label} exited (${code ?? signal}) before listening:\n${output}`));
     });
     child.stdout!.on('data', (chunk: Buffer) => {
       keep(chunk);
@@ -214,33 +282,80 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
         try {
           entry = JSON.parse(line) as typeof entry;
         } catch {
-          continue;
+          continue; // not a JSON log line
         }
-        if (entry.msg === 'HTTP server listening' && typeof entry.port === 'number') httpPort = entry.port;
-        if (entry.msg === 'OTLP/gRPC receiver listening' && typeof entry.port === 'number') {
-          clearTimeout(timer);
-          if (httpPort === undefined) {
-            child.kill('SIGKILL');
-            reject(new Error('runledger listened for OTLP before logging its HTTP port'));
-            return;
-          }
-          resolve({
-            child,
-            pid: child.pid!,
-            grpcPort: entry.port,
-            httpPort,
-            dbPath,
-            output: () => output,
-            stop: async () => {
-              if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-              const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-              await exited;
-              clearTimeout(killer);
-              if (child.exitCode !== 0) process.stderr.write(`[bench] runledger exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-2000)}\n`);
-            },
-          });
+        const value = options.onLogLine(entry);
+        if (value === undefined) continue;
+        clearTimeout(timer);
+        if (value instanceof Error) {
+          child.kill('SIGKILL');
+          reject(value);
+          return;
         }
+        resolve({
+          child,
+          pid: child.pid!,
+          value,
+          output: () => output,
+          stop: async () => {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            const killer = setTimeout(() => child.kill('SIGKILL'), options.stopTimeoutMs);
+            await exited;
+            clearTimeout(killer);
+            if (child.exitCode !== 0) log(`${options.label} exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-2000)}`);
+          },
+        });
       }
     });
   });
+}
+
+// ---------------------------------------------------------------- the benchmark process
+
+/** Child processes (servers, generators) killed when the benchmark exits, is interrupted or gives up. */
+export const children = new Set<ChildProcess>();
+
+export function track(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+
+export function killChildren(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+/** Kills every child and exits, once `budgetMs` has passed (a hard bound on the whole run). */
+export function giveUpAfter(budgetMs: number, log: (message: string) => void, seconds: string = String(budgetMs / 1000)): void {
+  setTimeout(() => {
+    log(`giving up after ${seconds} s`);
+    killChildren();
+    process.exit(1);
+  }, budgetMs).unref();
+}
+
+/** Runs a benchmark's main(): children die with it, and a failure is logged with exit code 1. */
+export async function runBenchmark(main: () => Promise<void>, log: (message: string) => void): Promise<void> {
+  process.on('exit', killChildren);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      killChildren();
+      process.exit(130);
+    });
+  }
+  try {
+    await main();
+  } catch (err) {
+    log(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exitCode = 1;
+  }
+}
+
+/** Peak RSS of a process, polled every 100 ms until stopped. */
+export function pollPeakRss(pid: number): { peakKb(): number; stop(): void } {
+  let peakRssKb = 0;
+  const poll = setInterval(() => {
+    const { rssKb } = procStatus(pid);
+    if (rssKb > peakRssKb) peakRssKb = rssKb;
+  }, 100);
+  return { peakKb: () => peakRssKb, stop: () => clearInterval(poll) };
 }

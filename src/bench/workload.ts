@@ -89,23 +89,33 @@ const TOOLS: ReadonlyArray<readonly [tool: string, operation: string]> = [
 ];
 
 type Attr = readonly [key: string, value: string];
+export type AttrValue = string | number | boolean;
 
 /** Makes ids unique per request sent: `mark` (12 hex digits) is overwritten by the request's sequence. */
-interface UniqueIds {
+export interface UniqueIds {
   readonly mark: string;
   count: number;
 }
 
 /** `prefix` + the stamped sequence + an occurrence number (unique within the request) + padding. */
-function uniqueId(ids: UniqueIds, rng: Rng, padding: number, prefix = ''): string {
+export function uniqueId(ids: UniqueIds, rng: Rng, padding: number, prefix = ''): string {
   const occurrence = (ids.count++).toString(16).padStart(6, '0');
   return `${prefix}${ids.mark}${occurrence}${rng.hex(padding)}`;
 }
 
 /** A UUID-shaped id whose last group is the stamped sequence. */
-function uniqueUuid(ids: UniqueIds, rng: Rng): string {
+export function uniqueUuid(ids: UniqueIds, rng: Rng): string {
   const occurrence = (ids.count++).toString(16).padStart(8, '0');
   return `${occurrence}-${rng.hex(4)}-4${rng.hex(3)}-a${rng.hex(3)}-${ids.mark}`;
+}
+
+/** A run's trace id: the pool's salt, then the template and the run (stampRequest writes the sequence between). */
+export function runTraceId(salt: Buffer, templateIndex: number, run: number): Buffer {
+  const traceId = Buffer.alloc(16);
+  salt.copy(traceId, 0);
+  traceId.writeUInt16BE(templateIndex & 0xffff, 12);
+  traceId.writeUInt16BE(run & 0xffff, 14);
+  return traceId;
 }
 
 function arn(rng: Rng): string {
@@ -161,7 +171,14 @@ function fitAttributes(attrs: Attr[], count: number, rng: Rng): Attr[] {
   return out;
 }
 
-const keyValues = (attrs: readonly Attr[]) => attrs.map(([key, value]) => ({ key, value: { stringValue: value } }));
+function anyValue(value: AttrValue): Record<string, unknown> {
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  return Number.isInteger(value) ? { intValue: value } : { doubleValue: value };
+}
+
+/** OTLP KeyValues (strings, booleans, integers and doubles as such). */
+export const keyValues = (attrs: ReadonlyArray<readonly [key: string, value: AttrValue]>) => attrs.map(([key, value]) => ({ key, value: anyValue(value) }));
 
 /** Encoded size of a KeyValue as a repeated field of Span (tag + length + body). */
 function keyValueBytes([key, value]: Attr): number {
@@ -189,10 +206,7 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
 
   const runs = Math.ceil(shape.spansPerRequest / shape.spansPerRun);
   for (let run = 0; run < runs && spans.length < shape.spansPerRequest; run++) {
-    const traceId = Buffer.alloc(16);
-    salt.copy(traceId, 0);
-    traceId.writeUInt16BE(templateIndex & 0xffff, 12);
-    traceId.writeUInt16BE(run & 0xffff, 14);
+    const traceId = runTraceId(salt, templateIndex, run);
     traceIds.push(traceId);
     const rootId = rng.bytes(8);
     const runStart = baseNs + BigInt(run) * 1_000_000_000n;
@@ -243,6 +257,18 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
     });
   }
 
+  return { ...encodeSpans(spans, traceIds, { seed, templateIndex, mark: ids.mark, textFields: ids.count }), meanAttributeBytes: attributeBytes / attributeCount };
+}
+
+/**
+ * Encodes spans as one request from the workload's resource and scope, and finds where stampRequest writes:
+ * every span's trace id, and the `textFields` values holding `mark`.
+ */
+export function encodeSpans(
+  spans: Record<string, unknown>[],
+  traceIds: readonly Buffer[],
+  at: { readonly seed: number; readonly templateIndex: number; readonly mark: string; readonly textFields: number },
+): Omit<EncodedRequest, 'meanAttributeBytes'> {
   const message = ExportTraceServiceRequest.fromObject({
     resourceSpans: [
       {
@@ -252,7 +278,7 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
             ['service.version', '4.12.3'],
             ['deployment.environment.name', 'production'],
             ['k8s.namespace.name', 'platform-automation'],
-            ['k8s.pod.name', `runner-${new Rng(seed + templateIndex).hex(10)}`],
+            ['k8s.pod.name', `runner-${new Rng(at.seed + at.templateIndex).hex(10)}`],
             ['cloud.region', 'eu-west-1'],
           ]),
         },
@@ -265,24 +291,18 @@ export function buildRequest(shape: WorkloadShape, templateIndex: number, seed: 
   // Every span carries its trace id once; find them all (16 random-salted bytes cannot occur by chance).
   const offsets: number[] = [];
   for (const id of traceIds) {
-    for (let at = bytes.indexOf(id); at >= 0; at = bytes.indexOf(id, at + 16)) offsets.push(at);
+    for (let pos = bytes.indexOf(id); pos >= 0; pos = bytes.indexOf(id, pos + 16)) offsets.push(pos);
   }
   if (offsets.length !== spans.length) {
     throw new Error(`found ${offsets.length} trace ids in the encoding of ${spans.length} spans`);
   }
-  const mark = Buffer.from(ids.mark, 'latin1');
+  const mark = Buffer.from(at.mark, 'latin1');
   const textOffsets: number[] = [];
-  for (let at = bytes.indexOf(mark); at >= 0; at = bytes.indexOf(mark, at + mark.length)) textOffsets.push(at);
-  if (textOffsets.length !== ids.count) {
-    throw new Error(`found ${textOffsets.length} sequence fields in the encoding, expected ${ids.count}`);
+  for (let pos = bytes.indexOf(mark); pos >= 0; pos = bytes.indexOf(mark, pos + mark.length)) textOffsets.push(pos);
+  if (textOffsets.length !== at.textFields) {
+    throw new Error(`found ${textOffsets.length} sequence fields in the encoding, expected ${at.textFields}`);
   }
-  return {
-    bytes,
-    traceIdOffsets: Uint32Array.from(offsets),
-    textOffsets: Uint32Array.from(textOffsets),
-    spans: spans.length,
-    meanAttributeBytes: attributeBytes / attributeCount,
-  };
+  return { bytes, traceIdOffsets: Uint32Array.from(offsets), textOffsets: Uint32Array.from(textOffsets), spans: spans.length };
 }
 
 /** Writes `template` into `target` with `sequence` in every trace id; returns the view to send. */
