@@ -11,6 +11,7 @@ export interface IntakeSpan {
   readonly startNs: bigint;
   readonly endNs: bigint;
   readonly statusCode: number; // 0 unset, 1 ok, 2 error
+  readonly statusMessage: string;
   readonly attributes: Attributes;
   /** The encoded opentelemetry.proto.trace.v1.Span. */
   readonly body: Uint8Array;
@@ -55,6 +56,7 @@ interface ViewMessage {
 
 interface HeaderMessage extends SpanBasicsMessage {
   attributes?: KeyValueMessage[];
+  status?: { code?: number; message?: string } | null;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -81,7 +83,7 @@ export function decodeIntakeRequest(bytes: Uint8Array): IntakeRequest {
 
 function decodeSpan(body: Uint8Array): IntakeSpan {
   const h = SpanHeader.decode(body) as HeaderMessage;
-  return { ...spanBasics(h), attributes: toAttributes(h.attributes), body };
+  return { ...spanBasics(h), statusMessage: h.status?.message ?? '', attributes: toAttributes(h.attributes), body };
 }
 
 /** The fields every decoded Span message shares, as intake and evaluation read them. */

@@ -19,7 +19,6 @@ import {
   type Redactor,
 } from '../redaction/redactor.js';
 import { detectSecretValue } from '../redaction/detectors.js';
-import { hasSecretTrigger } from '../redaction/secret-trigger.js';
 
 export interface EncodedRedaction {
   /** The encoded message: the input object itself when nothing had to change. */
@@ -28,16 +27,9 @@ export interface EncodedRedaction {
   readonly redactions: readonly Redaction[];
 }
 
-/**
- * Redacts an encoded opentelemetry.proto.trace.v1.Span: span, event and link attributes, then the free
- * text fields — the span name, the status message and event names — which carry secrets too (an error
- * message quoting a URL with a token); those are judged by the value's shape alone.
- */
+/** Redacts span, event and link attributes of an encoded opentelemetry.proto.trace.v1.Span. */
 export function redactEncodedSpan(bytes: Uint8Array, redactor: Redactor): EncodedRedaction {
-  const attributes = redactEncoded(bytes, redactor, SPAN_LAYOUT);
-  const text = redactSpanText(attributes.bytes, redactor);
-  if (text.redactions.length === 0) return attributes;
-  return { bytes: text.bytes, redactions: [...attributes.redactions, ...text.redactions] };
+  return redactEncoded(bytes, redactor, SPAN_LAYOUT);
 }
 
 interface SpanTextMessage {
@@ -46,9 +38,13 @@ interface SpanTextMessage {
   events?: Array<{ name?: string }>;
 }
 
-function redactSpanText(bytes: Uint8Array, redactor: Redactor): EncodedRedaction {
-  // The raw-byte trigger says "maybe" for any secret shape anywhere; most spans stop here.
-  if (!redactor.enabled || bytes.length === 0 || !hasSecretTrigger(asBuffer(bytes))) return { bytes, redactions: NO_REDACTIONS };
+/**
+ * Redacts the free-text fields of an encoded Span — name, status message, event names — which carry
+ * secrets too (an error message quoting a URL with a token); judged by the value's shape alone. The
+ * caller decides when to look (intake checks the decoded name and status message first).
+ */
+export function redactSpanText(bytes: Uint8Array, redactor: Redactor): EncodedRedaction {
+  if (!redactor.enabled || bytes.length === 0) return { bytes, redactions: NO_REDACTIONS };
   const span = Span.decode(bytes) as unknown as SpanTextMessage;
   const redactions: Redaction[] = [];
   const check = (text: string | undefined, key: string, replace: (hashed: string) => void) => {

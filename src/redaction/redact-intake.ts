@@ -1,5 +1,6 @@
 import type { IntakeRequest, IntakeResource, IntakeScope, IntakeSpan, SpanRedaction } from '../otlp/intake-request.js';
-import { redactEncodedResource, redactEncodedScope, redactEncodedSpan } from '../otlp/redact-encoded.js';
+import { redactEncodedResource, redactEncodedScope, redactEncodedSpan, redactSpanText } from '../otlp/redact-encoded.js';
+import { detectSecretValue } from './detectors.js';
 import type { Redactor } from './redactor.js';
 
 export interface IntakeRedaction {
@@ -62,7 +63,12 @@ function redactSpan(
   context: readonly SpanRedaction[],
   count: (list: readonly SpanRedaction[]) => void,
 ): IntakeSpan {
-  const body = redactEncodedSpan(span.body, redactor);
+  const attributes = redactEncodedSpan(span.body, redactor);
+  // Free text (name, status message, event names) is decoded only when the name or the status
+  // message looks like it holds a secret: scanning every span body for it would cost a third of ingest.
+  const suspect = detectSecretValue(span.name) !== undefined || detectSecretValue(span.statusMessage) !== undefined;
+  const text = suspect ? redactSpanText(attributes.bytes, redactor) : { bytes: attributes.bytes, redactions: [] };
+  const body = { bytes: text.bytes, redactions: [...attributes.redactions, ...text.redactions] };
   const own = body.redactions.map((r): SpanRedaction => ({ target: 'span', ...r }));
   count(own);
   if (body.bytes === span.body && context.length === 0) return span;

@@ -80,6 +80,7 @@ function batchSpan(spec: SpanSpec): BatchSpan {
     startNs: spec.startNs ?? 1_000n,
     endNs: (spec.startNs ?? 1_000n) + 10n,
     statusCode: 0,
+    statusMessage: '',
     attributes: {},
     body: Buffer.from(`span-body:${spec.id}`),
   };

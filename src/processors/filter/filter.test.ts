@@ -79,6 +79,7 @@ function batchSpan(spec: SpanSpec): BatchSpan {
     startNs: 1n,
     endNs: 2n,
     statusCode: 0,
+    statusMessage: '',
     attributes: spec.attributes ?? {},
     body: new Uint8Array(0),
   };
