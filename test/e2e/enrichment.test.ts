@@ -1,3 +1,4 @@
+import type { ActorView } from '../../src/evidence/evaluate.js';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -37,16 +38,7 @@ const RELOAD_SECONDS = 0.2;
 const revisionOf = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
 /** The actor as the run record carries it once the inventory enriched it. */
-interface ActorRecord {
-  readonly id: string | null;
-  readonly type: string | null;
-  readonly authn: string | null;
-  readonly reported_id?: string;
-  readonly registered?: boolean;
-  readonly owner?: string;
-  readonly team?: string;
-  readonly tier?: string;
-}
+type ActorRecord = ActorView;
 
 interface PolicyRecord {
   readonly revision: string;

@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import type { VerifyReport } from '../../src/integrity/verify.js';
 import { stringify } from 'yaml';
 import { runledgerCli } from './runs-cli.js';
 
@@ -36,22 +37,8 @@ export function tamper(dbPath: string, edit: (db: BetterSqlite3.Database) => voi
   }
 }
 
-export interface VerifyProblemView {
-  readonly kind: string;
-  readonly seq?: number;
-  readonly run_id?: string;
-  readonly revision?: number;
-  readonly message: string;
-}
-
-export interface VerifyReportView {
-  readonly intact: boolean;
-  readonly records_checked: number;
-  readonly revisions_checked: number;
-  readonly checkpoints_checked: number;
-  readonly head: { seq: number; hash: string };
-  readonly problems: readonly VerifyProblemView[];
-}
+/** The JSON `runledger verify --json` prints: the walker's own report type. */
+export type VerifyReportView = VerifyReport;
 
 export interface VerifyOutcome {
   readonly code: number;
