@@ -15,25 +15,11 @@ import type { SpanSink } from '../pipeline/span-sink.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { receiverConfigSchema, type ReceiverConfig } from './config.js';
 import { OtlpGrpcReceiver } from './otlp-grpc-receiver.js';
+import { FailingSink, RecordingSink } from '../../test/support/sinks.js';
 
 const logger = pino({ level: 'silent' });
 
-class RecordingSink implements SpanSink {
-  readonly batches: SpanBatch[] = [];
 
-  consume(batch: SpanBatch): Promise<void> {
-    this.batches.push(batch);
-    return Promise.resolve();
-  }
-}
-
-class FailingSink implements SpanSink {
-  constructor(private readonly error: unknown) {}
-
-  consume(): Promise<void> {
-    return Promise.reject(this.error);
-  }
-}
 
 /** Holds every batch until release(), like a store waiting on a lock. */
 class GatedSink implements SpanSink {

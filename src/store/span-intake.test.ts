@@ -7,12 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RunledgerError } from '../errors.js';
 import type { IntakeResource, IntakeScope, IntakeSpan } from '../otlp/intake-request.js';
 import type { BatchSpan, SpanBatch } from '../pipeline/span-batch.js';
-import type { SpanSink } from '../pipeline/span-sink.js';
 import type { StorageConfig } from './config.js';
 import { migrate, openDatabase, type Database } from './database.js';
 import { MIGRATIONS } from './migrations.js';
 import { ChainStore } from './chain-store.js';
 import { SpanIntake } from './span-intake.js';
+import { FailingSink, RecordingSink } from '../../test/support/sinks.js';
 
 const logger = pino({ level: 'silent' });
 const TRACE_A = 'aa'.repeat(16);
@@ -92,20 +92,7 @@ function batchOf(specs: SpanSpec[], claims: Array<[string, string]> = []): SpanB
   return { spans: specs.map(batchSpan), receivedNs: 5_000n, claims: claims.map(([traceId, runKey]) => ({ traceId, runKey, rootSpanId: null })) };
 }
 
-class RecordingSink implements SpanSink {
-  readonly batches: SpanBatch[] = [];
 
-  consume(batch: SpanBatch): Promise<void> {
-    this.batches.push(batch);
-    return Promise.resolve();
-  }
-}
-
-class FailingSink implements SpanSink {
-  consume(): Promise<void> {
-    return Promise.reject(new RunledgerError('STORAGE_UNAVAILABLE', 'downstream failed', { retryable: true }));
-  }
-}
 
 describe('SpanIntake', () => {
   it('commits the spans before consume() resolves', async () => {
@@ -332,7 +319,8 @@ describe('SpanIntake', () => {
 
   it("rejects with the next stage's error after committing", async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), new FailingSink(), logger);
+    const downstream = new RunledgerError('STORAGE_UNAVAILABLE', 'downstream failed', { retryable: true });
+    const intake = new SpanIntake(open(config), new FailingSink(downstream), logger);
 
     await expect(intake.consume(batchOf([{ id: '1' }]))).rejects.toMatchObject({ message: 'downstream failed' });
     expect(count(reader(config.path), 'SELECT count(*) FROM spans')).toBe(1);

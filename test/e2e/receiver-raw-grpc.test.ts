@@ -9,6 +9,7 @@ import {
   newTraceId,
   toNumber,
   type SpanSpec,
+  workflowRequest,
 } from '../support/otlp-request.js';
 import { grpcFrame, http2Export, RawOtlpClient } from '../support/raw-otlp-client.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
@@ -16,20 +17,6 @@ import { spansNamedLike, storedSpanIds } from '../support/stored-spans.js';
 
 const MIB = 1024 * 1024;
 
-/** A valid request of `count` spans of one workflow trace; returns the bytes and the span ids (hex). */
-function workflowRequest(prefix: string, count: number): { body: Buffer; spanIds: string[] } {
-  const traceId = newTraceId();
-  const spans: SpanSpec[] = Array.from({ length: count }, (_, i) => ({
-    name: `${prefix}-${i}`,
-    traceId,
-    spanId: newSpanId(),
-    attributes: { 'nhi.workflow.run.id': `${prefix}-run` },
-  }));
-  return {
-    body: encodeExportRequest([{ spans }]),
-    spanIds: spans.map((s) => s.spanId!.toString('hex')),
-  };
-}
 
 /** One span whose attribute is `bytes` long: the request grows past any limit while gzip keeps it tiny. */
 function bloatedRequest(name: string, bytes: number): Buffer {

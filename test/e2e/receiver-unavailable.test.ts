@@ -6,28 +6,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { metricValue } from '../support/metrics.js';
 import {
   decodeStatusDetails,
-  encodeExportRequest,
-  newSpanId,
-  newTraceId,
   retryDelayMsOf,
   retryInfosOf,
-  type SpanSpec,
+  workflowRequest,
 } from '../support/otlp-request.js';
 import { RawOtlpClient, type ExportOutcome } from '../support/raw-otlp-client.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
 import { spansNamedLike } from '../support/stored-spans.js';
 import { RETRY_INFO_TYPE_URL } from '../../src/otlp/proto.js';
 
-function request(prefix: string, count = 3): { body: Buffer; spanIds: string[] } {
-  const traceId = newTraceId();
-  const spans: SpanSpec[] = Array.from({ length: count }, (_, i) => ({
-    name: `${prefix}-${i}`,
-    traceId,
-    spanId: newSpanId(),
-    attributes: { 'nhi.workflow.run.id': `${prefix}-run` },
-  }));
-  return { body: encodeExportRequest([{ spans }]), spanIds: spans.map((s) => s.spanId!.toString('hex')) };
-}
 
 /**
  * UNAVAILABLE carrying a google.rpc.Status (same code and message) whose one detail is a RetryInfo,
@@ -86,7 +73,7 @@ describe('receiver refusing with UNAVAILABLE and RetryInfo', () => {
       },
     });
     client = new RawOtlpClient(runledger.grpcPort);
-    const { body, spanIds } = request('locked', 3);
+    const { body, spanIds } = workflowRequest('locked', 3);
 
     lock = holdWriteLock(runledger.dbPath);
     const refused = await client.export(body);
@@ -117,11 +104,11 @@ describe('receiver refusing with UNAVAILABLE and RetryInfo', () => {
     expect((await client.export(Buffer.alloc(0))).code).toBe(grpc.status.OK);
 
     lock = holdWriteLock(runledger.dbPath);
-    const requests = [request('overload-0', 1)];
+    const requests = [workflowRequest('overload-0', 1)];
     const outcomes = [client.export(requests[0]!.body)];
     await sleep(200); // the server is now blocked inside its commit, waiting for the lock
     for (let i = 1; i <= 6; i++) {
-      requests.push(request(`overload-${i}`, 2));
+      requests.push(workflowRequest(`overload-${i}`, 2));
       outcomes.push(client.export(requests[i]!.body));
     }
     await sleep(200);

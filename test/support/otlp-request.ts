@@ -31,6 +31,18 @@ export const newSpanId = (): Buffer => randomBytes(8);
 const keyValues = (attributes: Readonly<Record<string, string>> = {}) =>
   Object.entries(attributes).map(([key, value]) => ({ key, value: { stringValue: value } }));
 
+/** A valid request of `count` spans of one workflow trace (run id `<prefix>-run`), with its span ids in hex. */
+export function workflowRequest(prefix: string, count: number): { body: Buffer; spanIds: string[] } {
+  const traceId = newTraceId();
+  const spans: SpanSpec[] = Array.from({ length: count }, (_, i) => ({
+    name: `${prefix}-${i}`,
+    traceId,
+    spanId: newSpanId(),
+    attributes: { 'nhi.workflow.run.id': `${prefix}-run` },
+  }));
+  return { body: encodeExportRequest([{ spans }]), spanIds: spans.map((s) => s.spanId!.toString('hex')) };
+}
+
 /** Encodes an ExportTraceServiceRequest (one scope per resource) with protobufjs, as a client would. */
 export function encodeExportRequest(resources: readonly ResourceSpec[]): Buffer {
   const now = BigInt(Date.now()) * 1_000_000n;

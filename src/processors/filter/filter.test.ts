@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { RunledgerError } from '../../errors.js';
 import { resolveFieldKeys, runIdentityKeys } from '../../evidence/fields.js';
 import type { Attributes } from '../../otlp/attributes.js';
 import type { IntakeResource, IntakeScope, IntakeSpan } from '../../otlp/intake-request.js';
@@ -8,31 +7,13 @@ import type { SpanSink } from '../../pipeline/span-sink.js';
 import { filterConfigSchema } from './config.js';
 import { SpanFilter, type TraceDirectory } from './filter.js';
 import { RunIdentity } from '../../runs/run-identity.js';
+import { FailingSink, RecordingSink } from '../../../test/support/sinks.js';
 
 const TRACE_A = 'aa'.repeat(16);
 const TRACE_B = 'bb'.repeat(16);
 const TRACE_C = 'cc'.repeat(16);
 
-class RecordingSink implements SpanSink {
-  readonly batches: SpanBatch[] = [];
 
-  consume(batch: SpanBatch): Promise<void> {
-    this.batches.push(batch);
-    return Promise.resolve();
-  }
-
-  get last(): SpanBatch {
-    const batch = this.batches.at(-1);
-    if (batch === undefined) throw new Error('the sink received no batch');
-    return batch;
-  }
-}
-
-class FailingSink implements SpanSink {
-  consume(): Promise<void> {
-    return Promise.reject(new RunledgerError('STORAGE_UNAVAILABLE', 'storage is unavailable; retry later', { retryable: true }));
-  }
-}
 
 /** A TraceDirectory that answers from a map and records every question. */
 class FakeDirectory implements TraceDirectory {
