@@ -93,8 +93,9 @@ export class RunStore implements ClaimSource {
   revisionsSince(sinceNs: bigint): Array<{ workflow: string | null; status: string; evaluatedNs: bigint }> {
     const rows = this.db
       .prepare(
-        `SELECT json_extract(record, '$.workflow') AS workflow, status, evaluated_ns FROM run_revisions
-         WHERE evaluated_ns >= ?`,
+        // The run's workflow from its index row: parsing every record in the window would slow the start.
+        `SELECT r.workflow, v.status, v.evaluated_ns FROM run_revisions v JOIN runs r ON r.run_key = v.run_key
+         WHERE v.evaluated_ns >= ?`,
       )
       .safeIntegers(true)
       .all(sinceNs) as Array<{ workflow: string | null; status: string; evaluated_ns: bigint }>;

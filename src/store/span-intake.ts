@@ -131,7 +131,7 @@ export class SpanIntake implements SpanSink {
     };
     for (const batchSpan of batch.spans) {
       const { span, resource, scope, runKey } = batchSpan;
-      const inserted = insertSpan.run(
+      insertSpan.run(
         runKey,
         span.traceId,
         span.spanId,
@@ -147,7 +147,7 @@ export class SpanIntake implements SpanSink {
         received,
         span.redactions === undefined || span.redactions.length === 0 ? null : JSON.stringify(span.redactions),
       );
-      if (inserted.changes > 0 && runKey !== null) {
+      if (runKey !== null) {
         touch(runKey, 1, isRootCandidate(batchSpan));
         const link = `${span.traceId}\u0000${runKey}`;
         if (!traceRuns.has(link)) {
