@@ -31,8 +31,12 @@ export class RunIdentity {
 
   /** Whether the span carries a run identity: a run id, a workflow name or kind, or an include rule. */
   carries(span: IdentitySpan, resource: Attributes): boolean {
+    return this.runId(span, resource) !== undefined || this.namesRun(span, resource);
+  }
+
+  /** The identity short of a run id: a workflow name or kind, or an include rule. */
+  namesRun(span: IdentitySpan, resource: Attributes): boolean {
     return (
-      this.runId(span, resource) !== undefined ||
       this.identityKeys.some((k) => span.attributes[k] !== undefined) ||
       // A resource-wide workflow name marks the trace roots of that service, not each of its spans.
       (span.parentSpanId === '' && this.identityKeys.some((k) => resource[k] !== undefined)) ||

@@ -43,7 +43,7 @@ export class SpanFilter implements SpanSink {
     if (kept.length < batch.spans.length) counters.dropped('excluded', batch.spans.length - kept.length);
 
     const runIds = kept.map((s) => identity.runId(s.span, s.resource.attributes));
-    const carries = kept.map((s, i) => runIds[i] !== undefined || identity.carries(s.span, s.resource.attributes));
+    const carries = kept.map((s, i) => runIds[i] !== undefined || identity.namesRun(s.span, s.resource.attributes));
 
     // Run ids bind their trace first, so a child earlier in the batch follows its root.
     const traceRun = new Map<string, string>();
