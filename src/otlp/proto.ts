@@ -31,6 +31,7 @@ export const ExportRequestView = root.lookupType('runledger.v1.ExportRequestView
 export const SpanHeader = root.lookupType('runledger.v1.SpanHeader');
 export const Span = root.lookupType('opentelemetry.proto.trace.v1.Span');
 export const Resource = root.lookupType('opentelemetry.proto.resource.v1.Resource');
+export const KeyValue = root.lookupType('opentelemetry.proto.common.v1.KeyValue');
 export const InstrumentationScope = root.lookupType('opentelemetry.proto.common.v1.InstrumentationScope');
 export const RpcStatus = root.lookupType('google.rpc.Status');
 export const RetryInfo = root.lookupType('google.rpc.RetryInfo');
@@ -39,3 +40,4 @@ export const TRACE_SERVICE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v
 export const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
 
 export { Long };
+export const Reader = protobuf.Reader;

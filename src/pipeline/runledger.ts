@@ -4,7 +4,7 @@ import { buildEvidenceBundle } from '../api/evidence-bundle.js';
 import type { Config } from '../config/schema.js';
 import { HttpServer } from '../http/http-server.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
-import { SpanFilter } from '../processors/filter/filter.js';
+import { SpanFilter, filterAttributeKeys } from '../processors/filter/filter.js';
 import { PodIdentityStage } from '../processors/pod-identity/pod-identity-stage.js';
 import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
 import type { HistoryEvents } from '../runs/run-history.js';
@@ -15,19 +15,20 @@ import { ChainStore } from '../store/chain-store.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { RunQueries } from '../store/run-queries.js';
 import { RunStore } from '../store/run-store.js';
-import { SpanIntake } from '../store/span-intake.js';
 import { SpanDirectory } from '../store/span-queries.js';
 import { ComplianceWindow } from '../telemetry/compliance-window.js';
-import { BoundedLabel, createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { BoundedLabel, countRedactions, createMetrics, type Metrics } from '../telemetry/metrics.js';
 import type { Component } from './component.js';
 import { HistoryClient } from './history-client.js';
+import { IntakeClient } from './intake-client.js';
 
 /** How often housekeeping (pending expiry, store size) runs. */
 const HOUSEKEEPING_INTERVAL_MS = 5_000;
 
 /**
  * The only module that knows the order of stages. Main thread:
- *   receiver → pod identity → filter → intake (SQLite, committed before the OTLP answer) → history client
+ *   receiver → pod identity → filter → intake client → history client
+ * Intake writer worker (src/store/intake-worker.ts): SQLite inserts, committed before the OTLP answer.
  * History worker (src/runs/run-history.ts): run assembler → evaluate (profiles, inventory, catalogue)
  *   → run revision + hash chain + checkpoints + retention.
  * Queries (HTTP API) read through a separate read-only connection.
@@ -36,11 +37,10 @@ export class Runledger implements Component {
   readonly metrics: Metrics;
   private readonly compliance: ComplianceWindow;
   private readonly workflowLabel: BoundedLabel;
-  private db: Database | undefined;
   private readDb: Database | undefined;
   private receiver: OtlpGrpcReceiver | undefined;
   private http: HttpServer | undefined;
-  private intake: SpanIntake | undefined;
+  private intake: IntakeClient | undefined;
   private directory: SpanDirectory | undefined;
   private history: HistoryClient | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
@@ -73,9 +73,17 @@ export class Runledger implements Component {
     if (this.state !== 'new') throw new Error(`cannot start runledger in state ${this.state}`);
     this.state = 'started';
     const { config, logger, metrics } = this;
-    // Opening the writer first applies migrations before the worker and readers connect.
-    const db = openDatabase(config.storage.sqlite);
-    this.db = db;
+    this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }));
+    // The intake writer applies migrations: it starts before the history worker and readers connect.
+    // Read (or created) once: the receiver and the intake writer redact with the same key.
+    const hmacKey = loadOrCreateHmacKey(config.redaction.hmac_key_file);
+    this.intake = new IntakeClient(config, {
+      next: this.history,
+      logger: logger.child({ component: 'store/intake' }),
+      hmacKey,
+      redacted: (counts) => countRedactions(metrics, counts),
+    });
+    await this.intake.start();
     logger.info({ path: config.storage.sqlite.path, synchronous: config.storage.sqlite.synchronous }, 'store opened');
     const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);
 
@@ -87,13 +95,12 @@ export class Runledger implements Component {
       this.compliance.record(this.workflowLabel.value(r.workflow), r.status === 'compliant', Number(r.evaluatedNs / 1_000_000n));
     }
 
-    this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }));
-    this.directory = new SpanDirectory(db);
-    this.intake = new SpanIntake(db, this.history, logger.child({ component: 'store/intake' }));
+    this.directory = new SpanDirectory(readDb);
+    const identity = runIdentityFromConfig(config);
     const filter = new SpanFilter(
       {
         config: config.filter,
-        identity: runIdentityFromConfig(config),
+        identity,
         directory: this.directory,
         counters: { dropped: (reason, count) => metrics.spansDropped.inc({ reason }, count) },
       },
@@ -103,7 +110,8 @@ export class Runledger implements Component {
     this.receiver = new OtlpGrpcReceiver(config.receiver.otlp_grpc, podIdentity, {
       logger: logger.child({ component: 'receiver/otlp_grpc' }),
       metrics,
-      redactor: createRedactor(config.redaction, loadOrCreateHmacKey(config.redaction.hmac_key_file)),
+      redactor: createRedactor(config.redaction, hmacKey),
+      spanAttributes: filterAttributeKeys(identity, config.filter),
     });
     const evidenceSources = {
       queries: new RunQueries(readDb),
@@ -126,7 +134,7 @@ export class Runledger implements Component {
     this.housekeeping.unref();
   }
 
-  /** Stop accepting, answer what is in flight, commit what is queued, stop history, close the store. */
+  /** Stop accepting, answer what is in flight (committed by then), stop history, close the store. */
   async shutdown(): Promise<void> {
     if (this.state !== 'started') {
       this.state = 'stopped';
@@ -135,13 +143,12 @@ export class Runledger implements Component {
     this.state = 'stopped';
     clearInterval(this.housekeeping);
     await this.receiver?.shutdown();
-    this.intake?.flush();
     await this.history?.shutdown();
     await this.http?.shutdown();
     this.readDb?.close();
     this.readDb = undefined;
-    this.db?.close();
-    this.db = undefined;
+    // The writer closes last: the last connection to close checkpoints the WAL and removes it.
+    await this.intake?.shutdown();
     this.logger.info('store closed');
   }
 
@@ -165,20 +172,22 @@ export class Runledger implements Component {
 
   private notReady(): string[] {
     const parts: string[] = [];
-    if (this.db === undefined || !this.db.open) parts.push('store');
+    if (this.intake === undefined || !this.intake.running || this.readDb === undefined || !this.readDb.open) parts.push('store');
     if (this.receiver === undefined || !this.receiver.listening) parts.push('receiver');
     if (this.history === undefined || !this.history.running) parts.push('history');
     return parts;
   }
 
   private runHousekeeping(): void {
-    const { db, directory, metrics, config } = this;
-    if (db === undefined || directory === undefined) return;
+    const { intake, metrics, config } = this;
+    if (intake === undefined) return;
     try {
       const cutoff = BigInt(Date.now() - config.filter.pending_ttl_ms) * 1_000_000n;
-      const expired = directory.expirePending(cutoff);
-      if (expired > 0) metrics.spansDropped.inc({ reason: 'pending_expired' }, expired);
-      metrics.storeBytes.set(fileSize(db.name) + fileSize(`${db.name}-wal`));
+      intake.expirePending(cutoff, (expired) => {
+        if (expired > 0) metrics.spansDropped.inc({ reason: 'pending_expired' }, expired);
+      });
+      const path = config.storage.sqlite.path;
+      metrics.storeBytes.set(fileSize(path) + fileSize(`${path}-wal`));
     } catch (err) {
       this.logger.error({ err }, 'housekeeping failed');
     }

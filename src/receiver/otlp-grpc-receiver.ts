@@ -1,13 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { RunledgerError } from '../errors.js';
-import { decodeIntakeRequest, spanProblem, type IntakeRequest } from '../otlp/intake-request.js';
+import { RunledgerError, isRunledgerError } from '../errors.js';
+import { decodeIntakeRequest, spanProblem, type AttributeSelection, type IntakeRequest } from '../otlp/intake-request.js';
 import { encodeExportResponse } from '../otlp/responses.js';
 import { TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
 import type { BatchSpan } from '../pipeline/span-batch.js';
 import type { Component } from '../pipeline/component.js';
 import type { SpanSink } from '../pipeline/span-sink.js';
-import type { Metrics } from '../telemetry/metrics.js';
+import { countRedactions, type Metrics } from '../telemetry/metrics.js';
 import type { ReceiverConfig } from './config.js';
 import { toGrpcError } from './grpc-status.js';
 import { createServerCredentials } from './credentials.js';
@@ -38,6 +38,8 @@ export interface OtlpGrpcReceiverDeps {
   readonly metrics: Metrics;
   /** Erases secrets before any stage sees the request (DESIGN §7); absent in tests of the receiver alone. */
   readonly redactor?: Redactor;
+  /** The span attributes later stages read; the rest stay encoded (default: all are decoded). */
+  readonly spanAttributes?: AttributeSelection;
 }
 
 export class OtlpGrpcReceiver implements Component {
@@ -117,14 +119,11 @@ export class OtlpGrpcReceiver implements Component {
 
     let request: IntakeRequest;
     try {
-      request = decodeIntakeRequest(call.request);
+      request = decodeIntakeRequest(call.request, this.deps.spanAttributes);
       if (this.deps.redactor !== undefined) {
         const redacted = redactIntakeRequest(request, this.deps.redactor);
         request = redacted.request;
-        for (const [label, n] of redacted.counts) {
-          const [target = '', reason = ''] = label.split('\u0000');
-          metrics.redactions.inc({ target, reason }, n);
-        }
+        countRedactions(metrics, redacted.counts);
       }
     } catch (err) {
       const message = `cannot decode ExportTraceServiceRequest: ${(err as Error).message}`;
@@ -169,7 +168,9 @@ export class OtlpGrpcReceiver implements Component {
       },
       (err: unknown) => {
         this.inFlight--;
-        if (spans.length > 0) metrics.spansRejected.inc({ reason: 'storage_unavailable' }, spans.length);
+        // The intake writer refuses a whole request whose span bodies it cannot decode for redaction.
+        const reason = isRunledgerError(err) && err.code === 'REQUEST_MALFORMED' ? 'malformed_request' : 'storage_unavailable';
+        if (spans.length > 0) metrics.spansRejected.inc({ reason }, spans.length);
         answer('refused', toGrpcError(err, this.config.retry_delay_ms));
       },
     );

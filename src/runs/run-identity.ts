@@ -24,6 +24,11 @@ export class RunIdentity {
     private readonly include: readonly SpanMatch[] = [],
   ) {}
 
+  /** The span attribute keys these rules read. */
+  get attributeKeys(): string[] {
+    return [...this.runIdKeys, ...this.identityKeys, ...this.include.flatMap((rule) => rule.attribute ?? [])];
+  }
+
   /** The run id a span carries (span attributes first, then its resource). */
   runId(span: IdentitySpan, resource: Attributes): string | undefined {
     return firstText(this.runIdKeys, span.attributes, resource);

@@ -12,13 +12,15 @@ import { migrate, openDatabase, type Database } from './database.js';
 import { MIGRATIONS } from './migrations.js';
 import { ChainStore } from './chain-store.js';
 import { SpanIntake } from './span-intake.js';
-import { FailingSink, RecordingSink } from '../../test/support/sinks.js';
+import { toIntakeRows, type IntakeRows } from './intake-rows.js';
 
 const logger = pino({ level: 'silent' });
 const TRACE_A = 'aa'.repeat(16);
 const TRACE_B = 'bb'.repeat(16);
-/** Beyond SQLite's signed 64-bit integers: binding it throws inside the transaction. */
-const UNBINDABLE_NS = 1n << 64n;
+/** A batch whose span name SQLite cannot bind: writing it throws inside the transaction. */
+function unbindable(): IntakeRows {
+  return { ...batchOf([{ id: '9' }]), names: [Symbol('not a string') as unknown as string] };
+}
 
 /** Connections opened by a test, closed after it so the temp files are released. */
 const opened: BetterSqlite3.Database[] = [];
@@ -88,8 +90,13 @@ function batchSpan(spec: SpanSpec): BatchSpan {
   return { span, resource: spec.resource ?? RESOURCE, scope: spec.scope ?? SCOPE, runKey, identity: runKey !== null };
 }
 
-function batchOf(specs: SpanSpec[], claims: Array<[string, string]> = []): SpanBatch {
-  return { spans: specs.map(batchSpan), receivedNs: 5_000n, claims: claims.map(([traceId, runKey]) => ({ traceId, runKey, rootSpanId: null })) };
+function batchOf(specs: SpanSpec[], claims: Array<[string, string]> = []): IntakeRows {
+  const batch: SpanBatch = {
+    spans: specs.map(batchSpan),
+    receivedNs: 5_000n,
+    claims: claims.map(([traceId, runKey]) => ({ traceId, runKey, rootSpanId: null })),
+  };
+  return toIntakeRows(batch);
 }
 
 
@@ -97,18 +104,18 @@ function batchOf(specs: SpanSpec[], claims: Array<[string, string]> = []): SpanB
 describe('SpanIntake', () => {
   it('commits the spans before consume() resolves', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
+    const intake = new SpanIntake(open(config), logger);
 
-    await intake.consume(batchOf([{ id: '1' }, { id: '2' }]));
+    await intake.enqueue(batchOf([{ id: '1' }, { id: '2' }]));
 
     expect(count(reader(config.path), 'SELECT count(*) FROM spans')).toBe(2);
   });
 
   it('stores the routing fields, the exact span bytes and nanosecond times without rounding', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
+    const intake = new SpanIntake(open(config), logger);
 
-    await intake.consume(batchOf([{ id: '1', startNs: 1764000000123456789n }]));
+    await intake.enqueue(batchOf([{ id: '1', startNs: 1764000000123456789n }]));
 
     const row = reader(config.path).prepare('SELECT * FROM spans').get() as Record<string, unknown>;
     expect(row).toMatchObject({
@@ -133,13 +140,13 @@ describe('SpanIntake', () => {
     opened.push(db);
     db.pragma('foreign_keys = ON');
     migrate(db);
-    const intake = new SpanIntake(db, undefined, logger);
+    const intake = new SpanIntake(db, logger);
     statements.length = 0;
 
     await Promise.all([
-      intake.consume(batchOf([{ id: '1' }])),
-      intake.consume(batchOf([{ id: '2' }])),
-      intake.consume(batchOf([{ id: '3' }], [[TRACE_A, 'run-1']])),
+      intake.enqueue(batchOf([{ id: '1' }])),
+      intake.enqueue(batchOf([{ id: '2' }])),
+      intake.enqueue(batchOf([{ id: '3' }], [[TRACE_A, 'run-1']])),
     ]);
 
     expect(statements.filter((s) => /^BEGIN/i.test(s))).toHaveLength(1);
@@ -148,16 +155,16 @@ describe('SpanIntake', () => {
 
     // Control: calls in separate ticks commit separately.
     statements.length = 0;
-    await intake.consume(batchOf([{ id: '4' }]));
-    await intake.consume(batchOf([{ id: '5' }]));
+    await intake.enqueue(batchOf([{ id: '4' }]));
+    await intake.enqueue(batchOf([{ id: '5' }]));
     expect(statements.filter((s) => /^BEGIN/i.test(s))).toHaveLength(2);
   });
 
   it('commits what is queued when flush() is called, without waiting for the next tick', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
+    const intake = new SpanIntake(open(config), logger);
 
-    const consumed = intake.consume(batchOf([{ id: '1' }]));
+    const consumed = intake.enqueue(batchOf([{ id: '1' }]));
     intake.flush();
 
     expect(count(reader(config.path), 'SELECT count(*) FROM spans')).toBe(1);
@@ -166,19 +173,19 @@ describe('SpanIntake', () => {
 
   it('resolves an empty batch without writing', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
+    const intake = new SpanIntake(open(config), logger);
 
-    await intake.consume(batchOf([]));
+    await intake.enqueue(batchOf([]));
 
     expect(count(reader(config.path), 'SELECT count(*) FROM spans')).toBe(0);
   });
 
   it('keeps a span an exporter resent as a second row, and the run reads the first copy once', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
+    const intake = new SpanIntake(open(config), logger);
 
-    await intake.consume(batchOf([{ id: '1' }]));
-    await intake.consume(batchOf([{ id: '1' }]));
+    await intake.enqueue(batchOf([{ id: '1' }]));
+    await intake.enqueue(batchOf([{ id: '1' }]));
 
     const db = reader(config.path);
     // No unique index on random ids (it would make every commit write megabytes): resends are read once.
@@ -191,19 +198,19 @@ describe('SpanIntake', () => {
 
   it('stores spans with the same span id in different traces separately', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
+    const intake = new SpanIntake(open(config), logger);
 
-    await intake.consume(batchOf([{ id: '1', trace: TRACE_A }, { id: '1', trace: TRACE_B }]));
+    await intake.enqueue(batchOf([{ id: '1', trace: TRACE_A }, { id: '1', trace: TRACE_B }]));
 
     expect(count(reader(config.path), 'SELECT count(*) FROM spans')).toBe(2);
   });
 
   it('moves pending spans of a claimed trace into the run', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
-    await intake.consume(batchOf([{ id: '2', runKey: null }, { id: '3', runKey: null }, { id: '9', trace: TRACE_B, runKey: null }]));
+    const intake = new SpanIntake(open(config), logger);
+    await intake.enqueue(batchOf([{ id: '2', runKey: null }, { id: '3', runKey: null }, { id: '9', trace: TRACE_B, runKey: null }]));
 
-    await intake.consume(batchOf([{ id: '1', runKey: 'run-42' }], [[TRACE_A, 'run-42']]));
+    await intake.enqueue(batchOf([{ id: '1', runKey: 'run-42' }], [[TRACE_A, 'run-42']]));
 
     const db = reader(config.path);
     expect(count(db, "SELECT count(*) FROM spans WHERE trace_id = ? AND run_key = 'run-42'", TRACE_A)).toBe(3);
@@ -213,10 +220,10 @@ describe('SpanIntake', () => {
 
   it('does not move spans that already belong to a run when their trace is claimed', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
-    await intake.consume(batchOf([{ id: '1', runKey: 'run-first' }]));
+    const intake = new SpanIntake(open(config), logger);
+    await intake.enqueue(batchOf([{ id: '1', runKey: 'run-first' }]));
 
-    await intake.consume(batchOf([], [[TRACE_A, 'run-second']]));
+    await intake.enqueue(batchOf([], [[TRACE_A, 'run-second']]));
 
     expect(reader(config.path).prepare('SELECT run_key FROM spans').pluck().get()).toBe('run-first');
   });
@@ -225,11 +232,11 @@ describe('SpanIntake', () => {
     const config = sqliteConfig();
     const db = open(config);
     const other = makeResource('other');
-    await new SpanIntake(db, undefined, logger).consume(
+    await new SpanIntake(db, logger).enqueue(
       batchOf([{ id: '1' }, { id: '2' }, { id: '3', resource: other }, { id: '4', scope: makeScope('other') }]),
     );
     // A new intake has a cold cache: it must find the existing rows, not add copies.
-    await new SpanIntake(db, undefined, logger).consume(batchOf([{ id: '5' }, { id: '6', resource: other }]));
+    await new SpanIntake(db, logger).enqueue(batchOf([{ id: '5' }, { id: '6', resource: other }]));
 
     const r = reader(config.path);
     expect(count(r, 'SELECT count(*) FROM resources')).toBe(2);
@@ -241,9 +248,9 @@ describe('SpanIntake', () => {
 
   it('keeps resources with the same bytes but different schema urls apart', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
+    const intake = new SpanIntake(open(config), logger);
 
-    await intake.consume(
+    await intake.enqueue(
       batchOf([
         { id: '1', resource: makeResource('svc', 'https://opentelemetry.io/schemas/1.29.0') },
         { id: '2', resource: makeResource('svc', 'https://opentelemetry.io/schemas/1.30.0') },
@@ -255,18 +262,18 @@ describe('SpanIntake', () => {
 
   it('rejects with a retryable STORAGE_UNAVAILABLE when the commit fails, and stores on a later consume', async () => {
     const config = sqliteConfig({ busy_timeout_ms: 10 });
-    const intake = new SpanIntake(open(config), undefined, logger);
+    const intake = new SpanIntake(open(config), logger);
     const blocker = new BetterSqlite3(config.path);
     opened.push(blocker);
     blocker.exec('BEGIN IMMEDIATE');
 
-    const failed = intake.consume(batchOf([{ id: '1', resource: makeResource('first') }]));
+    const failed = intake.enqueue(batchOf([{ id: '1', resource: makeResource('first') }]));
 
     await expect(failed).rejects.toBeInstanceOf(RunledgerError);
     await expect(failed).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: true });
 
     blocker.exec('ROLLBACK');
-    await intake.consume(batchOf([{ id: '1', resource: makeResource('first') }, { id: '2', resource: makeResource('second') }]));
+    await intake.enqueue(batchOf([{ id: '1', resource: makeResource('first') }, { id: '2', resource: makeResource('second') }]));
 
     const r = reader(config.path);
     expect(count(r, 'SELECT count(*) FROM resources')).toBe(2);
@@ -275,11 +282,11 @@ describe('SpanIntake', () => {
 
   it('rejects every batch of a group commit that failed, since none of them was stored', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
-    // A time SQLite cannot bind (the receiver rejects these) makes the whole transaction roll back.
-    const bad = batchOf([{ id: '9', startNs: UNBINDABLE_NS }]);
+    const intake = new SpanIntake(open(config), logger);
+    // A value SQLite cannot bind makes the whole transaction roll back.
+    const bad = unbindable();
 
-    const results = await Promise.allSettled([intake.consume(batchOf([{ id: '1' }])), intake.consume(bad)]);
+    const results = await Promise.allSettled([intake.enqueue(batchOf([{ id: '1' }])), intake.enqueue(bad)]);
 
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(count(reader(config.path), 'SELECT count(*) FROM spans')).toBe(0);
@@ -287,14 +294,14 @@ describe('SpanIntake', () => {
 
   it('forgets resource and scope ids inserted by a rolled-back commit', async () => {
     const config = sqliteConfig();
-    const intake = new SpanIntake(open(config), undefined, logger);
+    const intake = new SpanIntake(open(config), logger);
     const fresh = makeResource('fresh');
     const freshScope = makeScope('fresh');
-    const bad = batchOf([{ id: '9', startNs: UNBINDABLE_NS }]);
+    const bad = unbindable();
     // The first batch inserts (and caches) new resource and scope rows; the second makes the commit fail.
-    await Promise.allSettled([intake.consume(batchOf([{ id: '1', resource: fresh, scope: freshScope }])), intake.consume(bad)]);
+    await Promise.allSettled([intake.enqueue(batchOf([{ id: '1', resource: fresh, scope: freshScope }])), intake.enqueue(bad)]);
 
-    await intake.consume(batchOf([{ id: '1', resource: fresh, scope: freshScope }]));
+    await intake.enqueue(batchOf([{ id: '1', resource: fresh, scope: freshScope }]));
 
     const r = reader(config.path);
     expect(
@@ -305,25 +312,6 @@ describe('SpanIntake', () => {
         freshScope.body,
       ),
     ).toBe(1);
-  });
-
-  it('hands each committed batch to the next stage', async () => {
-    const next = new RecordingSink();
-    const intake = new SpanIntake(open(sqliteConfig()), next, logger);
-    const batch = batchOf([{ id: '1' }]);
-
-    await intake.consume(batch);
-
-    expect(next.batches).toEqual([batch]);
-  });
-
-  it("rejects with the next stage's error after committing", async () => {
-    const config = sqliteConfig();
-    const downstream = new RunledgerError('STORAGE_UNAVAILABLE', 'downstream failed', { retryable: true });
-    const intake = new SpanIntake(open(config), new FailingSink(downstream), logger);
-
-    await expect(intake.consume(batchOf([{ id: '1' }]))).rejects.toMatchObject({ message: 'downstream failed' });
-    expect(count(reader(config.path), 'SELECT count(*) FROM spans')).toBe(1);
   });
 });
 
@@ -339,7 +327,7 @@ describe('openDatabase', () => {
   it('re-opens an existing store without changing its schema or data', async () => {
     const config = sqliteConfig();
     const first = open(config);
-    await new SpanIntake(first, undefined, logger).consume(batchOf([{ id: '1' }]));
+    await new SpanIntake(first, logger).enqueue(batchOf([{ id: '1' }]));
     const schema = first.prepare('SELECT sql FROM sqlite_master ORDER BY name').pluck().all();
     first.close();
 

@@ -1,44 +1,47 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RunledgerError } from '../errors.js';
-import type { SpanBatch } from '../pipeline/span-batch.js';
-import type { SpanSink } from '../pipeline/span-sink.js';
-import { isRootCandidate } from '../runs/root.js';
 import type { Database } from './database.js';
+import { Column, NUMBER_COLUMNS, type EncodedPart, type IntakeRows } from './intake-rows.js';
 
 interface Pending {
-  readonly batch: SpanBatch;
+  readonly rows: IntakeRows;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
+
+/** 16 MiB of 4 KiB pages: about 15,000 spans, a fraction of a second of full load. */
+const WAL_CHECKPOINT_PAGES = 4096;
 
 /** Bound on the digest → row id caches; they only save lookups, so clearing them is harmless. */
 const MAX_CACHED_DIGESTS = 10_000;
 
 /**
- * Durable intake with group commit: batches that arrive while the event loop is busy are written in
- * one transaction, and each is acknowledged only after that transaction committed.
+ * Durable intake with group commit: batches that arrive while the thread is busy are written in one
+ * transaction, and each is acknowledged only after that transaction committed. Runs on the intake
+ * writer's thread (intake-worker.ts), so commits and their fsync never hold up OTLP answers.
  */
-export class SpanIntake implements SpanSink {
+export class SpanIntake {
   private queue: Pending[] = [];
   private flushScheduled = false;
   private readonly resourceIds = new Map<string, number>();
   private readonly scopeIds = new Map<string, number>();
-  /** Row ids by decoded object: every span of a request shares its resource and scope objects. */
-  private idsByObject = new WeakMap<object, number>();
   private readonly statements;
-  private readonly writeAll: (batches: readonly SpanBatch[]) => void;
+  private readonly writeAll: (batches: readonly IntakeRows[]) => void;
 
   constructor(
     private readonly db: Database,
-    private readonly next: SpanSink | undefined,
     private readonly logger: Logger,
   ) {
     // A group commit writes several MiB; the default 2 MiB page cache would spill mid-transaction.
     db.pragma('cache_size = -16384');
-    // Copying the WAL back into the database (and its fsync) is left to the history worker's
-    // connection, so it never runs inside an intake commit on the thread that answers requests.
-    db.pragma('wal_autocheckpoint = 0');
+    // Copy the WAL back into the database after a commit once it holds WAL_CHECKPOINT_PAGES. Only the
+    // writer can: a checkpoint from another connection never catches up with a writer that commits
+    // continuously, and the WAL then grows without bound. (This thread answers no OTLP request itself.)
+    db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+    // Spans reference resource and scope rows this writer interned in the same transaction; checking
+    // that again for every span cost two index lookups per row.
+    db.pragma('foreign_keys = OFF');
     this.statements = {
       insertResource: db.prepare('INSERT OR IGNORE INTO resources (digest, body, schema_url) VALUES (?, ?, ?)'),
       selectResource: db.prepare('SELECT id FROM resources WHERE digest = ?').pluck(),
@@ -71,19 +74,21 @@ export class SpanIntake implements SpanSink {
            has_root = max(has_root, excluded.has_root),
            span_count = span_count + excluded.span_count`,
       ),
+      expirePending: db.prepare('DELETE FROM spans WHERE run_key IS NULL AND received_ns < ?'),
     };
-    this.writeAll = db.transaction((batches: readonly SpanBatch[]) => {
-      for (const batch of batches) this.write(batch);
+    this.writeAll = db.transaction((batches: readonly IntakeRows[]) => {
+      for (const rows of batches) this.write(rows);
     });
   }
 
-  consume(batch: SpanBatch): Promise<void> {
-    if (batch.spans.length === 0 && batch.claims.length === 0) return Promise.resolve();
+  /** Resolves once `rows` are committed; rejects with a retryable STORAGE_UNAVAILABLE otherwise. */
+  enqueue(rows: IntakeRows): Promise<void> {
+    if (rows.count === 0 && rows.claims.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ batch, resolve, reject });
+      this.queue.push({ rows, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        // setImmediate lets every request already read from the sockets join this commit.
+        // setImmediate lets every batch already received join this commit.
         setImmediate(() => this.flush());
       }
     });
@@ -96,13 +101,12 @@ export class SpanIntake implements SpanSink {
     if (pending.length === 0) return;
     this.queue = [];
     try {
-      this.writeAll(pending.map((p) => p.batch));
+      this.writeAll(pending.map((p) => p.rows));
     } catch (err) {
       this.logger.error({ err, batches: pending.length }, 'intake commit failed');
       // Rows inserted by the rolled-back transaction are gone: forget their cached ids.
       this.resourceIds.clear();
       this.scopeIds.clear();
-      this.idsByObject = new WeakMap();
       const failure = new RunledgerError('STORAGE_UNAVAILABLE', 'storage is unavailable; retry later', {
         retryable: true,
         cause: err,
@@ -110,15 +114,17 @@ export class SpanIntake implements SpanSink {
       for (const p of pending) p.reject(failure);
       return;
     }
-    for (const p of pending) {
-      if (this.next === undefined) p.resolve();
-      else this.next.consume(p.batch).then(p.resolve, p.reject);
-    }
+    for (const p of pending) p.resolve();
   }
 
-  private write(batch: SpanBatch): void {
+  /** Deletes pending spans received before the cutoff (no run claimed their trace); returns how many. */
+  expirePending(receivedBeforeNs: bigint): number {
+    return this.statements.expirePending.run(receivedBeforeNs).changes;
+  }
+
+  private write(rows: IntakeRows): void {
     const { insertSpan, claimTrace, claimDescendants, claimedTraceRoot, linkTrace, upsertRun } = this.statements;
-    const received = batch.receivedNs;
+    const received = rows.receivedNs;
     const runs = new Map<string, { count: number; root: boolean }>();
     const traceRuns = new Set<string>();
     const touch = (runKey: string, count: number, root: boolean) => {
@@ -129,34 +135,39 @@ export class SpanIntake implements SpanSink {
         entry.root ||= root;
       }
     };
-    for (const batchSpan of batch.spans) {
-      const { span, resource, scope, runKey } = batchSpan;
+    const resourceIds = rows.resources.map((r) => this.resourceId(r));
+    const scopeIds = rows.scopes.map((s) => this.scopeId(s));
+    const { numbers, times, bodies, bodyEnds } = rows;
+    for (let i = 0; i < rows.count; i++) {
+      const n = i * NUMBER_COLUMNS;
+      const runKey = rows.runKeys[i]!;
+      const traceId = rows.traceIds[i]!;
       insertSpan.run(
         runKey,
-        span.traceId,
-        span.spanId,
-        span.parentSpanId,
-        span.name,
-        span.kind,
-        span.startNs,
-        span.endNs,
-        span.statusCode,
-        this.rowId(resource, () => this.resourceId(resource.body, resource.schemaUrl)),
-        this.rowId(scope, () => this.scopeId(scope.body, scope.schemaUrl)),
-        span.body,
+        traceId,
+        rows.spanIds[i],
+        rows.parentSpanIds[i],
+        rows.names[i],
+        numbers[n + Column.Kind],
+        times[i * 2],
+        times[i * 2 + 1],
+        numbers[n + Column.StatusCode],
+        resourceIds[numbers[n + Column.Resource]!],
+        scopeIds[numbers[n + Column.Scope]!],
+        bodies.subarray(i === 0 ? 0 : bodyEnds[i - 1], bodyEnds[i]),
         received,
-        span.redactions === undefined || span.redactions.length === 0 ? null : JSON.stringify(span.redactions),
+        rows.redactions[i],
       );
       if (runKey !== null) {
-        touch(runKey, 1, isRootCandidate(batchSpan));
-        const link = `${span.traceId}\u0000${runKey}`;
+        touch(runKey, 1, numbers[n + Column.RootCandidate] === 1);
+        const link = `${traceId}\u0000${runKey}`;
         if (!traceRuns.has(link)) {
           traceRuns.add(link);
-          linkTrace.run(span.traceId, runKey);
+          linkTrace.run(traceId, runKey);
         }
       }
     }
-    for (const { traceId, runKey, rootSpanId } of batch.claims) {
+    for (const { traceId, runKey, rootSpanId } of rows.claims) {
       const claimed =
         rootSpanId === null
           ? claimTrace.run(runKey, traceId).changes
@@ -169,20 +180,11 @@ export class SpanIntake implements SpanSink {
     }
   }
 
-  private rowId(owner: object, intern: () => number): number {
-    let id = this.idsByObject.get(owner);
-    if (id === undefined) {
-      id = intern();
-      this.idsByObject.set(owner, id);
-    }
-    return id;
-  }
-
-  private resourceId(body: Uint8Array, schemaUrl: string): number {
+  private resourceId({ body, schemaUrl }: EncodedPart): number {
     return this.internRow(this.resourceIds, body, schemaUrl, this.statements.insertResource, this.statements.selectResource);
   }
 
-  private scopeId(body: Uint8Array, schemaUrl: string): number {
+  private scopeId({ body, schemaUrl }: EncodedPart): number {
     return this.internRow(this.scopeIds, body, schemaUrl, this.statements.insertScope, this.statements.selectScope);
   }
 

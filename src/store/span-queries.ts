@@ -5,7 +5,6 @@ import type { Database } from './database.js';
 export class SpanDirectory implements TraceDirectory {
   private readonly runOfTrace;
   private readonly runOfSpan;
-  private readonly expire;
 
   constructor(db: Database) {
     this.runOfTrace = db
@@ -17,7 +16,6 @@ export class SpanDirectory implements TraceDirectory {
          WHERE t.trace_id = @trace AND s.trace_id = @trace AND s.span_id = @span LIMIT 1`,
       )
       .pluck();
-    this.expire = db.prepare('DELETE FROM spans WHERE run_key IS NULL AND received_ns < ?');
   }
 
   runKeyOfTrace(traceId: string): string | undefined {
@@ -26,10 +24,5 @@ export class SpanDirectory implements TraceDirectory {
 
   runKeyOfSpan(traceId: string, spanId: string): string | undefined {
     return (this.runOfSpan.get({ trace: traceId, span: spanId }) as string | null | undefined) ?? undefined;
-  }
-
-  /** Deletes pending spans received before the cutoff; returns how many. */
-  expirePending(receivedBeforeNs: bigint): number {
-    return this.expire.run(receivedBeforeNs).changes;
   }
 }

@@ -120,6 +120,14 @@ export function createMetrics(sources: MetricSources = {}) {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** Adds redaction counts keyed `target\0reason` (as intake's redaction reports them). */
+export function countRedactions(metrics: Metrics, counts: Iterable<readonly [string, number]>): void {
+  for (const [label, n] of counts) {
+    const [target = '', reason = ''] = label.split('\u0000');
+    metrics.redactions.inc({ target, reason }, n);
+  }
+}
+
 /**
  * Keeps a label's cardinality bounded: the first `max` distinct values pass, later ones become
  * `other`, so a flood of workflow names cannot blow up the time-series count.

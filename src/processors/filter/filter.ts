@@ -20,6 +20,11 @@ export interface FilterOptions {
   readonly counters: FilterCounters;
 }
 
+/** The span attribute keys the filter reads; intake decodes only these (see AttributeSelection). */
+export function filterAttributeKeys(identity: RunIdentity, config: FilterConfig): Set<string> {
+  return new Set([...identity.attributeKeys, ...config.exclude.flatMap((rule) => rule.attribute ?? [])]);
+}
+
 /**
  * DESIGN §4: a span is kept when it or its trace carries a run identity, dropped when excluded, and
  * otherwise pending (its root may still come); pending spans are stored with no run key. A span

@@ -1,0 +1,117 @@
+import type { Claim, SpanBatch } from '../pipeline/span-batch.js';
+import { isRootCandidate } from '../runs/root.js';
+
+/** An encoded resource or scope with its schema URL; stored once per distinct value. */
+export interface EncodedPart {
+  readonly body: Uint8Array;
+  readonly schemaUrl: string;
+}
+
+/**
+ * A batch as the intake writer stores it, shaped to cross to the writer's thread cheaply: one column
+ * per field and every span body in one buffer that is transferred, not copied. (Cloning one object
+ * per span cost three times as much, and each body's view would have dragged its whole request along.)
+ */
+export interface IntakeRows {
+  readonly receivedNs: bigint;
+  readonly count: number;
+  /** null while the span's trace has no run (pending). */
+  readonly runKeys: ReadonlyArray<string | null>;
+  readonly traceIds: readonly string[];
+  readonly spanIds: readonly string[];
+  readonly parentSpanIds: readonly string[];
+  readonly names: readonly string[];
+  /** Read by the writer's redaction only (a secret in the status message). */
+  readonly statusMessages: readonly string[];
+  /** NUMBER_COLUMNS per span, see Column. */
+  readonly numbers: Int32Array;
+  /** start, end per span, in nanoseconds (intake rejects times beyond SQLite's signed 64 bits). */
+  readonly times: BigInt64Array;
+  /** The encoded spans back to back; span i is bodies[bodyEnds[i - 1] ?? 0, bodyEnds[i]). */
+  readonly bodies: Uint8Array;
+  readonly bodyEnds: Uint32Array;
+  /** JSON list of what was erased in the span, its scope and its resource; null when nothing. */
+  readonly redactions: ReadonlyArray<string | null>;
+  readonly resources: readonly EncodedPart[];
+  readonly scopes: readonly EncodedPart[];
+  readonly claims: readonly Claim[];
+}
+
+/** Integer columns of IntakeRows.numbers, per span. */
+export const enum Column {
+  Kind = 0,
+  StatusCode = 1,
+  Resource = 2,
+  Scope = 3,
+  /** 1 when the span's arrival means its run's root is in (see isRootCandidate). */
+  RootCandidate = 4,
+}
+export const NUMBER_COLUMNS = 5;
+
+export function toIntakeRows(batch: SpanBatch): IntakeRows {
+  const count = batch.spans.length;
+  const numbers = new Int32Array(count * NUMBER_COLUMNS);
+  const times = new BigInt64Array(count * 2);
+  const bodyEnds = new Uint32Array(count);
+  const resources: EncodedPart[] = [];
+  const scopes: EncodedPart[] = [];
+  // Every span of a request shares its resource and scope objects: index them by identity.
+  const resourceIndex = new Map<object, number>();
+  const scopeIndex = new Map<object, number>();
+  let bodyBytes = 0;
+  for (const { span } of batch.spans) bodyBytes += span.body.length;
+  const bodies = new Uint8Array(bodyBytes);
+
+  let offset = 0;
+  batch.spans.forEach((batchSpan, i) => {
+    const { span, resource, scope } = batchSpan;
+    const n = i * NUMBER_COLUMNS;
+    numbers[n + Column.Kind] = span.kind;
+    numbers[n + Column.StatusCode] = span.statusCode;
+    numbers[n + Column.Resource] = indexOf(resourceIndex, resources, resource);
+    numbers[n + Column.Scope] = indexOf(scopeIndex, scopes, scope);
+    numbers[n + Column.RootCandidate] = isRootCandidate(batchSpan) ? 1 : 0;
+    times[i * 2] = span.startNs;
+    times[i * 2 + 1] = span.endNs;
+    bodies.set(span.body, offset);
+    offset += span.body.length;
+    bodyEnds[i] = offset;
+  });
+  const spans = batch.spans;
+  return {
+    receivedNs: batch.receivedNs,
+    count,
+    runKeys: spans.map((s) => s.runKey),
+    traceIds: spans.map((s) => s.span.traceId),
+    spanIds: spans.map((s) => s.span.spanId),
+    parentSpanIds: spans.map((s) => s.span.parentSpanId),
+    names: spans.map((s) => s.span.name),
+    statusMessages: spans.map((s) => s.span.statusMessage),
+    numbers,
+    times,
+    bodies,
+    bodyEnds,
+    redactions: spans.map(({ span }) =>
+      span.redactions === undefined || span.redactions.length === 0 ? null : JSON.stringify(span.redactions),
+    ),
+    resources,
+    scopes,
+    claims: batch.claims,
+  };
+}
+
+/** The buffers postMessage can move to the writer instead of copying. */
+export function transferables(rows: IntakeRows): ArrayBuffer[] {
+  return [rows.numbers.buffer, rows.times.buffer, rows.bodies.buffer, rows.bodyEnds.buffer] as ArrayBuffer[];
+}
+
+function indexOf(index: Map<object, number>, parts: EncodedPart[], part: EncodedPart): number {
+  let i = index.get(part);
+  if (i === undefined) {
+    i = parts.length;
+    // A copy: the body is a view into the request, which cloning would copy whole.
+    parts.push({ body: part.body.slice(), schemaUrl: part.schemaUrl });
+    index.set(part, i);
+  }
+  return i;
+}
