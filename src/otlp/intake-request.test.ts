@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeIntakeRequest, spanProblem, type IntakeSpan } from './intake-request.js';
-import { ExportTraceServiceRequest, InstrumentationScope, Long, Resource, Span } from './proto.js';
+import { ExportRequestView, ExportTraceServiceRequest, InstrumentationScope, Long, Resource, Span } from './proto.js';
 
 const TRACE_ID = Buffer.from('0102030405060708090a0b0c0d0e0f10', 'hex');
 const SPAN_ID = Buffer.from('1112131415161718', 'hex');
@@ -57,6 +57,39 @@ function attributesOf(values: Record<string, unknown>): IntakeSpan['attributes']
 }
 
 describe('decodeIntakeRequest', () => {
+  it('decodes only the selected span attributes, and keeps every attribute in the span bytes', () => {
+    const long = 'k'.repeat(200); // a key whose length takes two varint bytes
+    const attributes = [
+      { key: 'nhi.workflow.run.id', value: { stringValue: 'run-42' } },
+      { key: 'nhi.workflow.run.ix', value: { stringValue: 'same length, other key' } },
+      { key: 'deploy.target', value: { stringValue: 'prod' } },
+      { key: long, value: { intValue: 7 } },
+    ];
+    const bytes = encodeRequest([spanMessage({ attributes })]);
+    const select = (keys: string[]) => decodeIntakeRequest(bytes, new Set(keys)).resources[0]!.scopes[0]!.spans[0]!;
+
+    expect(select(['nhi.workflow.run.id']).attributes).toEqual({ 'nhi.workflow.run.id': 'run-42' });
+    expect(select([long, 'absent']).attributes).toEqual({ [long]: 7 });
+    expect(select([]).attributes).toEqual({});
+    const all = decodeIntakeRequest(bytes).resources[0]!.scopes[0]!.spans[0]!;
+    expect(Object.keys(all.attributes)).toHaveLength(4);
+    expect(select([]).body).toEqual(all.body);
+  });
+
+  it('finds a selected key that an encoder wrote after its value', () => {
+    // KeyValue { value = 2: AnyValue { string_value: "v" }, key = 1: "k" }: legal, if unusual, field order.
+    const keyValue = Buffer.from([0x12, 0x03, 0x0a, 0x01, 0x76, 0x0a, 0x01, 0x6b]);
+    const span = Buffer.concat([
+      Span.encode(Span.fromObject({ traceId: TRACE_ID, spanId: SPAN_ID, name: 'x' })).finish(),
+      Buffer.from([0x4a, keyValue.length]),
+      keyValue,
+    ]);
+    // Through the view, so the span's bytes reach the decoder exactly as written.
+    const bytes = ExportRequestView.encode({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] }).finish();
+
+    expect(decodeIntakeRequest(bytes, new Set(['k'])).resources[0]!.scopes[0]!.spans[0]!.attributes).toEqual({ k: 'v' });
+  });
+
   it('decodes ids as lowercase hex and keeps the routing fields', () => {
     const span = decodeOneSpan();
 

@@ -11,6 +11,7 @@ import {
   type SpanSpec,
   workflowRequest,
 } from '../support/otlp-request.js';
+import { ExportRequestView, Span } from '../../src/otlp/proto.js';
 import { grpcFrame, http2Export, RawOtlpClient } from '../support/raw-otlp-client.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
 import { spansNamedLike, storedSpanIds } from '../support/stored-spans.js';
@@ -74,6 +75,30 @@ describe('receiver with a raw gRPC client', () => {
     expect(outcome.details).toMatch(/\S/);
     // Final, not retryable: no google.rpc.Status details (so no RetryInfo) at all.
     expect(outcome.statusDetails).toBeUndefined();
+  });
+
+  it('answers INVALID_ARGUMENT and stores nothing of a request whose span hides a malformed attribute', async () => {
+    // The receiving thread decodes a span's framing and only the attributes routing reads; the intake
+    // writer's redaction walks every attribute and must refuse this one (a key longer than its field).
+    const span = Buffer.concat([
+      Span.encode({
+        traceId: newTraceId(),
+        spanId: newSpanId(),
+        name: 'hidden-garbage',
+        startTimeUnixNano: 1,
+        endTimeUnixNano: 2,
+        attributes: [{ key: 'nhi.workflow.run.id', value: { stringValue: 'hidden-garbage-run' } }],
+      }).finish(),
+      Buffer.from([0x4a, 0x03, 0x0a, 0x05, 0x61]),
+    ]);
+    const body = Buffer.from(ExportRequestView.encode({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] }).finish());
+
+    const outcome = await client.export(body);
+
+    expect(outcome.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(outcome.details).toMatch(/cannot decode a span/);
+    expect(outcome.statusDetails).toBeUndefined();
+    expect(spansNamedLike(runledger.dbPath, 'hidden-garbage')).toEqual([]);
   });
 
   it('answers RESOURCE_EXHAUSTED without RetryInfo for a request over max_recv_msg_size_mib', async () => {
