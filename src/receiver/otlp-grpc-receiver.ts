@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { RunledgerError, isRunledgerError } from '../errors.js';
+import { RunledgerError } from '../errors.js';
 import { decodeIntakeRequest, spanProblem, type AttributeSelection, type IntakeRequest } from '../otlp/intake-request.js';
 import { encodeExportResponse } from '../otlp/responses.js';
 import { TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
@@ -168,9 +168,7 @@ export class OtlpGrpcReceiver implements Component {
       },
       (err: unknown) => {
         this.inFlight--;
-        // The intake writer refuses a whole request whose span bodies it cannot decode for redaction.
-        const reason = isRunledgerError(err) && err.code === 'REQUEST_MALFORMED' ? 'malformed_request' : 'storage_unavailable';
-        if (spans.length > 0) metrics.spansRejected.inc({ reason }, spans.length);
+        if (spans.length > 0) metrics.spansRejected.inc({ reason: 'storage_unavailable' }, spans.length);
         answer('refused', toGrpcError(err, this.config.retry_delay_ms));
       },
     );

@@ -10,9 +10,8 @@ export type ToIntake =
 export type FromIntake =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
-  /** `redactions`: values erased from the batch's span bodies, by `target\0reason`. */
-  | { type: 'committed'; id: number; redactions: Array<[string, number]> }
-  /** Nothing of the batch is stored: the commit failed (retryable) or a span body is malformed. */
-  | { type: 'not_committed'; id: number; code: 'STORAGE_UNAVAILABLE' | 'REQUEST_MALFORMED'; message: string }
+  | { type: 'committed'; id: number }
+  /** The commit failed: nothing of the batch is stored, the sender may retry. */
+  | { type: 'not_committed'; id: number; message: string }
   | { type: 'expired'; spans: number }
   | { type: 'closed' };

@@ -21,8 +21,6 @@ export interface IntakeRows {
   readonly spanIds: readonly string[];
   readonly parentSpanIds: readonly string[];
   readonly names: readonly string[];
-  /** Read by the writer's redaction only (a secret in the status message). */
-  readonly statusMessages: readonly string[];
   /** NUMBER_COLUMNS per span, see Column. */
   readonly numbers: Int32Array;
   /** start, end per span, in nanoseconds (intake rejects times beyond SQLite's signed 64 bits). */
@@ -86,7 +84,6 @@ export function toIntakeRows(batch: SpanBatch): IntakeRows {
     spanIds: spans.map((s) => s.span.spanId),
     parentSpanIds: spans.map((s) => s.span.parentSpanId),
     names: spans.map((s) => s.span.name),
-    statusMessages: spans.map((s) => s.span.statusMessage),
     numbers,
     times,
     bodies,

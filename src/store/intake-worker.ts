@@ -1,7 +1,7 @@
 /**
- * Worker-thread entry of the intake writer: redacts span bodies and owns the only connection that
- * writes spans, so that work and each commit's fsync run beside the thread that decodes and answers
- * OTLP requests. It also applies schema migrations, before anything else connects.
+ * Worker-thread entry of the intake writer: owns the only connection that writes spans, so SQLite
+ * inserts and each commit's fsync run beside the thread that decodes and answers OTLP requests.
+ * It also applies schema migrations, before anything else connects.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
@@ -9,16 +9,13 @@ import { createLogger } from '../logger.js';
 import { openDatabase, type Database } from './database.js';
 import type { FromIntake, ToIntake } from './intake-messages.js';
 import { SpanIntake } from './span-intake.js';
-import { redactRows } from '../redaction/redact-intake.js';
-import { createRedactor } from '../redaction/redactor.js';
 
 const port = parentPort;
 if (port === null) throw new Error('intake-worker must run in a worker thread');
-const { config, hmacKey } = workerData as { config: Config; hmacKey: Uint8Array };
+const { config } = workerData as { config: Config };
 const logger = createLogger(config.telemetry.logs.level).child({ component: 'store/intake' });
 const send = (message: FromIntake) => port.postMessage(message);
 
-const redactor = createRedactor(config.redaction, Buffer.from(hmacKey));
 let db: Database;
 let intake: SpanIntake;
 try {
@@ -33,18 +30,9 @@ port.on('message', (message: ToIntake) => {
   switch (message.type) {
     case 'rows': {
       const { id } = message;
-      let redacted: ReturnType<typeof redactRows>;
-      try {
-        redacted = redactRows(message.rows, redactor);
-      } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        send({ type: 'not_committed', id, code: 'REQUEST_MALFORMED', message: `cannot decode a span: ${reason}` });
-        return;
-      }
-      intake.enqueue(redacted.rows).then(
-        () => send({ type: 'committed', id, redactions: [...redacted.counts] }),
-        (err: unknown) =>
-          send({ type: 'not_committed', id, code: 'STORAGE_UNAVAILABLE', message: err instanceof Error ? err.message : String(err) }),
+      intake.enqueue(message.rows).then(
+        () => send({ type: 'committed', id }),
+        (err: unknown) => send({ type: 'not_committed', id, message: err instanceof Error ? err.message : String(err) }),
       );
       return;
     }

@@ -77,26 +77,40 @@ describe('receiver with a raw gRPC client', () => {
     expect(outcome.statusDetails).toBeUndefined();
   });
 
-  it('answers INVALID_ARGUMENT and stores nothing of a request whose span hides a malformed attribute', async () => {
-    // The receiving thread decodes a span's framing and only the attributes routing reads; the intake
-    // writer's redaction walks every attribute and must refuse this one (a key longer than its field).
+  /** A request built from raw span bytes, with no resource or scope message (both are optional). */
+  function bareRequest(name: string, extra: number[] = []): { body: Buffer; spanId: string } {
+    const spanId = newSpanId();
     const span = Buffer.concat([
       Span.encode({
         traceId: newTraceId(),
-        spanId: newSpanId(),
-        name: 'hidden-garbage',
+        spanId,
+        name,
         startTimeUnixNano: 1,
         endTimeUnixNano: 2,
-        attributes: [{ key: 'nhi.workflow.run.id', value: { stringValue: 'hidden-garbage-run' } }],
+        attributes: [{ key: 'nhi.workflow.run.id', value: { stringValue: `${name}-run` } }],
       }).finish(),
-      Buffer.from([0x4a, 0x03, 0x0a, 0x05, 0x61]),
+      Buffer.from(extra),
     ]);
-    const body = Buffer.from(ExportRequestView.encode({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] }).finish());
+    return { body: Buffer.from(ExportRequestView.encode({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] }).finish()), spanId: spanId.toString('hex') };
+  }
+
+  it('stores the spans of a request with no resource and no scope message', async () => {
+    const { body, spanId } = bareRequest('bare');
+    const outcome = await client.export(body);
+    expect(outcome.code).toBe(grpc.status.OK);
+    acknowledged.push(spanId);
+    expect(spansNamedLike(runledger.dbPath, 'bare').map((s) => s.span_id)).toEqual([spanId]);
+  });
+
+  it('answers INVALID_ARGUMENT and stores nothing of a request whose span hides a malformed attribute', async () => {
+    // Intake decodes a span's framing and only the attributes routing reads; redaction walks every
+    // attribute and must refuse this one (a field of wire type 7) rather than store it unexamined.
+    const { body } = bareRequest('hidden-garbage', [0x4a, 0x02, 0x1f, 0x00]);
 
     const outcome = await client.export(body);
 
     expect(outcome.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(outcome.details).toMatch(/cannot decode a span/);
+    expect(outcome.details).toMatch(/cannot decode/);
     expect(outcome.statusDetails).toBeUndefined();
     expect(spansNamedLike(runledger.dbPath, 'hidden-garbage')).toEqual([]);
   });
