@@ -6,7 +6,7 @@ import type { RunHistory, RunInput, RunSpan } from './run-input.js';
 import type { Catalogue } from '../enrich/catalogue.js';
 import type { RunIdentity } from '../runs/run-identity.js';
 import type { Inventory } from '../enrich/inventory.js';
-import { byStart, EvidenceReader, isFailed, isoTime, toStep, type Step } from './steps.js';
+import { byStart, EvidenceReader, isFailed, isoTime, toStep, type RunStep } from './steps.js';
 
 export type Outcome = 'complete' | 'partial' | 'failed';
 
@@ -52,7 +52,8 @@ export interface RunVerdict {
   /** Run-level evidence fields that were found. */
   readonly evidence: Partial<Record<FieldName, string>>;
   readonly findings: readonly Finding[];
-  readonly steps: readonly Step[];
+  /** Stored compactly (see step-record.ts) and shown as Steps (stepView). */
+  readonly steps: readonly RunStep[];
   /** What was erased before storage, per span (OPA-style masking record): never the values. */
   readonly redactions: ReadonlyArray<{ readonly span_id: string; readonly target: string; readonly key: string; readonly reason: string }>;
   /** Keys this run claims, so later runs that reuse them are caught. */
@@ -331,11 +332,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   }
 
   // Declarative constraints (CEL).
-  const steps = spans.map((s) => {
-    const step = toStep(s, reader, s === root);
-    const policy = policyOf.get(s.spanId);
-    return policy === undefined ? step : { ...step, policy };
-  });
+  const steps = spans.map((s) => toStep(s, reader, s === root, policyOf.get(s.spanId)));
   const constraintsContext = {
     run: evidence,
     steps: steps.map((s) => ({ name: s.name, type: s.type, status: s.status, operation: s.evidence['change.operation'] ?? '', target: s.evidence['change.target'] ?? '', succeeded: s.succeeded ?? false })),

@@ -27,7 +27,59 @@ export interface Step {
   readonly succeeded?: boolean;
   readonly events?: ReadonlyArray<{ name: string; time: string }>;
   /** For decisions: the policy as the catalogue knows it. */
-  readonly policy?: { readonly revision: string; readonly owner: string; readonly controls: readonly string[] };
+  readonly policy?: StepPolicy;
+}
+
+export interface StepPolicy {
+  readonly revision: string;
+  readonly owner: string;
+  readonly controls: readonly string[];
+}
+
+/**
+ * A step as evaluation produces it and the store keeps it: the facts of a Step without the values
+ * derived from them (time strings, duration), which stepView adds when a step is shown. Formatting
+ * them for every span of every revision cost more than judging the run.
+ */
+export interface RunStep {
+  readonly span_id: string;
+  readonly parent_span_id: string | null;
+  readonly trace_id: string;
+  readonly name: string;
+  readonly type: StepType;
+  readonly root?: true;
+  readonly service: string | null;
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  readonly status: StepStatus;
+  readonly status_message?: string;
+  readonly evidence: Partial<Record<FieldName, string>>;
+  readonly succeeded?: boolean;
+  readonly events?: ReadonlyArray<{ readonly name: string; readonly timeNs: bigint }>;
+  readonly policy?: StepPolicy;
+}
+
+/** The Step the CLI and API show for a RunStep (key order is part of the public JSON). */
+export function stepView(step: RunStep): Step {
+  return {
+    span_id: step.span_id,
+    parent_span_id: step.parent_span_id,
+    trace_id: step.trace_id,
+    name: step.name,
+    type: step.type,
+    ...(step.root === true ? { root: true as const } : {}),
+    service: step.service,
+    started_at: isoTime(step.startNs),
+    ended_at: isoTime(step.endNs),
+    start_ns: step.startNs.toString(),
+    duration_ms: Number(step.endNs - step.startNs) / 1e6,
+    status: step.status,
+    ...(step.status_message !== undefined ? { status_message: step.status_message } : {}),
+    evidence: step.evidence,
+    ...(step.succeeded !== undefined ? { succeeded: step.succeeded } : {}),
+    ...(step.events !== undefined ? { events: step.events.map((e) => ({ name: e.name, time: isoTime(e.timeNs) })) } : {}),
+    ...(step.policy !== undefined ? { policy: step.policy } : {}),
+  };
 }
 
 /** Reads evidence fields from a span: span attributes first, then its resource (DESIGN §5). */
@@ -85,7 +137,7 @@ export function stepType(span: RunSpan, reader: EvidenceReader): StepType {
   return 'other';
 }
 
-export function toStep(span: RunSpan, reader: EvidenceReader, isRoot = false): Step {
+export function toStep(span: RunSpan, reader: EvidenceReader, isRoot = false, policy?: StepPolicy): RunStep {
   const type = stepType(span, reader);
   const evidence: Partial<Record<FieldName, string>> = {};
   for (const field of STEP_FIELDS) {
@@ -94,24 +146,24 @@ export function toStep(span: RunSpan, reader: EvidenceReader, isRoot = false): S
     if (value !== undefined) evidence[field] = value;
   }
   const status: StepStatus = span.statusCode === 2 ? 'error' : span.statusCode === 1 ? 'ok' : 'unset';
-  return {
+  const step: { -readonly [K in keyof RunStep]: RunStep[K] } = {
     span_id: span.spanId,
     parent_span_id: span.parentSpanId === '' ? null : span.parentSpanId,
     trace_id: span.traceId,
     name: span.name,
     type,
-    ...(isRoot ? { root: true as const } : {}),
     service: attributeText(span.resource['service.name']) ?? null,
-    started_at: isoTime(span.startNs),
-    ended_at: isoTime(span.endNs),
-    start_ns: span.startNs.toString(),
-    duration_ms: Number(span.endNs - span.startNs) / 1e6,
+    startNs: span.startNs,
+    endNs: span.endNs,
     status,
-    ...(span.statusMessage !== '' ? { status_message: span.statusMessage } : {}),
     evidence,
-    ...(type === 'change' || type === 'tool_call' ? { succeeded: !isFailed(span, reader) } : {}),
-    ...(span.events.length > 0 ? { events: span.events.map((e) => ({ name: e.name, time: isoTime(e.timeNs) })) } : {}),
   };
+  if (isRoot) step.root = true;
+  if (span.statusMessage !== '') step.status_message = span.statusMessage;
+  if (type === 'change' || type === 'tool_call') step.succeeded = !isFailed(span, reader);
+  if (span.events.length > 0) step.events = span.events.map((e) => ({ name: e.name, timeNs: e.timeNs }));
+  if (policy !== undefined) step.policy = policy;
+  return step;
 }
 
 function spanOnly(reader: EvidenceReader, field: FieldName, span: RunSpan): string | undefined {

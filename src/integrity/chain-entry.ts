@@ -55,6 +55,36 @@ export function chainHash(row: Pick<ChainRow, 'seq' | 'kind' | 'created_ns' | 'p
 }
 
 /**
+ * chainHash of a row whose payload text is already canonical (what ChainStore writes): the same digest,
+ * without parsing the payload back and canonicalising it a second time. JCS orders the keys by UTF-16
+ * code units — created_ns, kind, payload, prev_hash, seq, v — and writes strings and numbers as
+ * JSON.stringify does. `verify` keeps using chainHash, which also accepts a non-canonical payload text.
+ */
+export function chainHashOfCanonical(row: Pick<ChainRow, 'seq' | 'kind' | 'created_ns' | 'payload' | 'prev_hash'>): string {
+  return sha256Hex(
+    `{"created_ns":${canonicalJson(row.created_ns.toString())},"kind":${canonicalJson(row.kind)},"payload":${row.payload},` +
+      `"prev_hash":${canonicalJson(row.prev_hash)},"seq":${canonicalJson(row.seq)},"v":${canonicalJson(CANONICALIZATION_VERSION)}}`,
+  );
+}
+
+/**
+ * Canonical JSON (JCS) of a revision payload, written directly: its shape is fixed, and the generic
+ * canonicaliser (sorting the keys of every object, walking every span triple) cost as much as the
+ * digests. Keys in JCS order: record_sha256, revision, run_key, spans.
+ */
+export function revisionPayloadJson(payload: RevisionPayload): string {
+  let spans = '';
+  for (const [traceId, spanId, digest] of payload.spans) {
+    if (spans !== '') spans += ',';
+    spans += `[${canonicalJson(traceId)},${canonicalJson(spanId)},${canonicalJson(digest)}]`;
+  }
+  return (
+    `{"record_sha256":${canonicalJson(payload.record_sha256)},"revision":${canonicalJson(payload.revision)},` +
+    `"run_key":${canonicalJson(payload.run_key)},"spans":[${spans}]}`
+  );
+}
+
+/**
  * Digest of a stored run revision record: SHA-256 of its exact stored UTF-8 text. The record is
  * written once and never re-serialised, so its bytes are the canonical form; any edit changes them.
  */

@@ -170,31 +170,6 @@ class KeySelector {
   }
 }
 
-/** The fields every decoded Span message shares, as evaluation reads them. */
-export interface SpanBasicsMessage {
-  traceId?: Buffer;
-  spanId?: Buffer;
-  parentSpanId?: Buffer;
-  name?: string;
-  kind?: number;
-  startTimeUnixNano?: Long | number;
-  endTimeUnixNano?: Long | number;
-  status?: { code?: number } | null;
-}
-
-export function spanBasics(m: SpanBasicsMessage) {
-  return {
-    traceId: hex(m.traceId),
-    spanId: hex(m.spanId),
-    parentSpanId: hex(m.parentSpanId),
-    name: m.name ?? '',
-    kind: m.kind ?? 0,
-    startNs: toNanos(m.startTimeUnixNano),
-    endNs: toNanos(m.endTimeUnixNano),
-    statusCode: m.status?.code ?? 0,
-  };
-}
-
 export function hex(bytes: Buffer | undefined): string {
   return bytes === undefined || bytes.length === 0 ? '' : bytes.toString('hex');
 }

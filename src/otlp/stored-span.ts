@@ -1,6 +1,5 @@
-import { Span, Resource, InstrumentationScope, Long } from './proto.js';
+import { Resource, InstrumentationScope, KeyValue, Reader } from './proto.js';
 import { toAttributes, type Attributes, type KeyValueMessage } from './attributes.js';
-import { hex, spanBasics, toNanos, type SpanBasicsMessage } from './intake-request.js';
 
 export interface SpanEvent {
   readonly name: string;
@@ -30,22 +29,179 @@ export interface DecodedSpan {
   readonly links: readonly SpanLink[];
 }
 
-interface SpanMessage extends SpanBasicsMessage {
-  attributes?: KeyValueMessage[];
-  events?: Array<{ name?: string; timeUnixNano?: Long; attributes?: KeyValueMessage[] }>;
-  links?: Array<{ traceId?: Buffer; spanId?: Buffer; attributes?: KeyValueMessage[] }>;
-  status?: { code?: number; message?: string } | null;
+const NONE: readonly never[] = Object.freeze([]);
+
+type ProtoReader = InstanceType<typeof Reader>;
+
+/**
+ * Decodes a stored opentelemetry.proto.trace.v1.Span straight into the evaluation model. Run history
+ * decodes every span of a run each time the run is judged; protobufjs' generic decode built a
+ * message object per span, event, link and status plus a Long per timestamp, all converted again
+ * right after (a third of the history thread's time with GC). Only attribute values still go through
+ * protobufjs' KeyValue decoder, so their oneof semantics stay exactly protobufjs'. Like the generated
+ * code, a field is recognised by its number, the last occurrence of a singular field wins, and
+ * unknown fields are skipped.
+ */
+export function decodeStoredSpan(body: Uint8Array): DecodedSpan {
+  const buf = asBuffer(body);
+  const r = Reader.create(buf);
+  let traceId = '';
+  let spanId = '';
+  let parentSpanId = '';
+  let name = '';
+  let kind = 0;
+  let startNs = 0n;
+  let endNs = 0n;
+  let statusCode = 0;
+  let statusMessage = '';
+  let attributes: KeyValueMessage[] | undefined;
+  let events: SpanEvent[] | undefined;
+  let links: SpanLink[] | undefined;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        traceId = hexField(r, buf);
+        break;
+      case 2:
+        spanId = hexField(r, buf);
+        break;
+      case 4:
+        parentSpanId = hexField(r, buf);
+        break;
+      case 5:
+        name = r.string();
+        break;
+      case 6:
+        kind = r.int32();
+        break;
+      case 7:
+        startNs = fixed64(r);
+        break;
+      case 8:
+        endNs = fixed64(r);
+        break;
+      case 9:
+        (attributes ??= []).push(KeyValue.decode(r, r.uint32()) as unknown as KeyValueMessage);
+        break;
+      case 11:
+        (events ??= []).push(decodeEvent(r, r.uint32()));
+        break;
+      case 13:
+        (links ??= []).push(decodeLink(r, r.uint32(), buf));
+        break;
+      case 15: {
+        // protobufjs replaces (does not merge) a repeated singular message: so does this.
+        const status = decodeStatus(r, r.uint32());
+        statusCode = status.code;
+        statusMessage = status.message;
+        break;
+      }
+      default:
+        r.skipType(tag & 7);
+    }
+  }
+  return {
+    traceId,
+    spanId,
+    parentSpanId,
+    name,
+    kind,
+    startNs,
+    endNs,
+    statusCode,
+    statusMessage,
+    attributes: toAttributes(attributes),
+    events: events ?? NONE,
+    links: links ?? NONE,
+  };
 }
 
-export function decodeStoredSpan(body: Uint8Array): DecodedSpan {
-  const m = Span.decode(body) as SpanMessage;
-  return {
-    ...spanBasics(m),
-    statusMessage: m.status?.message ?? '',
-    attributes: toAttributes(m.attributes),
-    events: (m.events ?? []).map((e) => ({ name: e.name ?? '', timeNs: toNanos(e.timeUnixNano), attributes: toAttributes(e.attributes) })),
-    links: (m.links ?? []).map((l) => ({ traceId: hex(l.traceId), spanId: hex(l.spanId), attributes: toAttributes(l.attributes) })),
-  };
+function decodeEvent(r: ProtoReader, length: number): SpanEvent {
+  const end = r.pos + length;
+  let timeNs = 0n;
+  let name = '';
+  let attributes: KeyValueMessage[] | undefined;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        timeNs = fixed64(r);
+        break;
+      case 2:
+        name = r.string();
+        break;
+      case 3:
+        (attributes ??= []).push(KeyValue.decode(r, r.uint32()) as unknown as KeyValueMessage);
+        break;
+      default:
+        r.skipType(tag & 7);
+    }
+  }
+  return { name, timeNs, attributes: toAttributes(attributes) };
+}
+
+function decodeLink(r: ProtoReader, length: number, buf: Buffer): SpanLink {
+  const end = r.pos + length;
+  let traceId = '';
+  let spanId = '';
+  let attributes: KeyValueMessage[] | undefined;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        traceId = hexField(r, buf);
+        break;
+      case 2:
+        spanId = hexField(r, buf);
+        break;
+      case 4:
+        (attributes ??= []).push(KeyValue.decode(r, r.uint32()) as unknown as KeyValueMessage);
+        break;
+      default:
+        r.skipType(tag & 7);
+    }
+  }
+  return { traceId, spanId, attributes: toAttributes(attributes) };
+}
+
+function decodeStatus(r: ProtoReader, length: number): { code: number; message: string } {
+  const end = r.pos + length;
+  let code = 0;
+  let message = '';
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 2:
+        message = r.string();
+        break;
+      case 3:
+        code = r.int32();
+        break;
+      default:
+        r.skipType(tag & 7);
+    }
+  }
+  return { code, message };
+}
+
+/** A bytes field as lowercase hex, read without copying it out of the body first. */
+function hexField(r: ProtoReader, buf: Buffer): string {
+  const length = r.uint32();
+  const start = r.pos;
+  r.skip(length);
+  return length === 0 ? '' : buf.toString('hex', start, start + length);
+}
+
+/** Exact unsigned 64-bit nanoseconds (fixed64, little endian), without a Long. */
+function fixed64(r: ProtoReader): bigint {
+  const low = r.fixed32();
+  const high = r.fixed32();
+  return high === 0 ? BigInt(low) : (BigInt(high) << 32n) | BigInt(low);
+}
+
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 export interface DecodedScope {

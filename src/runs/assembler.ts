@@ -3,7 +3,7 @@ import type { RunVerdict } from '../evidence/evaluate.js';
 import type { RunHistory, RunInput } from '../evidence/run-input.js';
 import { TickHistory } from './tick-history.js';
 import type { Component } from '../pipeline/component.js';
-import type { EvaluationReason, RunState, RunStore } from '../store/run-store.js';
+import type { EvaluationReason, PreparedRevision, RunState, RunStore, SavedRevision } from '../store/run-store.js';
 import type { RunsConfig } from './config.js';
 
 /** What the assembler reports; the pipeline turns it into metrics. */
@@ -91,7 +91,7 @@ export class RunAssembler implements Component {
 
     const started = performance.now();
     const history = new TickHistory(this.store);
-    const judged: Array<{ input: RunInput; verdict: RunVerdict; reason: EvaluationReason; loadedLastNs: bigint }> = [];
+    const judged: Array<{ input: RunInput; verdict: RunVerdict; reason: EvaluationReason; loadedLastNs: bigint; prepared: PreparedRevision }> = [];
     let failed = 0;
     for (const { run, reason } of due) {
       if (performance.now() - started > budgetMs) break;
@@ -111,7 +111,9 @@ export class RunAssembler implements Component {
       try {
         const verdict = this.evaluate(input, history);
         history.record(verdict, minStart(input));
-        judged.push({ input, verdict, reason, loadedLastNs: state.lastReceivedNs });
+        // Serialised here, outside the transaction below (this thread alone numbers revisions).
+        const prepared = this.store.prepareRevision(input, verdict, reason, now, state.revision + 1);
+        judged.push({ input, verdict, reason, loadedLastNs: state.lastReceivedNs, prepared });
       } catch (err) {
         // A bug must not stall every other run: leave this one open in the store for the next start.
         this.logger.error({ err, run_key: run.runKey }, 'run evaluation failed');
@@ -120,17 +122,17 @@ export class RunAssembler implements Component {
         failed++;
       }
     }
+    let saved: SavedRevision[];
     try {
-      this.store.transaction(() => {
-        for (const j of judged) this.store.saveRevision(j.input, j.verdict, j.reason, now, j.loadedLastNs);
-      });
+      saved = this.store.transaction(() => judged.map((j) => this.store.saveRevision(j.input, j.verdict, j.reason, now, j.loadedLastNs, j.prepared)));
     } catch (err) {
       this.logger.error({ err, runs: judged.length }, 'saving run revisions failed; will retry');
       return due.length;
     }
-    for (const { verdict, reason } of judged) {
+    for (let i = 0; i < judged.length; i++) {
+      const { verdict, reason } = judged[i]!;
       // Still open when a span arrived while it was judged: it settles and is judged again.
-      const after = this.store.runState(verdict.run_id);
+      const after = saved[i]!.state === 'open' ? this.store.runState(verdict.run_id) : undefined;
       if (after !== undefined && after.state === 'open') {
         const entry = this.open.get(verdict.run_id);
         if (entry !== undefined) entry.capped = undefined;

@@ -1,4 +1,4 @@
-import { chainHash, GENESIS_HASH, SIGNED_KINDS, type ChainKind, type ChainRow, type RevisionPayload } from '../integrity/chain-entry.js';
+import { chainHashOfCanonical, GENESIS_HASH, revisionPayloadJson, SIGNED_KINDS, type ChainKind, type ChainRow, type RevisionPayload } from '../integrity/chain-entry.js';
 import { canonicalJson } from '../integrity/canonical.js';
 import { checkpointBody, signText, type SigningKey } from '../integrity/signing.js';
 import type { Database } from './database.js';
@@ -72,9 +72,18 @@ export class ChainStore implements ChainReader {
   }
 
   append(kind: ChainKind, payload: object, createdNs: bigint, ref: { runKey?: string; revision?: number } = {}): ChainRow {
+    return this.appendCanonical(kind, canonicalJson(payload), createdNs, ref);
+  }
+
+  /** `payloadJson`, when given, must be revisionPayloadJson(payload) (computed before the transaction). */
+  appendRevision(payload: RevisionPayload, createdNs: bigint, payloadJson = revisionPayloadJson(payload)): ChainRow {
+    return this.appendCanonical('revision', payloadJson, createdNs, { runKey: payload.run_key, revision: payload.revision });
+  }
+
+  private appendCanonical(kind: ChainKind, payloadJson: string, createdNs: bigint, ref: { runKey?: string; revision?: number }): ChainRow {
     const head = this.head();
-    const content = { seq: head.seq + 1, kind, created_ns: createdNs, payload: canonicalJson(payload), prev_hash: head.hash };
-    const record_hash = chainHash(content);
+    const content = { seq: head.seq + 1, kind, created_ns: createdNs, payload: payloadJson, prev_hash: head.hash };
+    const record_hash = chainHashOfCanonical(content);
     const signed = SIGNED_KINDS.has(kind) && this.key !== undefined;
     const row: ChainRow = {
       ...content,
@@ -86,10 +95,6 @@ export class ChainStore implements ChainReader {
     };
     this.stmt.insert.run({ ...row, seq: row.seq });
     return row;
-  }
-
-  appendRevision(payload: RevisionPayload, createdNs: bigint): ChainRow {
-    return this.append('revision', payload, createdNs, { runKey: payload.run_key, revision: payload.revision });
   }
 
   /** At start: a signed record naming the previous head, and a key-rotation record when the key changed. */

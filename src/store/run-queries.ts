@@ -1,3 +1,4 @@
+import { stepsOfRecord } from '../evidence/step-record.js';
 import type { Database } from './database.js';
 
 export interface RunFilter {
@@ -161,6 +162,8 @@ export class RunQueries {
       | undefined;
     if (row === undefined) return undefined;
     const { claims, ...record } = JSON.parse(row.record) as RunRecord;
+    // Compact stored steps are shown in full; the key keeps its place in the record.
+    if (record.steps !== undefined) record.steps = stepsOfRecord(record);
     return { ...record, state: run.state, revisions: history };
   }
 }

@@ -1,11 +1,12 @@
 import type { RunInput, RunSpan } from '../evidence/run-input.js';
 import type { Claimant, ClaimSource } from '../runs/tick-history.js';
 import type { RunVerdict } from '../evidence/evaluate.js';
+import { encodeSteps } from '../evidence/step-record.js';
 import { decodeStoredResource, decodeStoredScope, decodeStoredSpan } from '../otlp/stored-span.js';
 import type { Attributes } from '../otlp/attributes.js';
 import type { SpanRedaction } from '../otlp/intake-request.js';
 import { sha256Hex } from '../integrity/canonical.js';
-import { recordDigest } from '../integrity/chain-entry.js';
+import { recordDigest, revisionPayloadJson, type RevisionPayload } from '../integrity/chain-entry.js';
 import { byStart } from '../evidence/steps.js';
 import type { ChainStore } from './chain-store.js';
 import type { Database } from './database.js';
@@ -40,6 +41,22 @@ interface SpanRow {
   scope_id: bigint;
 }
 
+const NO_REDACTIONS: readonly SpanRedaction[] = Object.freeze([]);
+
+/** A revision serialised ahead of its transaction (see prepareRevision). */
+export interface PreparedRevision {
+  readonly revision: number;
+  readonly record: string;
+  readonly chainPayload: RevisionPayload;
+  readonly chainPayloadJson: string;
+}
+
+/** What saveRevision wrote: the revision number, and the run's state after it (undefined: no index row). */
+export interface SavedRevision {
+  readonly revision: number;
+  readonly state: 'open' | 'evaluated' | undefined;
+}
+
 /** Why a revision was evaluated. */
 export type EvaluationReason = 'settled' | 'max_open' | 'capped' | 'amended';
 
@@ -69,8 +86,6 @@ export class RunStore implements ClaimSource {
       insertFinding: prepare('INSERT OR IGNORE INTO run_findings (run_key, revision, code, started_ns) VALUES (?, ?, ?, ?)'),
       // The run that started last before this one (not the one judged last): re-judging a run, or
       // judging runs out of order, still compares with its predecessor.
-      // The run that started last before this one (not the one judged last): re-judging a run, or
-      // judging runs out of order, still compares with its predecessor.
       lastDefinition: prepare(
         `SELECT definition, run_key, started_ns FROM runs
          WHERE workflow = ? AND revision > 0 AND run_key <> ? AND started_ns <= ? AND definition IS NOT NULL
@@ -81,10 +96,11 @@ export class RunStore implements ClaimSource {
       markEvaluated: prepare(
         // A span that arrived after the run was loaded keeps it open, to be judged again.
         `UPDATE runs SET state = CASE WHEN last_received_ns = @loaded_last_ns THEN 'evaluated' ELSE 'open' END,
-           revision = @revision, workflow = @workflow, kind = @kind,
+           revision = revision + 1, workflow = @workflow, kind = @kind,
            status = @status, outcome = @outcome, actor_id = @actor_id, definition = @definition, started_ns = @started_ns,
            ended_ns = @ended_ns, evaluated_ns = @evaluated_ns
-         WHERE run_key = @run_key`,
+         WHERE run_key = @run_key
+         RETURNING revision, state`,
       ),
     };
   }
@@ -113,20 +129,34 @@ export class RunStore implements ClaimSource {
 
   /** Loads and decodes every span of a run; a span stored twice (an exporter's resend) counts once. */
   loadRun(runKey: string): RunSpan[] {
+    const rows = this.stmt.spans.all(runKey) as SpanRow[];
     const seen = new Set<string>();
-    const rows = (this.stmt.spans.all(runKey) as SpanRow[]).filter((row) => {
+    const spans: RunSpan[] = [];
+    for (const row of rows) {
       const id = `${row.trace_id}/${row.span_id}`;
-      if (seen.has(id)) return false;
+      if (seen.has(id)) continue;
       seen.add(id);
-      return true;
-    });
-    return rows.map((row) => ({
-      ...decodeStoredSpan(row.body),
-      resource: this.resource(row.resource_id),
-      scopeName: this.scope(row.scope_id),
-      digest: sha256Hex(row.body),
-      redactions: row.redactions === null ? [] : (JSON.parse(row.redactions) as SpanRedaction[]),
-    }));
+      const span = decodeStoredSpan(row.body);
+      spans.push({
+        traceId: span.traceId,
+        spanId: span.spanId,
+        parentSpanId: span.parentSpanId,
+        name: span.name,
+        kind: span.kind,
+        startNs: span.startNs,
+        endNs: span.endNs,
+        statusCode: span.statusCode,
+        statusMessage: span.statusMessage,
+        attributes: span.attributes,
+        events: span.events,
+        links: span.links,
+        resource: this.resource(row.resource_id),
+        scopeName: this.scope(row.scope_id),
+        digest: sha256Hex(row.body),
+        redactions: row.redactions === null ? NO_REDACTIONS : (JSON.parse(row.redactions) as SpanRedaction[]),
+      });
+    }
+    return spans;
   }
 
   firstTriggerClaimant(eventKey: string): Claimant | undefined {
@@ -142,32 +172,51 @@ export class RunStore implements ClaimSource {
     return row === undefined ? undefined : { definition: row.definition, runKey: row.run_key, startNs: row.started_ns };
   }
 
-  /** Appends a revision and updates the run's index; call inside a transaction. Returns the revision. */
-  saveRevision(input: RunInput, verdict: RunVerdict, reason: EvaluationReason, evaluatedNs: bigint, loadedLastNs: bigint): number {
-    const previous = this.runState(input.runKey)?.revision ?? 0;
-    const revision = previous + 1;
+  /**
+   * Serialises and digests a revision outside the saving transaction, so the write lock intake also
+   * needs is held only for the writes. `revision` is the number it expects to get (the index row's
+   * revision + 1); saveRevision serialises again should it get another.
+   */
+  prepareRevision(input: RunInput, verdict: RunVerdict, reason: EvaluationReason, evaluatedNs: bigint, revision: number): PreparedRevision {
     const { run_id, ...rest } = verdict;
-    const record = JSON.stringify({ run_id, revision, ...rest, evaluated_at: new Date(Number(evaluatedNs / 1_000_000n)).toISOString(), reason });
-    this.stmt.insertRevision.run(input.runKey, revision, evaluatedNs, reason, verdict.status, verdict.outcome, record);
-    this.chain?.appendRevision(
-      {
-        run_key: input.runKey,
-        revision,
-        record_sha256: recordDigest(record),
-        spans: [...input.spans].sort(byStart).map((s) => [s.traceId, s.spanId, s.digest] as const),
-      },
-      evaluatedNs,
-    );
-    const startNs = input.spans.reduce<bigint | null>((min, s) => (min === null || s.startNs < min ? s.startNs : min), null);
-    for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code, startNs);
-    // Claimed at the run's start: of two runs using one key, the one that started first is the original.
-    const claimedNs = startNs ?? evaluatedNs;
-    if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey, claimedNs);
-    for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey, claimedNs);
-    const endNs = input.spans.reduce<bigint | null>((max, s) => (max === null || s.endNs > max ? s.endNs : max), null);
-    this.stmt.markEvaluated.run({
+    const record = JSON.stringify({
+      run_id,
+      revision,
+      ...rest,
+      steps: encodeSteps(verdict.steps, verdict.root_span_id, verdict.trace_ids),
+      evaluated_at: new Date(Number(evaluatedNs / 1_000_000n)).toISOString(),
+      reason,
+    });
+    const chainPayload: RevisionPayload = {
       run_key: input.runKey,
       revision,
+      record_sha256: recordDigest(record),
+      spans: [...input.spans].sort(byStart).map((s) => [s.traceId, s.spanId, s.digest] as const),
+    };
+    return { revision, record, chainPayload, chainPayloadJson: revisionPayloadJson(chainPayload) };
+  }
+
+  /**
+   * Appends a revision and updates the run's index; call inside a transaction. Returns the revision
+   * and the run's state after it: 'open' when a span arrived after the run was loaded.
+   */
+  saveRevision(
+    input: RunInput,
+    verdict: RunVerdict,
+    reason: EvaluationReason,
+    evaluatedNs: bigint,
+    loadedLastNs: bigint,
+    prepared?: PreparedRevision,
+  ): SavedRevision {
+    let startNs: bigint | null = null;
+    let endNs: bigint | null = null;
+    for (const s of input.spans) {
+      if (startNs === null || s.startNs < startNs) startNs = s.startNs;
+      if (endNs === null || s.endNs > endNs) endNs = s.endNs;
+    }
+    // The index row first: it hands out the revision number (one statement instead of a read and a write).
+    const updated = this.stmt.markEvaluated.get({
+      run_key: input.runKey,
       workflow: verdict.workflow,
       kind: verdict.kind,
       status: verdict.status,
@@ -178,8 +227,17 @@ export class RunStore implements ClaimSource {
       ended_ns: endNs,
       evaluated_ns: evaluatedNs,
       loaded_last_ns: loadedLastNs,
-    });
-    return revision;
+    }) as { revision: bigint; state: 'open' | 'evaluated' } | undefined;
+    const revision = updated === undefined ? 1 : Number(updated.revision);
+    const p = prepared !== undefined && prepared.revision === revision ? prepared : this.prepareRevision(input, verdict, reason, evaluatedNs, revision);
+    this.stmt.insertRevision.run(input.runKey, revision, evaluatedNs, reason, verdict.status, verdict.outcome, p.record);
+    this.chain?.appendRevision(p.chainPayload, evaluatedNs, p.chainPayloadJson);
+    for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code, startNs);
+    // Claimed at the run's start: of two runs using one key, the one that started first is the original.
+    const claimedNs = startNs ?? evaluatedNs;
+    if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey, claimedNs);
+    for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey, claimedNs);
+    return { revision, state: updated?.state };
   }
 
   transaction<T>(fn: () => T): T {

@@ -1,0 +1,115 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
+import { evaluateRun } from '../evidence/evaluate.js';
+import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
+import { resolveProfiles } from '../evidence/profiles.js';
+import { EvidenceReader, stepView } from '../evidence/steps.js';
+import { recordDigest } from '../integrity/chain-entry.js';
+import { verifyChain } from '../integrity/verify.js';
+import { Long, Span } from '../otlp/proto.js';
+import { RunIdentity } from '../runs/run-identity.js';
+import { RunQueries } from './run-queries.js';
+import { RunStore } from './run-store.js';
+
+const fixtures: ChainFixture[] = [];
+afterEach(() => {
+  for (const f of fixtures.splice(0)) f.close();
+});
+
+const keys = resolveFieldKeys({});
+const context = {
+  reader: new EvidenceReader(keys),
+  profiles: resolveProfiles({}),
+  identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys)),
+  history: { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined },
+};
+const TRACE = '0af7651916cd43dd8448eb211c80319c';
+const START = 1_795_763_076_139_000_000n;
+
+function addSpan(f: ChainFixture, runKey: string, spanId: string, parent: string, offsetMs: number, attributes: Record<string, string>, statusCode = 0): void {
+  const start = START + BigInt(offsetMs) * 1_000_000n;
+  const body = Span.encode(
+    Span.fromObject({
+      traceId: Buffer.from(TRACE, 'hex'),
+      spanId: Buffer.from(spanId, 'hex'),
+      ...(parent !== '' ? { parentSpanId: Buffer.from(parent, 'hex') } : {}),
+      name: `span ${spanId}`,
+      startTimeUnixNano: Long.fromString(start.toString(), true),
+      endTimeUnixNano: Long.fromString((start + 2_500_000n).toString(), true),
+      attributes: Object.entries(attributes).map(([key, value]) => ({ key, value: { stringValue: value } })),
+      status: { code: statusCode, message: statusCode === 2 ? 'boom' : '' },
+    }),
+  ).finish();
+  f.db
+    .prepare(
+      `INSERT INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, resource_id, scope_id, body, received_ns)
+       VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, 1, 1, ?, ?)`,
+    )
+    .run(runKey, TRACE, spanId, parent, `span ${spanId}`, start, start + 2_500_000n, statusCode, body, START);
+}
+
+function openRun(f: ChainFixture, runKey: string, lastReceivedNs: bigint): void {
+  f.db
+    .prepare("INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count) VALUES (?, 'open', ?, ?, 1, 3)")
+    .run(runKey, START, lastReceivedNs);
+}
+
+describe('RunStore revisions', () => {
+  it('saves a revision that reads back as the full steps and verifies', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    const root = '1'.repeat(16);
+    addSpan(f, 'run-1', root, '', 0, { 'nhi.workflow.run.id': 'run-1', 'nhi.workflow.name': 'rotate' });
+    addSpan(f, 'run-1', '2'.repeat(16), root, 1, { 'nhi.policy.id': 'p', 'nhi.policy.decision': 'allow' });
+    addSpan(f, 'run-1', '3'.repeat(16), '2'.repeat(16), 2, { 'nhi.change.operation': 'revoke', 'nhi.change.target': 't' }, 2);
+    openRun(f, 'run-1', START);
+    const store = new RunStore(f.db, f.chain);
+    const input = { runKey: 'run-1', spans: store.loadRun('run-1') };
+    const verdict = evaluateRun(input, context);
+
+    const saved = store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 1n, START));
+    expect(saved).toEqual({ revision: 1, state: 'evaluated' });
+
+    const shown = new RunQueries(f.db).getRun('run-1')!;
+    expect(shown.steps).toEqual(verdict.steps.map(stepView));
+    expect(shown.steps).toMatchObject([
+      { span_id: root, parent_span_id: null, root: true, started_at: '2026-11-27T07:04:36.139Z', duration_ms: 2.5, status: 'unset' },
+      { parent_span_id: root, type: 'decision' },
+      { parent_span_id: '2'.repeat(16), type: 'change', status: 'error', status_message: 'boom', succeeded: false },
+    ]);
+    const text = new RunQueries(f.db).recordText('run-1', 1)!;
+    const row = f.db.prepare("SELECT payload FROM chain WHERE kind = 'revision' AND run_key = 'run-1'").pluck().get() as string;
+    expect((JSON.parse(row) as { record_sha256: string }).record_sha256).toBe(recordDigest(text));
+    expect(verifyChain(f.chain, { publicKeys: [f.key.publicKey] }).problems).toEqual([]);
+  });
+
+  it('numbers revisions from the index row and keeps a run open when a span arrived after its load', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    addSpan(f, 'run-2', '4'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-2' });
+    openRun(f, 'run-2', START + 5n);
+    const store = new RunStore(f.db, f.chain);
+    const input = { runKey: 'run-2', spans: store.loadRun('run-2') };
+    const verdict = evaluateRun(input, context);
+    expect(store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 10n, START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
+    expect(store.transaction(() => store.saveRevision(input, verdict, 'amended', START + 20n, START))).toEqual({ revision: 2, state: 'open' });
+    expect(store.runState('run-2')).toMatchObject({ state: 'open', revision: 2 });
+    expect(new RunQueries(f.db).getRun('run-2')?.revisions?.map((r) => r.revision)).toEqual([1, 2]);
+  });
+
+  it('serialises again when the revision prepared ahead is not the one the index hands out', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    addSpan(f, 'run-3', '5'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-3' });
+    openRun(f, 'run-3', START);
+    const store = new RunStore(f.db, f.chain);
+    const input = { runKey: 'run-3', spans: store.loadRun('run-3') };
+    const verdict = evaluateRun(input, context);
+    const stale = store.prepareRevision(input, verdict, 'settled', START + 1n, 7);
+    expect(store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 1n, START, stale)).revision).toBe(1);
+    const text = new RunQueries(f.db).recordText('run-3', 1)!;
+    expect(JSON.parse(text)).toMatchObject({ run_id: 'run-3', revision: 1 });
+    expect(text).toBe(store.prepareRevision(input, verdict, 'settled', START + 1n, 1).record);
+    expect(verifyChain(f.chain, { publicKeys: [f.key.publicKey] }).problems).toEqual([]);
+  });
+});
