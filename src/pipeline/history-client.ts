@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import type { FromHistory, ToHistory } from '../runs/history-messages.js';
 import type { HistoryEvents } from '../runs/run-history.js';
 import type { Component } from './component.js';
+import type { WriterTurn } from '../store/writer-turn.js';
 import type { SpanBatch } from './span-batch.js';
 import type { SpanSink } from './span-sink.js';
 
@@ -22,6 +23,7 @@ export class HistoryClient implements SpanSink, Component {
     private readonly config: Readonly<Config>,
     private readonly events: HistoryEvents,
     private readonly logger: Logger,
+    private readonly writerTurn: WriterTurn,
   ) {}
 
   get running(): boolean {
@@ -30,7 +32,7 @@ export class HistoryClient implements SpanSink, Component {
 
   async start(): Promise<void> {
     const worker = new Worker(new URL('../runs/history-worker.js', import.meta.url), {
-      workerData: { config: this.config },
+      workerData: { config: this.config, writerTurn: this.writerTurn.buffer },
       // V8 grows a thread's young generation to 32 MiB under allocation; half of it costs a few more
       // scavenges of short-lived evaluation data and keeps the process within its memory budget.
       resourceLimits: { maxYoungGenerationSizeMb: HISTORY_YOUNG_GENERATION_MB },

@@ -5,6 +5,7 @@ import { RunledgerError } from '../errors.js';
 import type { FromIntake, ToIntake } from '../store/intake-messages.js';
 import { toIntakeRows, transferables } from '../store/intake-rows.js';
 import type { Component } from './component.js';
+import type { WriterTurn } from '../store/writer-turn.js';
 import type { SpanBatch } from './span-batch.js';
 import type { SpanSink } from './span-sink.js';
 
@@ -34,6 +35,8 @@ export class IntakeClient implements SpanSink, Component {
     private readonly deps: {
       readonly next: SpanSink | undefined;
       readonly logger: Logger;
+      /** Shared with run history, whose save transactions intake lets through. */
+      readonly writerTurn: WriterTurn;
     },
   ) {}
 
@@ -44,7 +47,7 @@ export class IntakeClient implements SpanSink, Component {
   /** Resolves once the writer opened the store and applied migrations. */
   async start(): Promise<void> {
     const worker = new Worker(new URL('../store/intake-worker.js', import.meta.url), {
-      workerData: { config: this.config },
+      workerData: { config: this.config, writerTurn: this.deps.writerTurn.buffer },
       // Each batch it receives is garbage once committed: a small young generation is enough, and
       // V8's default (grown under load to tens of MiB) would count against the process's memory.
       resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },

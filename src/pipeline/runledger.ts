@@ -16,6 +16,7 @@ import { openDatabase, type Database } from '../store/database.js';
 import { RunQueries } from '../store/run-queries.js';
 import { RunStore } from '../store/run-store.js';
 import { SpanDirectory } from '../store/span-queries.js';
+import { WriterTurn } from '../store/writer-turn.js';
 import { ComplianceWindow } from '../telemetry/compliance-window.js';
 import { BoundedLabel, createMetrics, type Metrics } from '../telemetry/metrics.js';
 import type { Component } from './component.js';
@@ -73,9 +74,11 @@ export class Runledger implements Component {
     if (this.state !== 'new') throw new Error(`cannot start runledger in state ${this.state}`);
     this.state = 'started';
     const { config, logger, metrics } = this;
-    this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }));
+    // The two threads that write SQLite take turns through this flag (see WriterTurn).
+    const writerTurn = new WriterTurn();
+    this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }), writerTurn);
     // The intake writer applies migrations: it starts before the history worker and readers connect.
-    this.intake = new IntakeClient(config, { next: this.history, logger: logger.child({ component: 'store/intake' }) });
+    this.intake = new IntakeClient(config, { next: this.history, logger: logger.child({ component: 'store/intake' }), writerTurn });
     await this.intake.start();
     logger.info({ path: config.storage.sqlite.path, synchronous: config.storage.sqlite.synchronous }, 'store opened');
     const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);

@@ -3,11 +3,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../logger.js';
 import { RunHistory, type HistoryEvents } from './run-history.js';
+import { WriterTurn } from '../store/writer-turn.js';
 import type { ToHistory, FromHistory } from './history-messages.js';
 
 const port = parentPort;
 if (port === null) throw new Error('history-worker must run in a worker thread');
-const { config } = workerData as { config: Config };
+const { config, writerTurn } = workerData as { config: Config; writerTurn: SharedArrayBuffer };
 const logger = createLogger(config.telemetry.logs.level).child({ component: 'runs/history' });
 const send = (message: FromHistory) => port.postMessage(message);
 
@@ -20,7 +21,7 @@ const events: HistoryEvents = {
   referenceReload: (file, result) => send({ type: 'reference_reload', file, result }),
   pruned: (runs) => send({ type: 'pruned', runs }),
 };
-const history = new RunHistory(config, events, logger);
+const history = new RunHistory(config, events, logger, new WriterTurn(writerTurn));
 
 port.on('message', (message: ToHistory) => {
   if (message.type === 'touched') {

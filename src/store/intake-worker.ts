@@ -9,22 +9,28 @@ import { createLogger } from '../logger.js';
 import { openDatabase, type Database } from './database.js';
 import type { FromIntake, ToIntake } from './intake-messages.js';
 import { SpanIntake } from './span-intake.js';
+import { WriterTurn } from './writer-turn.js';
 
 const port = parentPort;
 if (port === null) throw new Error('intake-worker must run in a worker thread');
-const { config } = workerData as { config: Config };
+const { config, writerTurn } = workerData as { config: Config; writerTurn: SharedArrayBuffer };
 const logger = createLogger(config.telemetry.logs.level).child({ component: 'store/intake' });
 const send = (message: FromIntake) => port.postMessage(message);
+const WAL_CHECKPOINT_INTERVAL_MS = 1_000;
 
 let db: Database;
 let intake: SpanIntake;
 try {
   db = openDatabase(config.storage.sqlite);
-  intake = new SpanIntake(db, logger);
+  const turn = new WriterTurn(writerTurn);
+  intake = new SpanIntake(db, logger, () => turn.await(config.storage.sqlite.busy_timeout_ms));
 } catch (err) {
   send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
   throw err;
 }
+
+// Commits checkpoint once the WAL is large; this also covers a quiet intake while run history writes.
+const walCheckpoints = setInterval(() => intake.checkpointWal(), WAL_CHECKPOINT_INTERVAL_MS);
 
 port.on('message', (message: ToIntake) => {
   switch (message.type) {
@@ -40,6 +46,7 @@ port.on('message', (message: ToIntake) => {
       send({ type: 'expired', spans: intake.expirePending(message.receivedBeforeNs) });
       return;
     case 'shutdown':
+      clearInterval(walCheckpoints);
       intake.flush();
       db.close();
       logger.debug('intake writer closed');

@@ -9,6 +9,7 @@ import { sha256Hex } from '../integrity/canonical.js';
 import { recordDigest, revisionPayloadJson, type RevisionPayload } from '../integrity/chain-entry.js';
 import { byStart } from '../evidence/steps.js';
 import type { ChainStore } from './chain-store.js';
+import type { WriterTurn } from './writer-turn.js';
 import type { Database } from './database.js';
 
 /** The index row of a run, as the assembler tracks it. */
@@ -69,6 +70,8 @@ export class RunStore implements ClaimSource {
   constructor(
     private readonly db: Database,
     private readonly chain?: ChainStore,
+    /** Shared with the intake writer, which waits while a save transaction runs. */
+    private readonly turn?: WriterTurn,
   ) {
     const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.stmt = {
@@ -241,7 +244,8 @@ export class RunStore implements ClaimSource {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    const run = this.db.transaction(fn);
+    return this.turn === undefined ? run() : this.turn.claim(run);
   }
 
   private resource(id: bigint): Attributes {

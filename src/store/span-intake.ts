@@ -32,6 +32,8 @@ export class SpanIntake {
   constructor(
     private readonly db: Database,
     private readonly logger: Logger,
+    /** Called before each commit starts; lets another writer thread have its turn (see WriterTurn). */
+    private readonly beforeTransaction: () => void = () => undefined,
   ) {
     // A group commit writes a few MiB; the default 2 MiB page cache would spill mid-transaction.
     db.pragma('cache_size = -8192');
@@ -101,6 +103,7 @@ export class SpanIntake {
     if (pending.length === 0) return;
     this.queue = [];
     try {
+      this.beforeTransaction();
       this.writeAll(pending.map((p) => p.rows));
     } catch (err) {
       this.logger.error({ err, batches: pending.length }, 'intake commit failed');
@@ -115,6 +118,15 @@ export class SpanIntake {
       return;
     }
     for (const p of pending) p.resolve();
+  }
+
+  /** Copies what the WAL holds into the database without waiting for readers (the timer's share when idle). */
+  checkpointWal(): void {
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (err) {
+      this.logger.error({ err }, 'WAL checkpoint failed');
+    }
   }
 
   /** Deletes pending spans received before the cutoff (no run claimed their trace); returns how many. */
