@@ -21,7 +21,8 @@ export interface ClaimSource {
 export class TickHistory implements RunHistory {
   private readonly triggers = new Map<string, Claimant>();
   private readonly decisions = new Map<string, Claimant>();
-  private readonly definitions = new Map<string, { definition: string; runKey: string; startNs: bigint }>();
+  /** Every definition judged in this pass, by workflow: the one a run compares with may be any of them. */
+  private readonly definitions = new Map<string, Array<{ definition: string; runKey: string; startNs: bigint }>>();
 
   constructor(private readonly stored: ClaimSource) {}
 
@@ -34,9 +35,13 @@ export class TickHistory implements RunHistory {
   }
 
   lastDefinition(workflow: string, exceptRunKey: string, startNs: bigint): { definition: string; runKey: string } | undefined {
-    const local = this.definitions.get(workflow);
+    // The run that started last before this one, among those judged in this pass and those stored.
+    let local: { definition: string; runKey: string; startNs: bigint } | undefined;
+    for (const d of this.definitions.get(workflow) ?? []) {
+      if (d.runKey !== exceptRunKey && d.startNs <= startNs && (local === undefined || d.startNs > local.startNs)) local = d;
+    }
     const stored = this.stored.lastDefinition(workflow, exceptRunKey, startNs);
-    if (local === undefined || local.runKey === exceptRunKey || local.startNs > startNs) return stored;
+    if (local === undefined) return stored;
     return stored !== undefined && stored.startNs > local.startNs ? stored : local;
   }
 
@@ -46,8 +51,10 @@ export class TickHistory implements RunHistory {
     if (verdict.claims.trigger_event !== null) keepFirst(this.triggers, verdict.claims.trigger_event, claimant);
     for (const id of verdict.claims.decision_ids) keepFirst(this.decisions, id, claimant);
     if (verdict.workflow !== null && verdict.claims.definition !== null) {
-      const prev = this.definitions.get(verdict.workflow);
-      if (prev === undefined || prev.startNs <= startNs) this.definitions.set(verdict.workflow, { definition: verdict.claims.definition, runKey: verdict.run_id, startNs });
+      const judged = { definition: verdict.claims.definition, runKey: verdict.run_id, startNs };
+      const list = this.definitions.get(verdict.workflow);
+      if (list === undefined) this.definitions.set(verdict.workflow, [judged]);
+      else list.push(judged);
     }
   }
 }

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import type { RunVerdict } from '../evidence/evaluate.js';
+import { TickHistory, type ClaimSource } from './tick-history.js';
+
+/** A stored history holding one earlier run of workflow "rotate" (definition v0, started at 0). */
+const stored: ClaimSource = {
+  firstTriggerClaimant: () => undefined,
+  firstDecisionClaimant: () => undefined,
+  lastDefinition: (workflow, except, startNs) =>
+    workflow === 'rotate' && except !== 'stored' && startNs >= 0n ? { definition: 'v0', runKey: 'stored', startNs: 0n } : undefined,
+};
+
+function judged(runKey: string, definition: string): RunVerdict {
+  return { run_id: runKey, workflow: 'rotate', claims: { trigger_event: null, decision_ids: [], definition } } as unknown as RunVerdict;
+}
+
+describe('TickHistory.lastDefinition', () => {
+  it('compares a run with the one that started last before it, whatever order the pass judged them in', () => {
+    const history = new TickHistory(stored);
+    history.record(judged('early', 'v1'), 10n);
+    history.record(judged('late', 'v3'), 30n);
+
+    // Started between the two: its predecessor is "early", not the stored run nor the later "late".
+    expect(history.lastDefinition('rotate', 'middle', 20n)).toMatchObject({ runKey: 'early', definition: 'v1' });
+    expect(history.lastDefinition('rotate', 'last', 40n)).toMatchObject({ runKey: 'late', definition: 'v3' });
+    expect(history.lastDefinition('rotate', 'first', 5n)).toMatchObject({ runKey: 'stored', definition: 'v0' });
+    // A run is never its own predecessor.
+    expect(history.lastDefinition('rotate', 'late', 30n)).toMatchObject({ runKey: 'early' });
+  });
+});
