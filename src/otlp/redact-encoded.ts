@@ -143,6 +143,8 @@ const WIRE_FIXED32 = 5;
  */
 class WireScan {
   private pos = 0;
+  /** How many top-level keys this scan has read: spans of one source list their keys in the same order. */
+  private keysRead = 0;
   private readonly rules: KeyRuleCache;
 
   constructor(
@@ -219,7 +221,7 @@ class WireScan {
     }
     if (this.pos !== end) return Scan.Irregular;
     if (valueStart < 0) return Scan.Clean;
-    const rule = this.rules.get(this.buf, keyStart, keyEnd, parent);
+    const rule = this.rules.get(this.buf, keyStart, keyEnd, parent, parent === undefined ? this.keysRead++ : -1);
     this.pos = valueStart;
     const scan = this.anyValue(valueEnd, rule, depth);
     this.pos = end;
@@ -376,6 +378,8 @@ class WireScan {
 
 /** Bound on the cached top-level keys; clearing only costs decoding them again. */
 const MAX_CACHED_KEYS = 10_000;
+/** Keys remembered by position (spans rarely carry more attributes than this). */
+const MAX_REMEMBERED_POSITIONS = 128;
 
 /**
  * Top-level key rules by the key's UTF-8 bytes: the few keys a deployment uses recur in every span,
@@ -384,17 +388,28 @@ const MAX_CACHED_KEYS = 10_000;
 class KeyRuleCache {
   private readonly buckets = new Map<number, Array<{ readonly key: Buffer; readonly rule: KeyRule }>>();
   private size = 0;
+  /** The entry last found at each position in a message: the next span most likely has the same key there. */
+  private readonly byPosition: Array<{ readonly key: Buffer; readonly rule: KeyRule } | undefined> = [];
 
   constructor(private readonly redactor: Redactor) {}
 
-  get(buf: Buffer, start: number, end: number, parent: KeyRule | undefined): KeyRule {
+  /** `position`: the key's index among the message's top-level keys, or -1 (nested). */
+  get(buf: Buffer, start: number, end: number, parent: KeyRule | undefined, position = -1): KeyRule {
     if (start < 0) return this.redactor.keyRule('', parent);
     if (parent !== undefined) return this.redactor.keyRule(buf.toString('utf8', start, end), parent);
+    const guess = position >= 0 ? this.byPosition[position] : undefined;
+    if (guess !== undefined && sameBytes(guess.key, buf, start, end)) return guess.rule;
+    const entry = this.lookup(buf, start, end);
+    if (position >= 0 && position < MAX_REMEMBERED_POSITIONS) this.byPosition[position] = entry;
+    return entry.rule;
+  }
+
+  private lookup(buf: Buffer, start: number, end: number): { readonly key: Buffer; readonly rule: KeyRule } {
     let hash = 0x811c9dc5; // FNV-1a
     for (let i = start; i < end; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
     const bucket = this.buckets.get(hash);
     if (bucket !== undefined) {
-      for (const entry of bucket) if (sameBytes(entry.key, buf, start, end)) return entry.rule;
+      for (const entry of bucket) if (sameBytes(entry.key, buf, start, end)) return entry;
     }
     const rule = this.redactor.keyRule(buf.toString('utf8', start, end));
     if (this.size >= MAX_CACHED_KEYS) {
@@ -407,7 +422,7 @@ class KeyRuleCache {
     if (existing === undefined) this.buckets.set(hash, [entry]);
     else existing.push(entry);
     this.size++;
-    return rule;
+    return entry;
   }
 }
 
