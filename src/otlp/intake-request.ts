@@ -1,4 +1,6 @@
-import { ExportRequestView, KeyValue, Long, Reader, Resource, SpanHeader } from './proto.js';
+import { ExportRequestView, Resource } from './proto.js';
+import { KeySelector } from './key-selector.js';
+import { decodeSpanFields } from './stored-span.js';
 import { toAttributes, type Attributes, type KeyValueMessage } from './attributes.js';
 
 /** A span as intake sees it: routing fields decoded, everything else kept as the exact OTLP bytes. */
@@ -55,16 +57,6 @@ interface ViewMessage {
   }>;
 }
 
-interface HeaderMessage {
-  traceId?: Buffer;
-  spanId?: Buffer;
-  parentSpanId?: Buffer;
-  name?: string;
-  kind?: number;
-  startTimeUnixNano?: Long | number;
-  endTimeUnixNano?: Long | number;
-  status?: { code?: number; message?: string } | null;
-}
 
 const EMPTY = new Uint8Array(0);
 
@@ -87,19 +79,19 @@ export type AttributeSelection = 'all' | ReadonlySet<string>;
 export function decodeIntakeRequest(bytes: Uint8Array, spanAttributes: AttributeSelection = 'all'): IntakeRequest {
   const select = spanAttributes === 'all' ? undefined : new KeySelector(spanAttributes);
   const decodeSpan = (body: Uint8Array): IntakeSpan => {
-    const h = SpanHeader.decode(body) as HeaderMessage;
-    // One literal, no spread: spreading a helper's result cost three times the whole header decode.
+    const span = decodeSpanFields(body, select);
+    // One literal, no spread: spreading a helper's result cost three times the whole decode.
     return {
-      traceId: hex(h.traceId),
-      spanId: hex(h.spanId),
-      parentSpanId: hex(h.parentSpanId),
-      name: h.name ?? '',
-      kind: h.kind ?? 0,
-      startNs: toNanos(h.startTimeUnixNano),
-      endNs: toNanos(h.endTimeUnixNano),
-      statusCode: h.status?.code ?? 0,
-      statusMessage: h.status?.message ?? '',
-      attributes: readAttributes(body, select),
+      traceId: span.traceId,
+      spanId: span.spanId,
+      parentSpanId: span.parentSpanId,
+      name: span.name,
+      kind: span.kind,
+      startNs: span.startNs,
+      endNs: span.endNs,
+      statusCode: span.statusCode,
+      statusMessage: span.statusMessage,
+      attributes: span.attributes,
       body,
     };
   };
@@ -118,69 +110,7 @@ export function decodeIntakeRequest(bytes: Uint8Array, spanAttributes: Attribute
   return { resources, spanCount };
 }
 
-const SPAN_ATTRIBUTES_TAG = (9 << 3) | 2; // Span.attributes, length-delimited
 
-/** The span's attributes that `select` accepts (all when undefined); SpanHeader.decode vouched for the framing. */
-function readAttributes(body: Uint8Array, select: KeySelector | undefined): Attributes {
-  const reader = Reader.create(body);
-  const list: KeyValueMessage[] = [];
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    if (tag !== SPAN_ATTRIBUTES_TAG) {
-      reader.skipType(tag & 7);
-      continue;
-    }
-    const length = reader.uint32();
-    if (select !== undefined && !select.mayAccept(body, reader.pos, reader.pos + length)) {
-      reader.skip(length);
-      continue;
-    }
-    const kv = KeyValue.decode(reader, length) as unknown as KeyValueMessage;
-    if (select === undefined || select.keys.has(kv.key)) list.push(kv);
-  }
-  return toAttributes(list);
-}
-
-/** Tells from a KeyValue's encoded key whether it is wanted, without decoding it into a string. */
-class KeySelector {
-  private readonly byLength = new Map<number, Buffer[]>();
-
-  constructor(readonly keys: ReadonlySet<string>) {
-    for (const key of keys) {
-      const bytes = Buffer.from(key, 'utf8');
-      const same = this.byLength.get(bytes.length);
-      if (same === undefined) this.byLength.set(bytes.length, [bytes]);
-      else same.push(bytes);
-    }
-  }
-
-  /** False only when the KeyValue in bytes[start, end) certainly has none of the keys. */
-  mayAccept(bytes: Uint8Array, start: number, end: number): boolean {
-    // Encoders write the key (field 1) first; anything else is left to the decode to judge.
-    if (end - start < 2 || bytes[start] !== 0x0a || bytes[start + 1]! >= 0x80) return true;
-    const length = bytes[start + 1]!;
-    const candidates = this.byLength.get(length);
-    if (candidates === undefined) return false;
-    const keyStart = start + 2;
-    next: for (const candidate of candidates) {
-      for (let i = 0; i < length; i++) if (candidate[i] !== bytes[keyStart + i]) continue next;
-      return true;
-    }
-    return false;
-  }
-}
-
-export function hex(bytes: Buffer | undefined): string {
-  return bytes === undefined || bytes.length === 0 ? '' : bytes.toString('hex');
-}
-
-/** Exact unsigned 64-bit nanoseconds. */
-export function toNanos(value: Long | number | undefined): bigint {
-  if (value === undefined) return 0n;
-  if (typeof value === 'number') return BigInt(value);
-  // Multiply-add: a quarter of the cost of shift-or on V8's BigInts.
-  return BigInt(value.high >>> 0) * 4_294_967_296n + BigInt(value.low >>> 0);
-}
 
 const MAX_SQLITE_INTEGER = (1n << 63n) - 1n;
 const ZERO_TRACE_ID = '0'.repeat(32);

@@ -28,7 +28,6 @@ root.resolveAll();
 export const ExportTraceServiceRequest = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
 export const ExportTraceServiceResponse = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
 export const ExportRequestView = root.lookupType('runledger.v1.ExportRequestView');
-export const SpanHeader = root.lookupType('runledger.v1.SpanHeader');
 export const Span = root.lookupType('opentelemetry.proto.trace.v1.Span');
 export const Resource = root.lookupType('opentelemetry.proto.resource.v1.Resource');
 export const KeyValue = root.lookupType('opentelemetry.proto.common.v1.KeyValue');

@@ -1,5 +1,6 @@
 import { Resource, InstrumentationScope, KeyValue, Reader } from './proto.js';
 import { toAttributes, type Attributes, type KeyValueMessage } from './attributes.js';
+import type { KeySelector } from './key-selector.js';
 
 export interface SpanEvent {
   readonly name: string;
@@ -43,6 +44,15 @@ type ProtoReader = InstanceType<typeof Reader>;
  * unknown fields are skipped.
  */
 export function decodeStoredSpan(body: Uint8Array): DecodedSpan {
+  return decodeSpanFields(body, undefined, true);
+}
+
+/**
+ * The same decode for intake: `select` picks the attributes decoded (all when undefined; the rest are
+ * skipped unread), and events and links are skipped unless `withEventsAndLinks`. Throws (a protobufjs
+ * RangeError) on truncated input.
+ */
+export function decodeSpanFields(body: Uint8Array, select: KeySelector | undefined, withEventsAndLinks = false): DecodedSpan {
   const buf = asBuffer(body);
   const r = Reader.create(buf);
   let traceId = '';
@@ -81,14 +91,23 @@ export function decodeStoredSpan(body: Uint8Array): DecodedSpan {
       case 8:
         endNs = fixed64(r);
         break;
-      case 9:
-        (attributes ??= []).push(KeyValue.decode(r, r.uint32()) as unknown as KeyValueMessage);
+      case 9: {
+        const length = r.uint32();
+        if (select !== undefined && !select.mayAccept(buf, r.pos, r.pos + length)) {
+          r.skip(length);
+          break;
+        }
+        const kv = KeyValue.decode(r, length) as unknown as KeyValueMessage;
+        if (select === undefined || select.keys.has(kv.key)) (attributes ??= []).push(kv);
         break;
+      }
       case 11:
-        (events ??= []).push(decodeEvent(r, r.uint32()));
+        if (withEventsAndLinks) (events ??= []).push(decodeEvent(r, r.uint32()));
+        else r.skipType(tag & 7);
         break;
       case 13:
-        (links ??= []).push(decodeLink(r, r.uint32(), buf));
+        if (withEventsAndLinks) (links ??= []).push(decodeLink(r, r.uint32(), buf));
+        else r.skipType(tag & 7);
         break;
       case 15: {
         // protobufjs replaces (does not merge) a repeated singular message: so does this.
@@ -197,7 +216,8 @@ function hexField(r: ProtoReader, buf: Buffer): string {
 function fixed64(r: ProtoReader): bigint {
   const low = r.fixed32();
   const high = r.fixed32();
-  return high === 0 ? BigInt(low) : (BigInt(high) << 32n) | BigInt(low);
+  // Multiply-add: a quarter of the cost of shift-or on V8's BigInts.
+  return high === 0 ? BigInt(low) : BigInt(high) * 4_294_967_296n + BigInt(low);
 }
 
 function asBuffer(body: Uint8Array): Buffer {
