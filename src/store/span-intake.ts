@@ -36,7 +36,7 @@ export class SpanIntake {
     private readonly beforeTransaction: () => void = () => undefined,
   ) {
     // A group commit writes a few MiB; the default 2 MiB page cache would spill mid-transaction.
-    db.pragma('cache_size = -8192');
+    db.pragma('cache_size = -4096');
     // Copy the WAL back into the database after a commit once it holds WAL_CHECKPOINT_PAGES. Only the
     // writer can: a checkpoint from another connection never catches up with a writer that commits
     // continuously, and the WAL then grows without bound. (This thread answers no OTLP request itself.)
