@@ -33,8 +33,8 @@ export class HistoryClient implements SpanSink, Component {
   async start(): Promise<void> {
     const worker = new Worker(new URL('../runs/history-worker.js', import.meta.url), {
       workerData: { config: this.config, writerTurn: this.writerTurn.buffer },
-      // V8 grows a thread's young generation to 32 MiB under allocation; half of it costs a few more
-      // scavenges of short-lived evaluation data and keeps the process within its memory budget.
+      // V8 grows a thread's young generation to 32 MiB under allocation. Measured: 32 MiB judges about
+      // a quarter more runs per second than 16 MiB, but puts peak RSS under full ingest past 300 MB.
       resourceLimits: { maxYoungGenerationSizeMb: HISTORY_YOUNG_GENERATION_MB },
     });
     this.worker = worker;
