@@ -21,7 +21,7 @@ const events: HistoryEvents = {
   referenceReload: (file, result) => send({ type: 'reference_reload', file, result }),
   pruned: (runs) => send({ type: 'pruned', runs }),
 };
-const history = new RunHistory(config, events, logger, new WriterTurn(writerTurn));
+const history = new RunHistory(config, events, logger, new WriterTurn(writerTurn, config.storage.sqlite.busy_timeout_ms));
 
 port.on('message', (message: ToHistory) => {
   if (message.type === 'touched') {

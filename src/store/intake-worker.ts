@@ -22,8 +22,7 @@ let db: Database;
 let intake: SpanIntake;
 try {
   db = openDatabase(config.storage.sqlite);
-  const turn = new WriterTurn(writerTurn);
-  intake = new SpanIntake(db, logger, () => turn.await(config.storage.sqlite.busy_timeout_ms));
+  intake = new SpanIntake(db, logger, new WriterTurn(writerTurn, config.storage.sqlite.busy_timeout_ms));
 } catch (err) {
   send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
   throw err;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RunledgerError } from '../errors.js';
 import type { Database } from './database.js';
+import type { WriterTurn } from './writer-turn.js';
 import { Column, NUMBER_COLUMNS, type EncodedPart, type IntakeRows } from './intake-rows.js';
 
 interface Pending {
@@ -32,8 +33,8 @@ export class SpanIntake {
   constructor(
     private readonly db: Database,
     private readonly logger: Logger,
-    /** Called before each commit starts; lets another writer thread have its turn (see WriterTurn). */
-    private readonly beforeTransaction: () => void = () => undefined,
+    /** Shared with run history, which writes through another connection (see WriterTurn). */
+    private readonly turn?: WriterTurn,
   ) {
     // A group commit writes a few MiB; the default 2 MiB page cache would spill mid-transaction.
     db.pragma('cache_size = -4096');
@@ -103,8 +104,9 @@ export class SpanIntake {
     if (pending.length === 0) return;
     this.queue = [];
     try {
-      this.beforeTransaction();
-      this.writeAll(pending.map((p) => p.rows));
+      const batches = pending.map((p) => p.rows);
+      if (this.turn === undefined) this.writeAll(batches);
+      else this.turn.write(() => this.writeAll(batches));
     } catch (err) {
       this.logger.error({ err, batches: pending.length }, 'intake commit failed');
       // Rows inserted by the rolled-back transaction are gone: forget their cached ids.

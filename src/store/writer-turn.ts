@@ -1,38 +1,67 @@
+const CLAIMS = 0; // run history transactions waiting or running
+const WRITING = 1; // 1 while an intake transaction runs
+
 /**
- * Gives run history its turn at SQLite's single write lock. Under load the intake writer commits back
- * to back, and a connection that finds the database locked sleeps in growing steps (up to 100 ms), so
- * history rarely caught the gap between two intake commits: waiting was most of its time. History
- * raises this flag, shared between the two threads, for the length of its write transaction; the
- * intake writer starts no transaction while the flag is up.
+ * Turn-taking at SQLite's single write lock between the two threads that write: the intake writer and
+ * run history. Under load the intake writer commits back to back, and a connection that finds the
+ * database locked sleeps in growing steps (up to 100 ms), so history rarely caught the gap between
+ * two intake commits: waiting was most of its time. Here history raises a claim for the length of its
+ * transaction and the intake writer starts none while a claim is up; history in turn starts once the
+ * intake transaction under way ends, woken at once rather than after a sleep.
+ *
+ * Every wait is bounded (`maxWaitMs`): this only schedules, SQLite's own locking still keeps the two
+ * apart, so a thread that stops without lowering its flag cannot stop the other. Waiting blocks the
+ * thread: never use it on the main thread.
  */
 export class WriterTurn {
-  private readonly claims: Int32Array;
+  private readonly cells: Int32Array;
 
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)) {
-    this.claims = new Int32Array(buffer);
+  constructor(
+    readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT),
+    private readonly maxWaitMs = 5_000,
+  ) {
+    this.cells = new Int32Array(buffer);
   }
 
-  /** Run history: runs `transaction` with the flag up. */
+  /** Run history: runs `transaction` with a claim up, once no intake transaction is under way. */
   claim<T>(transaction: () => T): T {
-    Atomics.add(this.claims, 0, 1);
+    Atomics.add(this.cells, CLAIMS, 1);
     try {
+      this.waitWhileSet(WRITING);
       return transaction();
     } finally {
-      if (Atomics.sub(this.claims, 0, 1) === 1) Atomics.notify(this.claims, 0);
+      if (Atomics.sub(this.cells, CLAIMS, 1) === 1) Atomics.notify(this.cells, CLAIMS);
     }
   }
 
-  /**
-   * Intake writer: waits while history holds a claim, at most `maxWaitMs` (a stuck claim must not stop
-   * intake; SQLite's own locking still keeps the two apart). Blocks the thread: never the main thread.
-   */
-  await(maxWaitMs: number): void {
-    const deadline = Date.now() + maxWaitMs;
+  /** Intake writer: runs `transaction` once run history holds no claim. */
+  write<T>(transaction: () => T): T {
+    const deadline = Date.now() + this.maxWaitMs;
+    // Raise the flag first, then look: of two threads doing so, at least one sees the other.
     for (;;) {
-      const claims = Atomics.load(this.claims, 0);
+      Atomics.store(this.cells, WRITING, 1);
+      if (Atomics.load(this.cells, CLAIMS) === 0 || Date.now() >= deadline) break;
+      this.lower(WRITING);
+      this.waitWhileSet(CLAIMS, deadline);
+    }
+    try {
+      return transaction();
+    } finally {
+      this.lower(WRITING);
+    }
+  }
+
+  private lower(cell: number): void {
+    Atomics.store(this.cells, cell, 0);
+    Atomics.notify(this.cells, cell);
+  }
+
+  private waitWhileSet(cell: number, deadline = Date.now() + this.maxWaitMs): void {
+    for (;;) {
+      const value = Atomics.load(this.cells, cell);
       const left = deadline - Date.now();
-      if (claims === 0 || left <= 0) return;
-      Atomics.wait(this.claims, 0, claims, left);
+      if (value === 0 || left <= 0) return;
+      Atomics.wait(this.cells, cell, value, left);
     }
   }
 }
