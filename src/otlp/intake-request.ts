@@ -57,7 +57,6 @@ interface ViewMessage {
   }>;
 }
 
-
 const EMPTY = new Uint8Array(0);
 
 /** An absent `bytes` field reads as protobufjs' default, an empty *array*: storage needs bytes. */
@@ -109,8 +108,6 @@ export function decodeIntakeRequest(bytes: Uint8Array, spanAttributes: Attribute
   });
   return { resources, spanCount };
 }
-
-
 
 const MAX_SQLITE_INTEGER = (1n << 63n) - 1n;
 const ZERO_TRACE_ID = '0'.repeat(32);

@@ -42,7 +42,12 @@ port.on('message', (message: ToIntake) => {
       return;
     }
     case 'expire_pending':
-      send({ type: 'expired', spans: intake.expirePending(message.receivedBeforeNs) });
+      try {
+        send({ type: 'expired', spans: intake.expirePending(message.receivedBeforeNs) });
+      } catch (err) {
+        // Locked by a reader or a backup: the next housekeeping round tries again.
+        logger.error({ err }, 'expiring pending spans failed');
+      }
       return;
     case 'shutdown':
       clearInterval(walCheckpoints);

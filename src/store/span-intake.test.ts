@@ -99,8 +99,6 @@ function batchOf(specs: SpanSpec[], claims: Array<[string, string]> = []): Intak
   return toIntakeRows(batch);
 }
 
-
-
 describe('SpanIntake', () => {
   it('commits the spans before consume() resolves', async () => {
     const config = sqliteConfig();

@@ -36,11 +36,11 @@ export class SpanIntake {
     /** Shared with run history, which writes through another connection (see WriterTurn). */
     private readonly turn?: WriterTurn,
   ) {
-    // A group commit writes a few MiB; the default 2 MiB page cache would spill mid-transaction.
+    // A group commit writes 1–2 MiB; the default 2 MiB page cache would spill mid-transaction.
     db.pragma('cache_size = -4096');
-    // Copy the WAL back into the database after a commit once it holds WAL_CHECKPOINT_PAGES. Only the
-    // writer can: a checkpoint from another connection never catches up with a writer that commits
-    // continuously, and the WAL then grows without bound. (This thread answers no OTLP request itself.)
+    // Copy the WAL back into the database after a commit once it holds WAL_CHECKPOINT_PAGES, here:
+    // a checkpoint from another connection never caught up with this writer committing back to back,
+    // and the WAL grew without bound. (This thread answers no OTLP request itself.)
     db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
     // Spans reference resource and scope rows this writer interned in the same transaction; checking
     // that again for every span cost two index lookups per row.
