@@ -164,7 +164,11 @@ export class RunHistory implements Component {
   private checkpoint(): void {
     if (this.chain === undefined || this.db === undefined) return;
     try {
-      if (this.chain.writeCheckpoint(nowNs())) {
+      // A short transaction: it takes its turn like a save (see WriterTurn) rather than losing every
+      // race with an intake writer under load.
+      const chain = this.chain;
+      const write = () => chain.writeCheckpoint(nowNs());
+      if (this.writerTurn === undefined ? write() : this.writerTurn.claim(write)) {
         this.lastCheckpointMs = Date.now();
         this.events.checkpointWritten(this.lastCheckpointMs);
       }
