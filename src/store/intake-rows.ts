@@ -1,3 +1,4 @@
+import * as workerThreads from 'node:worker_threads';
 import type { Claim, SpanBatch } from '../pipeline/span-batch.js';
 import { isRootCandidate } from '../runs/root.js';
 
@@ -9,8 +10,9 @@ export interface EncodedPart {
 
 /**
  * A batch as the intake writer stores it, shaped to cross to the writer's thread cheaply: one column
- * per field and every span body in one buffer that is transferred, not copied. (Cloning one object
- * per span cost three times as much, and each body's view would have dragged its whole request along.)
+ * per field, and the span bodies where they already are — the request's own buffer, moved to the
+ * writer rather than copied. (Cloning one object per span cost three times as much.) After it is sent
+ * the request's buffer belongs to the writer: nothing on this side may read a span body again.
  */
 export interface IntakeRows {
   readonly receivedNs: bigint;
@@ -25,9 +27,10 @@ export interface IntakeRows {
   readonly numbers: Int32Array;
   /** start, end per span, in nanoseconds (intake rejects times beyond SQLite's signed 64 bits). */
   readonly times: BigInt64Array;
-  /** The encoded spans back to back; span i is bodies[bodyEnds[i - 1] ?? 0, bodyEnds[i]). */
-  readonly bodies: Uint8Array;
-  readonly bodyEnds: Uint32Array;
+  /** The buffers holding the encoded spans: the request's, and one per span that redaction rewrote. */
+  readonly buffers: readonly ArrayBuffer[];
+  /** Per span: index into buffers, byte offset, byte length. */
+  readonly bodyRefs: Uint32Array;
   /** JSON list of what was erased in the span, its scope and its resource; null when nothing. */
   readonly redactions: ReadonlyArray<string | null>;
   readonly resources: readonly EncodedPart[];
@@ -50,17 +53,14 @@ export function toIntakeRows(batch: SpanBatch): IntakeRows {
   const count = batch.spans.length;
   const numbers = new Int32Array(count * NUMBER_COLUMNS);
   const times = new BigInt64Array(count * 2);
-  const bodyEnds = new Uint32Array(count);
+  const bodyRefs = new Uint32Array(count * 3);
+  const buffers: ArrayBuffer[] = [];
+  const bufferIndex = new Map<ArrayBufferLike, number>();
   const resources: EncodedPart[] = [];
   const scopes: EncodedPart[] = [];
   // Every span of a request shares its resource and scope objects: index them by identity.
   const resourceIndex = new Map<object, number>();
   const scopeIndex = new Map<object, number>();
-  let bodyBytes = 0;
-  for (const { span } of batch.spans) bodyBytes += span.body.length;
-  const bodies = new Uint8Array(bodyBytes);
-
-  let offset = 0;
   batch.spans.forEach((batchSpan, i) => {
     const { span, resource, scope } = batchSpan;
     const n = i * NUMBER_COLUMNS;
@@ -71,9 +71,16 @@ export function toIntakeRows(batch: SpanBatch): IntakeRows {
     numbers[n + Column.RootCandidate] = isRootCandidate(batchSpan) ? 1 : 0;
     times[i * 2] = span.startNs;
     times[i * 2 + 1] = span.endNs;
-    bodies.set(span.body, offset);
-    offset += span.body.length;
-    bodyEnds[i] = offset;
+    const { buffer, byteOffset, byteLength } = span.body;
+    let b = bufferIndex.get(buffer);
+    if (b === undefined) {
+      b = buffers.length;
+      buffers.push(buffer as ArrayBuffer);
+      bufferIndex.set(buffer, b);
+    }
+    bodyRefs[i * 3] = b;
+    bodyRefs[i * 3 + 1] = byteOffset;
+    bodyRefs[i * 3 + 2] = byteLength;
   });
   const spans = batch.spans;
   return {
@@ -86,8 +93,8 @@ export function toIntakeRows(batch: SpanBatch): IntakeRows {
     names: spans.map((s) => s.span.name),
     numbers,
     times,
-    bodies,
-    bodyEnds,
+    buffers,
+    bodyRefs,
     redactions: spans.map(({ span }) =>
       span.redactions === undefined || span.redactions.length === 0 ? null : JSON.stringify(span.redactions),
     ),
@@ -97,9 +104,23 @@ export function toIntakeRows(batch: SpanBatch): IntakeRows {
   };
 }
 
-/** The buffers postMessage can move to the writer instead of copying. */
+/**
+ * The buffers postMessage moves to the writer instead of copying. Node's pool for small Buffers (where
+ * a small request or a rewritten span may sit) must be copied: Node 20 ignores it in a transfer list,
+ * Node 22 throws, so it is left out where Node can tell.
+ */
 export function transferables(rows: IntakeRows): ArrayBuffer[] {
-  return [rows.numbers.buffer, rows.times.buffer, rows.bodies.buffer, rows.bodyEnds.buffer] as ArrayBuffer[];
+  const movable = rows.buffers.filter((buffer) => !isMarkedAsUntransferable(buffer));
+  return [rows.numbers.buffer, rows.times.buffer, rows.bodyRefs.buffer, ...movable] as ArrayBuffer[];
+}
+
+/** Node ≥ 21 says which buffers are untransferable; Node 20 cannot, and ignores them when transferring. */
+const isMarkedAsUntransferable: (buffer: ArrayBuffer) => boolean =
+  (workerThreads as { isMarkedAsUntransferable?: (value: unknown) => boolean }).isMarkedAsUntransferable ?? (() => false);
+
+/** The encoded span `i` of `rows`. */
+export function bodyOf(rows: IntakeRows, i: number): Uint8Array {
+  return new Uint8Array(rows.buffers[rows.bodyRefs[i * 3]!]!, rows.bodyRefs[i * 3 + 1], rows.bodyRefs[i * 3 + 2]);
 }
 
 function indexOf(index: Map<object, number>, parts: EncodedPart[], part: EncodedPart): number {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { RunledgerError } from '../errors.js';
 import type { Database } from './database.js';
 import type { WriterTurn } from './writer-turn.js';
-import { Column, NUMBER_COLUMNS, type EncodedPart, type IntakeRows } from './intake-rows.js';
+import { bodyOf, Column, NUMBER_COLUMNS, type EncodedPart, type IntakeRows } from './intake-rows.js';
 
 interface Pending {
   readonly rows: IntakeRows;
@@ -151,7 +151,7 @@ export class SpanIntake {
     };
     const resourceIds = rows.resources.map((r) => this.resourceId(r));
     const scopeIds = rows.scopes.map((s) => this.scopeId(s));
-    const { numbers, times, bodies, bodyEnds } = rows;
+    const { numbers, times } = rows;
     for (let i = 0; i < rows.count; i++) {
       const n = i * NUMBER_COLUMNS;
       const runKey = rows.runKeys[i]!;
@@ -168,7 +168,7 @@ export class SpanIntake {
         numbers[n + Column.StatusCode],
         resourceIds[numbers[n + Column.Resource]!],
         scopeIds[numbers[n + Column.Scope]!],
-        bodies.subarray(i === 0 ? 0 : bodyEnds[i - 1], bodyEnds[i]),
+        bodyOf(rows, i),
         received,
         rows.redactions[i],
       );
