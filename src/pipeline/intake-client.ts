@@ -101,7 +101,13 @@ export class IntakeClient implements SpanSink, Component {
     const rows = toIntakeRows(batch);
     return new Promise<void>((resolve, reject) => {
       this.inFlight.set(id, { batch, resolve, reject });
-      this.post({ type: 'rows', id, rows }, transferables(rows));
+      try {
+        this.post({ type: 'rows', id, rows }, transferables(rows));
+      } catch (err) {
+        // Nothing was sent (a buffer that could be neither moved nor copied): forget the batch.
+        this.inFlight.delete(id);
+        reject(err);
+      }
     });
   }
 
