@@ -41,22 +41,10 @@ export interface StepPolicy {
  * derived from them (time strings, duration), which stepView adds when a step is shown. Formatting
  * them for every span of every revision cost more than judging the run.
  */
-export interface RunStep {
-  readonly span_id: string;
-  readonly parent_span_id: string | null;
-  readonly trace_id: string;
-  readonly name: string;
-  readonly type: StepType;
-  readonly root?: true;
-  readonly service: string | null;
+export interface RunStep extends Omit<Step, 'started_at' | 'ended_at' | 'start_ns' | 'duration_ms' | 'events'> {
   readonly startNs: bigint;
   readonly endNs: bigint;
-  readonly status: StepStatus;
-  readonly status_message?: string;
-  readonly evidence: Partial<Record<FieldName, string>>;
-  readonly succeeded?: boolean;
   readonly events?: ReadonlyArray<{ readonly name: string; readonly timeNs: bigint }>;
-  readonly policy?: StepPolicy;
 }
 
 /** The Step the CLI and API show for a RunStep (key order is part of the public JSON). */
