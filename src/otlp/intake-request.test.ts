@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeIntakeRequest, spanProblem, type IntakeSpan } from './intake-request.js';
+import { KeySelector } from './key-selector.js';
 import { ExportRequestView, ExportTraceServiceRequest, InstrumentationScope, Long, Resource, Span } from './proto.js';
 
 const TRACE_ID = Buffer.from('0102030405060708090a0b0c0d0e0f10', 'hex');
@@ -66,7 +67,7 @@ describe('decodeIntakeRequest', () => {
       { key: long, value: { intValue: 7 } },
     ];
     const bytes = encodeRequest([spanMessage({ attributes })]);
-    const select = (keys: string[]) => decodeIntakeRequest(bytes, new Set(keys)).resources[0]!.scopes[0]!.spans[0]!;
+    const select = (keys: string[]) => decodeIntakeRequest(bytes, new KeySelector(new Set(keys))).resources[0]!.scopes[0]!.spans[0]!;
 
     expect(select(['nhi.workflow.run.id']).attributes).toEqual({ 'nhi.workflow.run.id': 'run-42' });
     expect(select([long, 'absent']).attributes).toEqual({ [long]: 7 });
@@ -87,7 +88,7 @@ describe('decodeIntakeRequest', () => {
     // Through the view, so the span's bytes reach the decoder exactly as written.
     const bytes = ExportRequestView.encode({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] }).finish();
 
-    expect(decodeIntakeRequest(bytes, new Set(['k'])).resources[0]!.scopes[0]!.spans[0]!.attributes).toEqual({ k: 'v' });
+    expect(decodeIntakeRequest(bytes, new KeySelector(new Set(['k']))).resources[0]!.scopes[0]!.spans[0]!.attributes).toEqual({ k: 'v' });
   });
 
   it('decodes ids as lowercase hex and keeps the routing fields', () => {

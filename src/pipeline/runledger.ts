@@ -6,6 +6,7 @@ import { HttpServer } from '../http/http-server.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { SpanFilter, filterAttributeKeys } from '../processors/filter/filter.js';
 import { PodIdentityStage } from '../processors/pod-identity/pod-identity-stage.js';
+import { KeySelector } from '../otlp/key-selector.js';
 import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
 import type { HistoryEvents } from '../runs/run-history.js';
 import { runIdentityFromConfig } from '../runs/run-identity.js';
@@ -107,7 +108,7 @@ export class Runledger implements Component {
       logger: logger.child({ component: 'receiver/otlp_grpc' }),
       metrics,
       redactor: createRedactor(config.redaction, loadOrCreateHmacKey(config.redaction.hmac_key_file)),
-      spanAttributes: filterAttributeKeys(identity, config.filter),
+      spanAttributes: new KeySelector(filterAttributeKeys(identity, config.filter)),
     });
     const evidenceSources = {
       queries: new RunQueries(readDb),

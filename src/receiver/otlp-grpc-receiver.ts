@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { RunledgerError } from '../errors.js';
-import { decodeIntakeRequest, spanProblem, type AttributeSelection, type IntakeRequest } from '../otlp/intake-request.js';
+import { decodeIntakeRequest, spanProblem, type IntakeRequest } from '../otlp/intake-request.js';
+import type { KeySelector } from '../otlp/key-selector.js';
 import { encodeExportResponse } from '../otlp/responses.js';
 import { TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
 import type { BatchSpan } from '../pipeline/span-batch.js';
@@ -39,7 +40,7 @@ export interface OtlpGrpcReceiverDeps {
   /** Erases secrets before any stage sees the request (DESIGN §7); absent in tests of the receiver alone. */
   readonly redactor?: Redactor;
   /** The span attributes later stages read; the rest stay encoded (default: all are decoded). */
-  readonly spanAttributes?: AttributeSelection;
+  readonly spanAttributes?: KeySelector;
 }
 
 export class OtlpGrpcReceiver implements Component {

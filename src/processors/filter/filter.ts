@@ -20,7 +20,7 @@ export interface FilterOptions {
   readonly counters: FilterCounters;
 }
 
-/** The span attribute keys the filter reads; intake decodes only these (see AttributeSelection). */
+/** The span attribute keys the filter reads; intake decodes only these (see KeySelector). */
 export function filterAttributeKeys(identity: RunIdentity, config: FilterConfig): Set<string> {
   return new Set([...identity.attributeKeys, ...config.exclude.flatMap((rule) => rule.attribute ?? [])]);
 }
