@@ -209,9 +209,10 @@ export class CallTally {
 export async function timedLoad(
   client: grpc.Client,
   pool: readonly Template[],
-  options: { readonly maxBytes: number; readonly inflight: number; readonly seconds: number; readonly warmup: number },
+  /** `rate`: at most this many spans/s, counted from the start (unpaced when absent). */
+  options: { readonly maxBytes: number; readonly inflight: number; readonly seconds: number; readonly warmup: number; readonly rate?: number },
 ): Promise<{ tally: CallTally; totalCalls: number; oldestUnansweredMs: number; cpuMicros: number; timeline: Array<{ spans: number; maxMs: number }> }> {
-  const { maxBytes, inflight, seconds, warmup } = options;
+  const { maxBytes, inflight, seconds, warmup, rate } = options;
   const t0 = performance.now();
   const timedStart = t0 + warmup * 1000;
   const timedEnd = timedStart + seconds * 1000;
@@ -232,6 +233,7 @@ export async function timedLoad(
 
   let sequence = 1n;
   let totalCalls = 0;
+  let spansSent = 0;
   const tally = new CallTally();
   const timeline = Array.from({ length: Math.ceil(seconds) }, () => ({ spans: 0, maxMs: 0 }));
 
@@ -241,6 +243,13 @@ export async function timedLoad(
     while (performance.now() < timedEnd) {
       const template = pool[next % pool.length]!;
       next += inflight;
+      if (rate !== undefined) {
+        const due = t0 + (spansSent / rate) * 1000;
+        spansSent += template.spans;
+        const now = performance.now();
+        if (due > now) await sleep(due - now);
+        if (performance.now() >= timedEnd) break;
+      }
       const body = stampRequest(template, buffer, sequence++);
       totalCalls++;
       const sent = performance.now();

@@ -3,8 +3,9 @@
  * and on the same core (otlp-client.ts: a raw grpc-js client, identity serializers, N Export calls in
  * flight over 127.0.0.1, the same IPC messages), but sending the runs workload (runs-workload.ts). Two modes:
  *
- *   timed: `--warmup` + `--seconds` of load with `--inflight` calls in flight; reports `ready`,
- *          `timed-start`, `timed-end` and `result` (spans and runs acknowledged in the window).
+ *   timed: `--warmup` + `--seconds` of load with `--inflight` calls in flight, at most `--timed-rate`
+ *          spans/s when given; reports `ready`, `timed-start`, `timed-end` and `result` (spans and
+ *          runs acknowledged in the window).
  *   count: rootless runs (`--orphan-spans` children each) up to each of `--checkpoints`, at most
  *          `--rate` spans/s; at each checkpoint it reports `checkpoint` and waits for `continue`.
  */
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
       'orphan-spans': { type: 'string', default: '2' },
       checkpoints: { type: 'string', default: '10000,100000' },
       rate: { type: 'string', default: '20000' },
+      'timed-rate': { type: 'string' },
     },
   });
   const port = Number(values.port);
@@ -99,13 +101,14 @@ async function main(): Promise<void> {
   } satisfies RunsGeneratorMessage);
 
   const client = await connect(port);
-  if (mode === 'timed') await timed(client, pool, maxBytes, inflight, Number(values.seconds), Number(values.warmup));
+  const timedRate = values['timed-rate'] === undefined ? undefined : Number(values['timed-rate']);
+  if (mode === 'timed') await timed(client, pool, maxBytes, inflight, Number(values.seconds), Number(values.warmup), timedRate);
   else await counted(client, pool, maxBytes, inflight, values.checkpoints.split(',').map(Number), Number(values.rate));
   client.close();
 }
 
-async function timed(client: grpc.Client, pool: readonly RunsRequest[], maxBytes: number, inflight: number, seconds: number, warmup: number): Promise<void> {
-  const load = await timedLoad(client, pool, { maxBytes, inflight, seconds, warmup });
+async function timed(client: grpc.Client, pool: readonly RunsRequest[], maxBytes: number, inflight: number, seconds: number, warmup: number, rate?: number): Promise<void> {
+  const load = await timedLoad(client, pool, { maxBytes, inflight, seconds, warmup, ...(rate !== undefined ? { rate } : {}) });
   const result = load.tally.result(true, { windowSeconds: seconds, ...load }) as RunsGeneratorResult;
   await send({ type: 'result', result } satisfies RunsGeneratorMessage);
 }

@@ -6,6 +6,8 @@
  *   A  ingest alone: runs.settle_ms and runs.max_open_ms so large that nothing is judged in the window
  *      (the history worker still indexes the runs intake touched — that cannot be switched off);
  *   B  with evaluation: settle_ms 500, runs of uniformly 5–50 spans with decisions, changes, tool calls;
+ *   S  sustained: B's configuration with the load paced at --sustained (0.75) of A's spans/s: does
+ *      evaluation keep up with ingest at that rate? (the target says evaluation may cost 25%);
  *   C  B plus enrichment: a generated 10,000-identity inventory and a policy catalogue (JSON);
  *   D  memory with 100k open runs: rootless runs (children carrying the run id) at a moderate rate,
  *      RSS and runledger_runs_open at 10k and at 100k open runs.
@@ -15,7 +17,8 @@
  * it takes to drain, and the ratios B/A and C/B against the targets.
  *
  * Options: --seconds S (15)  --warmup S (2)  --inflight N (8)  --pool N (32)  --seed N (1)
- *          --scenarios A,B,C,D  --synchronous full|normal (full)  --open-runs N (100000)
+ *          --scenarios A,B,S,C,D  --sustained FRACTION_OF_A (0.75)  --sustained-rate SPANS/S (without A)
+ *          --synchronous full|normal (full)  --open-runs N (100000)
  *          --open-rate SPANS/S (10000)  --drain-timeout S (30)  --identities N (10000)
  *          --set KEY=VALUE (config override for every scenario, repeatable)
  *          --cpu-prof (profile the servers, main thread and history worker)  --dir DIR  --keep  --json
@@ -58,7 +61,9 @@ const TARGET_ENRICHMENT_COST = 0.1;
 /** Large enough that nothing is judged during a benchmark (1 h). */
 const NEVER_MS = 3_600_000;
 
-type ScenarioId = 'A' | 'B' | 'C' | 'D';
+type ScenarioId = 'A' | 'B' | 'S' | 'C' | 'D';
+type TimedId = Exclude<ScenarioId, 'D'>;
+const SCENARIOS: readonly ScenarioId[] = ['A', 'B', 'S', 'C', 'D'];
 
 interface Settings {
   readonly seconds: number;
@@ -72,6 +77,8 @@ interface Settings {
   readonly openRate: number;
   readonly drainTimeoutS: number;
   readonly identities: number;
+  readonly sustained: number;
+  readonly sustainedRate: number | undefined;
   readonly overrides: ReadonlyArray<readonly [path: string, value: unknown]>;
   readonly cpuProf: boolean;
   readonly dir: string;
@@ -87,7 +94,9 @@ function parseSettings(): Settings {
     options: {
       ...LOAD_OPTIONS,
       pool: { type: 'string', default: '32' },
-      scenarios: { type: 'string', default: 'A,B,C,D' },
+      scenarios: { type: 'string', default: 'A,B,S,C,D' },
+      sustained: { type: 'string', default: '0.75' },
+      'sustained-rate': { type: 'string' },
       synchronous: { type: 'string', default: 'full' },
       'open-runs': { type: 'string', default: '100000' },
       'open-rate': { type: 'string', default: '10000' },
@@ -102,7 +111,9 @@ function parseSettings(): Settings {
   });
   const synchronous = synchronousOption(values.synchronous);
   const scenarios = values.scenarios.split(',').map((s) => s.trim().toUpperCase());
-  for (const s of scenarios) if (!['A', 'B', 'C', 'D'].includes(s)) throw new Error(`unknown scenario ${s} (A, B, C or D)`);
+  for (const s of scenarios) if (!SCENARIOS.includes(s as ScenarioId)) throw new Error(`unknown scenario ${s} (A, B, S, C or D)`);
+  const sustainedRate = values['sustained-rate'] === undefined ? undefined : positive('sustained-rate', values['sustained-rate'], 10_000_000);
+  if (scenarios.includes('S') && !scenarios.includes('A') && sustainedRate === undefined) throw new Error('scenario S needs A (to pace at a share of it) or --sustained-rate');
   const openRuns = Math.floor(positive('open-runs', values['open-runs'], 1_000_000));
   if (openRuns % 250 !== 0 || openRuns < 10_000) throw new Error('--open-runs must be a multiple of 250, at least 10000');
   return {
@@ -111,12 +122,14 @@ function parseSettings(): Settings {
     inflight: Math.floor(positive('inflight', values.inflight, 256)),
     pool: Math.floor(positive('pool', values.pool, 1024)),
     seed: Math.floor(Number(values.seed)),
-    scenarios: ['A', 'B', 'C', 'D'].filter((s) => scenarios.includes(s)) as ScenarioId[],
+    scenarios: SCENARIOS.filter((s) => scenarios.includes(s)),
     synchronous,
     openRuns,
     openRate: positive('open-rate', values['open-rate'], 1_000_000),
     drainTimeoutS: positive('drain-timeout', values['drain-timeout'], 600),
     identities: Math.floor(positive('identities', values.identities, 1_000_000)),
+    sustained: positive('sustained', values.sustained, 1),
+    sustainedRate,
     overrides: parseOverrides(values.set),
     cpuProf: values['cpu-prof'],
     dir: values.dir,
@@ -339,7 +352,9 @@ function readProfiles(profDir: string, pid: number): ThreadProfiles {
 // ---------------------------------------------------------------- scenarios A, B, C
 
 interface TimedResult {
-  readonly scenario: 'A' | 'B' | 'C';
+  readonly scenario: TimedId;
+  /** The pace the load generator kept to (S only), spans/s. */
+  readonly offeredRate?: number;
   readonly title: string;
   readonly ready: RunsGeneratorReady;
   readonly generator: RunsGeneratorResult;
@@ -369,6 +384,7 @@ interface TimedResult {
 const TITLES: Record<ScenarioId, string> = {
   A: 'ingest alone (evaluation held back)',
   B: 'with evaluation (settle 500 ms)',
+  S: 'sustained: B paced below A',
   C: 'evaluation + enrichment',
   D: 'open runs (no roots)',
 };
@@ -400,7 +416,7 @@ function forkGenerator(args: string[], onMessage: (m: RunsGeneratorMessage, chil
   return { child, done };
 }
 
-async function runTimed(id: 'A' | 'B' | 'C', settings: Settings, profRoot: string | undefined): Promise<TimedResult> {
+async function runTimed(id: TimedId, settings: Settings, profRoot: string | undefined, offeredRate?: number): Promise<TimedResult> {
   const dir = mkdtempSync(join(settings.dir, `runledger-bench-runs-${id}-`));
   const profDir = profRoot === undefined ? undefined : join(profRoot, id);
   if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
@@ -417,7 +433,7 @@ async function runTimed(id: 'A' | 'B' | 'C', settings: Settings, profRoot: strin
   log(`${id} ${TITLES[id]}: starting server (${dir})`);
   const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, ...(profDir ? { profDir } : {}), onSpawn: track });
   try {
-    return await measureTimed(id, server, settings, reference, profDir, dir);
+    return await measureTimed(id, server, settings, reference, profDir, dir, offeredRate);
   } finally {
     await server.stop();
     if (!settings.keep) rmSync(dir, { recursive: true, force: true });
@@ -425,12 +441,13 @@ async function runTimed(id: 'A' | 'B' | 'C', settings: Settings, profRoot: strin
 }
 
 async function measureTimed(
-  id: 'A' | 'B' | 'C',
+  id: TimedId,
   server: RunningServer,
   settings: Settings,
   reference: TimedResult['reference'],
   profDir: string | undefined,
   dir: string,
+  offeredRate: number | undefined,
 ): Promise<TimedResult> {
   const start: { cpu?: CpuSnapshot; metrics?: Promise<MetricsScrape> } = {};
   const end: { cpu?: CpuSnapshot; metrics?: Promise<MetricsScrape> } = {};
@@ -443,6 +460,7 @@ async function measureTimed(
     '--inflight', String(settings.inflight),
     '--pool', String(settings.pool),
     '--seed', String(settings.seed),
+    ...(offeredRate !== undefined ? ['--timed-rate', String(Math.round(offeredRate))] : []),
   ];
   const generator = forkGenerator(
     args,
@@ -497,6 +515,7 @@ async function measureTimed(
   return {
     scenario: id,
     title: TITLES[id],
+    ...(offeredRate !== undefined ? { offeredRate } : {}),
     ready: run.ready,
     generator: result,
     spansPerSecond: result.spansAcked / result.windowSeconds,
@@ -646,6 +665,15 @@ async function runOpenRuns(settings: Settings): Promise<OpenRunsResult> {
 
 // ---------------------------------------------------------------- report
 
+/** Judged (nearly) every run acknowledged in the window, and the rest soon after load stopped. */
+function keepsUp(r: TimedResult): boolean {
+  return r.drained && r.evaluatedInWindow >= 0.9 * r.generator.runsAcked;
+}
+
+function keepingUpText(r: TimedResult): string {
+  return `${num(r.evaluatedPerSecond)} runs/s judged vs ${num(r.runsPerSecond)} runs/s acknowledged; backlog ${num(r.openWhenLoadStopped)} runs when load stopped, ${r.drained ? `drained in ${num(r.drainSeconds ?? NaN, 1)} s` : 'not drained'}`;
+}
+
 const pct = (x: number, digits = 1) => `${num(x * 100, digits)}%`;
 
 function report(settings: Settings, timed: readonly TimedResult[], open: OpenRunsResult | undefined): string {
@@ -690,7 +718,7 @@ function report(settings: Settings, timed: readonly TimedResult[], open: OpenRun
     for (const r of timed) {
       const g = r.generator;
       lines.push(
-        `${r.scenario}: ${num(g.okRequests)} requests, ${num(g.runsAcked)} runs acknowledged in the window (p90 ${num(g.latency.p90Ms, 1)} ms, max ${num(g.latency.maxMs, 1)} ms); ` +
+        `${r.scenario}: ${r.offeredRate !== undefined ? `paced at ${num(r.offeredRate)} spans/s; ` : ''}${num(g.okRequests)} requests, ${num(g.runsAcked)} runs acknowledged in the window (p90 ${num(g.latency.p90Ms, 1)} ms, max ${num(g.latency.maxMs, 1)} ms); ` +
           `CPU (of one core): server ${num(r.cpu.serverPct)}% = main ${num(r.cpu.mainThreadPct)}% + the two busiest other threads (intake writer and history worker, in some order) ${num(r.cpu.workerThreadPct)}% and ${num(r.cpu.secondWorkerThreadPct)}% + rest ${num(r.cpu.otherThreadsPct)}%, generator ${num(r.cpu.generatorPct)}%, other processes ${num(r.cpu.otherPct)}%, iowait ${num(r.cpu.iowaitPct)}%`,
       );
       lines.push(
@@ -750,9 +778,15 @@ function report(settings: Settings, timed: readonly TimedResult[], open: OpenRun
     lines.push(
       `  evaluation costs ≤ ${pct(TARGET_EVALUATION_COST, 0)} of ingest throughput: ${check(1 - ratio <= TARGET_EVALUATION_COST)} (B/A = ${num(ratio, 3)} spans/s → cost ${pct(1 - ratio)}; server CPU per span B/A = ${num(b.cpuMsPerKSpans / a.cpuMsPerKSpans, 2)}×)`,
     );
-    const keptUp = b.drained && b.evaluatedInWindow >= 0.9 * b.generator.runsAcked;
+    lines.push(`  evaluation keeps up at full load (B): ${keepsUp(b) ? 'yes' : 'NO'} (${keepingUpText(b)})`);
+  }
+  const sustained = timed.find((r) => r.scenario === 'S');
+  if (sustained?.offeredRate !== undefined) {
+    const share = a === undefined ? '' : ` = ${num(sustained.offeredRate / a.spansPerSecond, 2)} of A`;
+    // Paced load the server did not even take in full is not a rate it sustains.
+    const met = keepsUp(sustained) && sustained.spansPerSecond >= 0.97 * sustained.offeredRate;
     lines.push(
-      `  evaluation keeps up (sustained): ${keptUp ? 'yes' : 'NO'} (${num(b.evaluatedPerSecond)} runs/s judged vs ${num(b.runsPerSecond)} runs/s acknowledged; backlog ${num(b.openWhenLoadStopped)} runs when load stopped, ${b.drained ? `drained in ${num(b.drainSeconds ?? NaN, 1)} s` : 'not drained'})`,
+      `  evaluation keeps up with ingest at ${num(sustained.offeredRate)} spans/s${share} (S): ${met ? 'yes' : 'NO'} (${num(sustained.spansPerSecond)} spans/s taken, p99 ${num(sustained.generator.latency.p99Ms, 1)} ms; ${keepingUpText(sustained)})`,
     );
   }
   if (b !== undefined && c !== undefined) {
@@ -797,7 +831,12 @@ async function main(): Promise<void> {
 
   const profRoot = settings.cpuProf ? mkdtempSync(join(settings.dir, 'runledger-bench-runs-prof-')) : undefined;
   const timed: TimedResult[] = [];
-  for (const id of settings.scenarios) if (id !== 'D') timed.push(await runTimed(id, settings, profRoot));
+  for (const id of settings.scenarios) {
+    if (id === 'D') continue;
+    const a = timed.find((r) => r.scenario === 'A');
+    const offered = id !== 'S' ? undefined : a !== undefined ? settings.sustained * a.spansPerSecond : settings.sustainedRate;
+    timed.push(await runTimed(id, settings, profRoot, offered));
+  }
   const open = settings.scenarios.includes('D') ? await runOpenRuns(settings) : undefined;
 
   if (settings.json) {

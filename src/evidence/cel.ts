@@ -50,3 +50,45 @@ function celValue(value: AttributeValue): unknown {
   if (typeof value === 'object') return celAttributes(value);
   return value;
 }
+
+interface CelNode {
+  readonly op: string;
+  readonly args: unknown;
+}
+
+const isNode = (x: unknown): x is CelNode => typeof x === 'object' && x !== null && typeof (x as CelNode).op === 'string';
+const literalText = (x: unknown): string | undefined => (isNode(x) && x.op === 'value' && typeof x.args === 'string' ? x.args : undefined);
+
+/**
+ * The keys of `variable` (a map) that a CEL expression reads, when each read names its key literally
+ * (`v["k"]`, `v.k`, `has(v.k)`, `"k" in v`); undefined when it may read any key (`size(v)`,
+ * `v.exists(...)`, `v[someVar]`). Lets run history decode only the attributes a profile can look at.
+ */
+export function celKeysRead(source: string, variable: string): string[] | undefined {
+  const keys: string[] = [];
+  let opaque = false;
+  const visit = (value: unknown, parent: CelNode | undefined): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item, parent);
+      return;
+    }
+    if (!isNode(value)) return;
+    if (value.op === 'id' && value.args === variable) {
+      const key = parent === undefined ? undefined : literalKey(parent, value);
+      if (key === undefined) opaque = true;
+      else keys.push(key);
+      return;
+    }
+    visit(value.args, value);
+  };
+  visit((parse(source) as unknown as { ast: unknown }).ast, undefined);
+  return opaque ? undefined : keys;
+}
+
+function literalKey(parent: CelNode, map: CelNode): string | undefined {
+  const args = parent.args as unknown[];
+  if (parent.op === '[]' && args[0] === map) return literalText(args[1]);
+  if (parent.op === '.' && args[0] === map && typeof args[1] === 'string') return args[1];
+  if (parent.op === 'in' && args[1] === map) return literalText(args[0]);
+  return undefined;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Attributes } from '../otlp/attributes.js';
 import { evaluateRun, findRoot, parseInstant, type RunVerdict } from './evaluate.js';
-import { resolveFieldKeys, runIdentityKeys } from './fields.js';
+import { FIELD_NAMES, resolveFieldKeys, runIdentityKeys } from './fields.js';
 import { resolveProfiles } from './profiles.js';
 import type { RunHistory, RunSpan } from './run-input.js';
 import { EvidenceReader } from './steps.js';
@@ -193,6 +193,57 @@ describe('evaluateRun', () => {
     const spans = run('cert_renewal', [allow(), change('create', 'cert')], { 'cert.days_valid': 365 });
     const v = evaluateRun({ runKey: 'run-1', spans }, ctx);
     expect(v.findings.find((f) => f.code === 'constraint_failed')?.message).toContain('90 days');
+  });
+});
+
+describe('evidence fields', () => {
+  const withResource = (s: RunSpan, resource: Attributes): RunSpan => ({ ...s, resource });
+
+  it('reads a field from the resource the span lacks, but shows a step only what the span itself carries', () => {
+    const resource = { 'service.name': 'svc', 'nhi.actor.id': 'sa-from-resource', 'nhi.change.target': 'resource-wide' };
+    const [root, ...children] = run(undefined, [allow(), ['grant', { 'nhi.change.operation': 'grant' }]]);
+    const spans = [withResource({ ...root!, attributes: { ...root!.attributes, 'nhi.actor.id': '' } }, resource), ...children.map((c) => withResource(c, resource))];
+    const v = judge(spans);
+    expect(v.evidence['actor.id']).toBe('sa-from-resource');
+    expect(v.findings.some((f) => f.field === 'change.target')).toBe(false);
+    const grant = v.steps.find((s) => s.name === 'grant')!;
+    expect(grant.evidence).toEqual({ 'change.operation': 'grant' });
+  });
+
+  it('takes the first listed key that holds non-empty text, whatever order the attributes come in', () => {
+    // run.workflow keys: cicd.pipeline.name, gen_ai.workflow.name, nhi.workflow.name.
+    const v = judge(run(undefined, [allow(), change('grant', 'x')], { 'gen_ai.workflow.name': 'second', 'cicd.pipeline.name': '' }));
+    expect(v.evidence['run.workflow']).toBe('second');
+    const reversed = judge(run(undefined, [allow(), change('grant', 'x')], { 'gen_ai.workflow.name': 'second', 'cicd.pipeline.name': 'first' }));
+    expect(reversed.evidence['run.workflow']).toBe('first');
+    const list = judge(run(undefined, [allow(), change('grant', 'x')], { 'cicd.pipeline.name': ['a', 'b'], 'nhi.trigger.kind': 7 }));
+    expect(list.evidence['run.workflow']).toBe('wf');
+    expect(list.evidence['trigger.kind']).toBe('7');
+  });
+
+  it('reads every field as EvidenceReader.read does, each resource with its own reader keys', () => {
+    const custom = resolveFieldKeys({ 'actor.id': { add_keys: ['custom.actor'] }, 'run.workflow': { keys: ['gen_ai.workflow.name'] } });
+    const resource: Attributes = { 'service.name': 'svc', 'custom.actor': 'from-resource', 'cicd.pipeline.name': 'resource-wf', 'error.type': '' };
+    const spans = [
+      withResource(span('a', { 'nhi.actor.id': 'sa-1', 'custom.actor': 'custom', 'gen_ai.workflow.name': 'wf' }), resource),
+      withResource(span('b', { 'nhi.policy.id': 'p', 'security_rule.name': 'rule', 'nhi.policy.decision': true, 'error.type': { nested: 'x' } }), resource),
+      withResource(span('c', {}), resource),
+    ];
+    for (const fieldKeys of [keys, custom]) {
+      const reader = new EvidenceReader(fieldKeys);
+      for (const s of spans) {
+        const read = reader.evidenceOf(s);
+        for (const field of FIELD_NAMES) expect(read.read(field), `${field} of ${s.name}`).toBe(reader.read(field, s));
+      }
+    }
+  });
+
+  it('names the profiles each run was judged against', () => {
+    const profiles = resolveProfiles({});
+    const ctx = { reader: new EvidenceReader(keys), profiles, identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys)), history: noHistory };
+    expect(evaluateRun({ runKey: 'run-1', spans: run('jit_access', [allow()]) }, ctx).profiles).toEqual(['default', 'jit_access']);
+    expect(evaluateRun({ runKey: 'run-2', spans: run('no_such_kind', [allow()]) }, ctx).profiles).toEqual(['default']);
+    expect(evaluateRun({ runKey: 'run-3', spans: run('jit_access', [allow()]) }, ctx).profiles).toEqual(['default', 'jit_access']);
   });
 });
 

@@ -1,12 +1,13 @@
 import { celAttributes, compileCel, holds } from './cel.js';
-import { FIELD_NAMES, type FieldName } from './fields.js';
+import type { FieldName } from './fields.js';
 import { finding, statusOf, type Finding, type RunStatus } from './findings.js';
 import type { ChangeRequirement, Profile } from './profiles.js';
+import { appliedProfiles } from './applied-profiles.js';
 import type { RunHistory, RunInput, RunSpan } from './run-input.js';
 import type { Catalogue } from '../enrich/catalogue.js';
 import type { RunIdentity } from '../runs/run-identity.js';
 import type { Inventory } from '../enrich/inventory.js';
-import { byStart, EvidenceReader, isFailed, isoTime, toStep, type RunStep } from './steps.js';
+import { byStart, EvidenceReader, isoTime, toStep, SpanEvidence, type RunStep } from './steps.js';
 
 export type Outcome = 'complete' | 'partial' | 'failed';
 
@@ -84,20 +85,10 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   const { reader } = ctx;
   const spans = [...input.spans].sort(byStart);
   const root = findRoot(spans, ctx.identity);
-  // Run-level evidence: the root first, then the other spans in history order.
-  const ordered = root === undefined ? spans : [root, ...spans.filter((s) => s !== root)];
-  const runField = (field: FieldName): string | undefined => {
-    for (const span of ordered) {
-      const value = reader.read(field, span);
-      if (value !== undefined) return value;
-    }
-    return undefined;
-  };
-  const evidence: Partial<Record<FieldName, string>> = {};
-  for (const field of FIELD_NAMES) {
-    const value = runField(field);
-    if (value !== undefined) evidence[field] = value;
-  }
+  const spanEvidence = spans.map((span) => reader.evidenceOf(span));
+  // Run-level evidence: the root first, then the other spans in history order (the root read again finds nothing new).
+  const rootEvidence = spanEvidence.find((e) => e.span === root);
+  const evidence = SpanEvidence.firstOfEach(rootEvidence === undefined ? spanEvidence : [rootEvidence, ...spanEvidence]);
 
   // The root span's status stands in for a declared result it does not carry (DESIGN §5 table).
   if (evidence['run.result'] === undefined && root !== undefined && root.statusCode !== 0) {
@@ -105,9 +96,8 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   }
 
   const kind = evidence['run.kind'];
-  const profileNames = ['default', ...(kind !== undefined && kind !== 'default' && ctx.profiles.has(kind) ? [kind] : [])];
-  const profiles = profileNames.map((name) => ctx.profiles.get(name)!);
-  const profileControls = profiles.flatMap((p) => p.controls);
+  const applied = appliedProfiles(ctx.profiles, kind);
+  const { profiles, controls: profileControls, requiredFields, actedFields, requiredChanges: required, constraints } = applied;
   const findings: Finding[] = [];
 
   if (root === undefined || input.rootMissing === true) {
@@ -116,8 +106,6 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   if (input.capped !== undefined) findings.push(finding('run_capped', input.capped));
 
   // Required fields and accepted values; fields about an action are required only once something acted.
-  const requiredFields = new Set(profiles.flatMap((p) => p.required_fields));
-  const actedFields = new Set(profiles.flatMap((p) => p.required_fields_if_acted));
   for (const field of requiredFields) {
     if (evidence[field] === undefined) {
       findings.push(finding('missing_field', `${field} is missing (looked for ${reader.keys[field].join(', ')})`, { field }));
@@ -137,32 +125,34 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   }
 
   // Decisions.
-  const decisions = spans.filter((s) => reader.read('decision.policy', s) !== undefined || reader.read('decision.result', s) !== undefined);
+  const decisions = spanEvidence.filter((e) => e.read('decision.policy') !== undefined || e.read('decision.result') !== undefined);
   for (const d of decisions) {
     for (const field of ['decision.policy', 'decision.result'] as const) {
-      if (reader.read(field, d) === undefined) {
-        findings.push(finding('missing_field', `decision "${d.name}" has no ${field}`, { field, span_id: d.spanId }));
+      if (d.read(field) === undefined) {
+        findings.push(finding('missing_field', `decision "${d.span.name}" has no ${field}`, { field, span_id: d.span.spanId }));
       }
     }
   }
-  const complete = decisions.filter((d) => reader.read('decision.policy', d) !== undefined && reader.read('decision.result', d) !== undefined);
-  const allows = complete.filter((d) => reader.read('decision.result', d)?.toLowerCase() === 'allow');
-  const denied = complete.some((d) => reader.read('decision.result', d)?.toLowerCase() === 'deny');
+  const complete = decisions.filter((d) => d.read('decision.policy') !== undefined && d.read('decision.result') !== undefined);
+  const allows = complete.filter((d) => d.read('decision.result')?.toLowerCase() === 'allow');
+  const denied = complete.some((d) => d.read('decision.result')?.toLowerCase() === 'deny');
   // Changes: each span with an operation is an attempt; tool calls act for agents.
   const attempts: ChangeAttempt[] = [];
-  for (const span of spans) {
-    const operation = reader.read('change.operation', span);
+  for (const e of spanEvidence) {
+    const { span } = e;
+    const operation = e.read('change.operation');
     if (operation !== undefined) {
-      attempts.push({ span, operation, target: reader.read('change.target', span), failed: isFailed(span, reader) });
-      if (reader.read('change.target', span) === undefined) {
+      const target = e.read('change.target');
+      attempts.push({ span, operation, target, failed: e.isFailed() });
+      if (target === undefined) {
         findings.push(finding('missing_field', `change "${operation}" (${span.name}) has no target`, { field: 'change.target', span_id: span.spanId }));
       }
-    } else if (reader.read('tool.operation', span) === 'execute_tool' || reader.read('tool.name', span) !== undefined) {
-      const tool = reader.read('tool.name', span);
+    } else if (e.read('tool.operation') === 'execute_tool' || e.read('tool.name') !== undefined) {
+      const tool = e.read('tool.name');
       if (tool === undefined) {
         findings.push(finding('missing_field', `tool call "${span.name}" has no gen_ai.tool.name`, { field: 'tool.name', span_id: span.spanId }));
       }
-      attempts.push({ span, operation: 'execute_tool', target: tool, failed: isFailed(span, reader) });
+      attempts.push({ span, operation: 'execute_tool', target: tool, failed: e.isFailed() });
     }
   }
   const finals = finalAttempts(attempts);
@@ -191,7 +181,6 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   }
 
   // Outcome, from the change steps and the profiles' required operations.
-  const required = profiles.flatMap((p) => p.required_changes);
   const shortfalls = requiredShortfalls(required, finals, attempts);
   for (const f of finals) {
     if (f.failed && !required.some((r) => r.operation === f.operation)) {
@@ -236,7 +225,8 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   }
 
   // Replay and reuse: keys already used by a different run. Retries inside this run are not replays.
-  const runStartNs = spans.length > 0 ? minOf(spans.map((s) => s.startNs)) : 0n;
+  // Spans are in history order: the first started first.
+  const runStartNs = spans[0]?.startNs ?? 0n;
   const eventId = evidence['trigger.event_id'];
   const triggerEvent = eventId === undefined ? null : `${evidence['trigger.event_source'] ?? ''}|${eventId}`;
   if (triggerEvent !== null) {
@@ -245,11 +235,11 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
       findings.push(finding('replayed_trigger', `trigger event ${describeEvent(evidence)} already started run ${other}`, { field: 'trigger.event_id' }));
     }
   }
-  const decisionIds = [...new Set(decisions.map((d) => reader.read('decision.id', d)).filter((id): id is string => id !== undefined))];
+  const decisionIds = [...new Set(decisions.map((d) => d.read('decision.id')).filter((id): id is string => id !== undefined))];
   for (const id of decisionIds) {
     const other = ctx.history.runWithDecision(id, input.runKey, runStartNs);
     if (other !== undefined) {
-      const span = decisions.find((d) => reader.read('decision.id', d) === id)!;
+      const span = decisions.find((d) => d.read('decision.id') === id)!.span;
       findings.push(finding('reused_approval', `decision ${id} already authorised run ${other}`, { field: 'decision.id', span_id: span.spanId }));
     }
   }
@@ -281,15 +271,16 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   }
   const policyOf = new Map<string, { revision: string; owner: string; controls: readonly string[] }>();
   if (catalogue !== undefined) {
-    for (const d of complete) {
-      const policyId = reader.read('decision.policy', d)!;
+    for (const decision of complete) {
+      const d = decision.span;
+      const policyId = decision.read('decision.policy')!;
       const entry = catalogue.policy(policyId);
       if (entry === undefined) {
         findings.push(finding('unknown_policy', `decision "${d.name}" cites policy ${policyId}, which the catalogue does not list`, { field: 'decision.policy', span_id: d.spanId }));
         continue;
       }
       policyOf.set(d.spanId, { revision: entry.revision, owner: entry.owner, controls: entry.controls });
-      const cited = reader.read('decision.revision', d);
+      const cited = decision.read('decision.revision');
       if (cited !== undefined && cited !== entry.revision) {
         findings.push(
           finding('policy_revision_mismatch', `decision "${d.name}" used ${policyId} revision ${cited}; the catalogue's current revision is ${entry.revision}`, {
@@ -302,7 +293,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
     }
     const toolCalls = attempts.filter((a) => a.operation === 'execute_tool');
     if (toolCalls.length > 0) {
-      const agentIds = [actor.id, evidence['actor.id'], ...spans.map((s) => reader.read('actor.id', s))].filter((x): x is string => x != null);
+      const agentIds = [actor.id, evidence['actor.id'], ...spanEvidence.map((e) => e.read('actor.id'))].filter((x): x is string => x != null);
       const approved = agentIds.map((id) => catalogue.approvedTools(id)).find((set) => set !== undefined);
       if (approved === undefined) {
         findings.push(finding('agent_boundary_missing', `no approved tool set for agent ${actor.id ?? '(unknown)'} in the policy catalogue`, { field: 'actor.id' }));
@@ -331,20 +322,26 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
     }
   }
 
-  // Declarative constraints (CEL).
-  const steps = spans.map((s) => toStep(s, reader, s === root, policyOf.get(s.spanId)));
-  const constraintsContext = {
-    run: evidence,
-    steps: steps.map((s) => ({ name: s.name, type: s.type, status: s.status, operation: s.evidence['change.operation'] ?? '', target: s.evidence['change.target'] ?? '', succeeded: s.succeeded ?? false })),
-    attributes: root === undefined ? {} : celAttributes({ ...root.resource, ...root.attributes }),
-  };
-  for (const profile of profiles) {
-    for (const c of profile.constraints) {
+  const steps = spanEvidence.map((e) => toStep(e, e.span === root, policyOf.get(e.span.spanId)));
+
+  // Declarative constraints (CEL). Their context is built only when a profile has some: the built-ins have none.
+  if (constraints.length > 0) {
+    const constraintsContext = {
+      run: evidence,
+      steps: steps.map((s) => ({ name: s.name, type: s.type, status: s.status, operation: s.evidence['change.operation'] ?? '', target: s.evidence['change.target'] ?? '', succeeded: s.succeeded ?? false })),
+      attributes: root === undefined ? {} : celAttributes({ ...root.resource, ...root.attributes }),
+    };
+    for (const c of constraints) {
       const result = holds(compileCel(c.expression), constraintsContext);
       if (!result.ok) {
         findings.push(finding('constraint_failed', result.error ? `${c.message} (${result.error})` : c.message, { severity: c.severity, controls: profileControls }));
       }
     }
+  }
+
+  const redactions: Array<RunVerdict['redactions'][number]> = [];
+  for (const span of spans) {
+    for (const r of span.redactions) redactions.push({ span_id: span.spanId, ...r });
   }
 
   return {
@@ -358,17 +355,17 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
     requester_id: evidence['requester.id'] ?? null,
     trigger: { kind: evidence['trigger.kind'] ?? null, event: triggerEvent },
     definition: evidence['run.definition'] ?? null,
-    started_at: spans.length > 0 ? isoTime(minOf(spans.map((s) => s.startNs))) : null,
+    started_at: spans.length > 0 ? isoTime(runStartNs) : null,
     ended_at: spans.length > 0 ? isoTime(maxOf(spans.map((s) => s.endNs))) : null,
     root_span_id: root?.spanId ?? null,
     trace_ids: [...new Set(spans.map((s) => s.traceId))],
     span_count: spans.length,
-    profiles: profileNames,
+    profiles: applied.names,
     reference: { inventory: inventory?.revision ?? null, catalogue: catalogue?.revision ?? null },
     evidence,
     findings,
     steps,
-    redactions: spans.flatMap((s) => s.redactions.map((r) => ({ span_id: s.spanId, ...r }))),
+    redactions,
     claims: { trigger_event: triggerEvent, decision_ids: decisionIds, definition: definition ?? null },
   };
 }
@@ -378,18 +375,24 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
  * (a workflow span may sit under a gateway span of the same trace). Earliest wins.
  */
 export function findRoot(spans: readonly RunSpan[], identity: RunIdentity): RunSpan | undefined {
-  const byId = new Map(spans.map((s) => [`${s.traceId}/${s.spanId}`, s]));
+  // Built only when a span carrying the identity has a parent: usually the earliest is the root.
+  let byId: Map<string, RunSpan> | undefined;
+  const parentOf = (s: RunSpan): RunSpan | undefined => {
+    if (s.parentSpanId === '') return undefined;
+    byId ??= new Map(spans.map((x) => [`${x.traceId}/${x.spanId}`, x]));
+    return byId.get(`${s.traceId}/${s.parentSpanId}`);
+  };
   const carries = (s: RunSpan) => identity.carries(s, s.resource);
   for (const span of spans) {
     if (!carries(span)) continue;
-    let parent = span.parentSpanId === '' ? undefined : byId.get(`${span.traceId}/${span.parentSpanId}`);
+    let parent = parentOf(span);
     let ancestorCarries = false;
     for (let depth = 0; parent !== undefined && depth < spans.length; depth++) {
       if (carries(parent)) {
         ancestorCarries = true;
         break;
       }
-      parent = parent.parentSpanId === '' ? undefined : byId.get(`${parent.traceId}/${parent.parentSpanId}`);
+      parent = parentOf(parent);
     }
     if (!ancestorCarries) return span;
   }
@@ -456,5 +459,4 @@ export function parseInstant(value: string): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-const minOf = (xs: bigint[]) => xs.reduce((a, b) => (b < a ? b : a));
 const maxOf = (xs: bigint[]) => xs.reduce((a, b) => (b > a ? b : a));

@@ -2,7 +2,10 @@ import type { Attributes } from '../otlp/attributes.js';
 import type { DecodedSpan } from '../otlp/stored-span.js';
 import type { SpanRedaction } from '../otlp/intake-request.js';
 
-/** A span of a run, with its resource, as the evaluator reads it. */
+/**
+ * A span of a run, with its resource, as the evaluator reads it. Run history decodes only the span
+ * attributes judging reads (attributeKeysRead); the API decodes them all.
+ */
 export interface RunSpan extends DecodedSpan {
   readonly resource: Attributes;
   readonly scopeName: string;

@@ -1,6 +1,7 @@
-import { attributeText, type AttributeValue } from '../otlp/attributes.js';
-import type { FieldKeys, FieldName } from './fields.js';
+import { attributeText, type Attributes, type AttributeValue } from '../otlp/attributes.js';
+import { FIELD_NAMES, type FieldKeys, type FieldName } from './fields.js';
 import type { RunSpan } from './run-input.js';
+import { firstText } from '../runs/run-identity.js';
 
 export type StepType = 'decision' | 'change' | 'tool_call' | 'other';
 export type StepStatus = 'ok' | 'error' | 'unset';
@@ -70,21 +71,41 @@ export function stepView(step: RunStep): Step {
   };
 }
 
+/** Evidence field texts by position in FIELD_NAMES. */
+type FieldTexts = ReadonlyArray<string | undefined>;
+
+const FIELD_POSITION = new Map(FIELD_NAMES.map((field, index) => [field, index]));
+/** Shared by attributes that carry no field (most spans: HTTP calls, queries). */
+const NO_TEXTS: FieldTexts = new Array<undefined>(FIELD_NAMES.length);
+
+/** The fields a step shows, in the order it shows them. */
+const STEP_FIELDS = (
+  ['decision.policy', 'decision.result', 'decision.revision', 'decision.id', 'change.operation', 'change.target', 'tool.name', 'tool.call_id', 'failure.class', 'actor.id'] as const
+).map((field) => ({ field, position: FIELD_POSITION.get(field)! }));
+
 /** Reads evidence fields from a span: span attributes first, then its resource (DESIGN §5). */
 export class EvidenceReader {
-  constructor(readonly keys: FieldKeys) {}
+  /** Positions of the fields each attribute key may carry (a key may serve more than one field). */
+  private readonly positionsOfKey = new Map<string, number[]>();
+  /**
+   * Each resource's fields, read once: the spans of a service share one resource object, which is
+   * never changed once decoded (the store caches it across runs).
+   */
+  private readonly resourceTexts = new WeakMap<Attributes, FieldTexts>();
+
+  constructor(readonly keys: FieldKeys) {
+    FIELD_NAMES.forEach((field, position) => {
+      for (const key of keys[field]) {
+        const positions = this.positionsOfKey.get(key) ?? [];
+        positions.push(position);
+        this.positionsOfKey.set(key, positions);
+      }
+    });
+  }
 
   read(field: FieldName, span: RunSpan): string | undefined {
     const keys = this.keys[field];
-    for (const key of keys) {
-      const text = attributeText(span.attributes[key]);
-      if (text !== undefined && text !== '') return text;
-    }
-    for (const key of keys) {
-      const text = attributeText(span.resource[key]);
-      if (text !== undefined && text !== '') return text;
-    }
-    return undefined;
+    return firstText(keys, span.attributes, span.resource);
   }
 
   /** The raw attribute behind a field (for values that are not text). */
@@ -95,44 +116,100 @@ export class EvidenceReader {
     }
     return undefined;
   }
+
+  /**
+   * Every field of a span, read at once. Judging a run asks about each span's fields many times;
+   * reading the attributes for each question cost more than the rest of the judging.
+   */
+  evidenceOf(span: RunSpan): SpanEvidence {
+    let resource = this.resourceTexts.get(span.resource);
+    if (resource === undefined) {
+      resource = this.fieldTexts(span.resource);
+      this.resourceTexts.set(span.resource, resource);
+    }
+    return new SpanEvidence(span, this.fieldTexts(span.attributes), resource);
+  }
+
+  /**
+   * What `firstText` finds for every field. Walks the attributes a span has rather than every key
+   * of every field: most of those are absent, and each miss cost as much as a hit.
+   */
+  private fieldTexts(attributes: Attributes): FieldTexts {
+    let texts: Array<string | undefined> | undefined;
+    for (const key in attributes) {
+      const positions = this.positionsOfKey.get(key);
+      if (positions === undefined) continue;
+      const text = attributeText(attributes[key]);
+      if (text === undefined || text === '') continue;
+      texts ??= new Array<string | undefined>(FIELD_NAMES.length);
+      for (const position of positions) {
+        // Two keys of one field carry text: the one listed first wins.
+        texts[position] = texts[position] === undefined ? text : firstText(this.keys[FIELD_NAMES[position]!], attributes);
+      }
+    }
+    return texts ?? NO_TEXTS;
+  }
 }
 
-const STEP_FIELDS: readonly FieldName[] = [
-  'decision.policy',
-  'decision.result',
-  'decision.revision',
-  'decision.id',
-  'change.operation',
-  'change.target',
-  'tool.name',
-  'tool.call_id',
-  'failure.class',
-  'actor.id',
-];
+/** A span with its evidence fields read (EvidenceReader.evidenceOf). */
+export class SpanEvidence {
+  constructor(
+    readonly span: RunSpan,
+    private readonly own: FieldTexts,
+    private readonly resource: FieldTexts,
+  ) {}
 
-export function isFailed(span: RunSpan, reader: EvidenceReader): boolean {
-  return span.statusCode === 2 || reader.read('failure.class', span) !== undefined;
+  /** The field as EvidenceReader.read finds it: span attributes first, then the resource. */
+  read(field: FieldName): string | undefined {
+    const position = FIELD_POSITION.get(field)!;
+    return this.own[position] ?? this.resource[position];
+  }
+
+  /** The fields a step shows: the span's own, since a resource-wide value says nothing about one step. */
+  stepEvidence(): Partial<Record<FieldName, string>> {
+    const evidence: Partial<Record<FieldName, string>> = {};
+    for (const { field, position } of STEP_FIELDS) {
+      const text = this.own[position];
+      if (text !== undefined) evidence[field] = text;
+    }
+    return evidence;
+  }
+
+  /** An error status, or a failure.class. */
+  isFailed(): boolean {
+    return this.span.statusCode === 2 || this.read('failure.class') !== undefined;
+  }
+
+  /** Each field as `read` finds it on the first of `spans` that carries it, in FIELD_NAMES order. */
+  static firstOfEach(spans: readonly SpanEvidence[]): Partial<Record<FieldName, string>> {
+    const found: Partial<Record<FieldName, string>> = {};
+    FIELD_NAMES.forEach((field, position) => {
+      for (const span of spans) {
+        const text = span.own[position] ?? span.resource[position];
+        if (text !== undefined) {
+          found[field] = text;
+          break;
+        }
+      }
+    });
+    return found;
+  }
 }
 
-export function stepType(span: RunSpan, reader: EvidenceReader): StepType {
-  if (reader.read('change.operation', span) !== undefined) return 'change';
-  if (reader.read('decision.policy', span) !== undefined || reader.read('decision.result', span) !== undefined) {
+export function stepType(spanEvidence: SpanEvidence): StepType {
+  if (spanEvidence.read('change.operation') !== undefined) return 'change';
+  if (spanEvidence.read('decision.policy') !== undefined || spanEvidence.read('decision.result') !== undefined) {
     return 'decision';
   }
-  if (reader.read('tool.operation', span) === 'execute_tool' || span.attributes['gen_ai.tool.name'] !== undefined) {
+  if (spanEvidence.read('tool.operation') === 'execute_tool' || spanEvidence.span.attributes['gen_ai.tool.name'] !== undefined) {
     return 'tool_call';
   }
   return 'other';
 }
 
-export function toStep(span: RunSpan, reader: EvidenceReader, isRoot = false, policy?: StepPolicy): RunStep {
-  const type = stepType(span, reader);
-  const evidence: Partial<Record<FieldName, string>> = {};
-  for (const field of STEP_FIELDS) {
-    // Step evidence comes from the span itself: a resource-wide value says nothing about this step.
-    const value = spanOnly(reader, field, span);
-    if (value !== undefined) evidence[field] = value;
-  }
+export function toStep(spanEvidence: SpanEvidence, isRoot = false, policy?: StepPolicy): RunStep {
+  const { span } = spanEvidence;
+  const type = stepType(spanEvidence);
   const status: StepStatus = span.statusCode === 2 ? 'error' : span.statusCode === 1 ? 'ok' : 'unset';
   const step: { -readonly [K in keyof RunStep]: RunStep[K] } = {
     span_id: span.spanId,
@@ -144,22 +221,14 @@ export function toStep(span: RunSpan, reader: EvidenceReader, isRoot = false, po
     startNs: span.startNs,
     endNs: span.endNs,
     status,
-    evidence,
+    evidence: spanEvidence.stepEvidence(),
   };
   if (isRoot) step.root = true;
   if (span.statusMessage !== '') step.status_message = span.statusMessage;
-  if (type === 'change' || type === 'tool_call') step.succeeded = !isFailed(span, reader);
+  if (type === 'change' || type === 'tool_call') step.succeeded = !spanEvidence.isFailed();
   if (span.events.length > 0) step.events = span.events.map((e) => ({ name: e.name, timeNs: e.timeNs }));
   if (policy !== undefined) step.policy = policy;
   return step;
-}
-
-function spanOnly(reader: EvidenceReader, field: FieldName, span: RunSpan): string | undefined {
-  for (const key of reader.keys[field]) {
-    const text = attributeText(span.attributes[key]);
-    if (text !== undefined && text !== '') return text;
-  }
-  return undefined;
 }
 
 export function isoTime(ns: bigint): string {

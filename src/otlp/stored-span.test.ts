@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Long, Span } from './proto.js';
 import { toAttributes, type KeyValueMessage } from './attributes.js';
-import { decodeStoredSpan, type DecodedSpan } from './stored-span.js';
+import { decodeSpanFields, type DecodedSpan } from './stored-span.js';
+
+const decodeStoredSpan = (body: Uint8Array): DecodedSpan => decodeSpanFields(body, undefined, true);
 
 /** What protobufjs' generic decode yields for a span, converted as evaluation reads it (the reference). */
 function referenceDecode(body: Uint8Array): DecodedSpan {

@@ -35,22 +35,17 @@ const NONE: readonly never[] = Object.freeze([]);
 type ProtoReader = InstanceType<typeof Reader>;
 
 /**
- * Decodes a stored opentelemetry.proto.trace.v1.Span straight into the evaluation model. Run history
- * decodes every span of a run each time the run is judged; protobufjs' generic decode built a
- * message object per span, event, link and status plus a Long per timestamp, all converted again
- * right after (a third of the history thread's time with GC). Only attribute values still go through
- * protobufjs' KeyValue decoder, so their oneof semantics stay exactly protobufjs'. Like the generated
- * code, a field is recognised by its number, the last occurrence of a singular field wins, and
- * unknown fields are skipped.
- */
-export function decodeStoredSpan(body: Uint8Array): DecodedSpan {
-  return decodeSpanFields(body, undefined, true);
-}
-
-/**
- * The same decode for intake: `select` picks the attributes decoded (all when undefined; the rest are
- * skipped unread), and events and links are skipped unless `withEventsAndLinks`. Throws (a protobufjs
- * RangeError) on truncated input.
+ * Decodes a stored (or received) opentelemetry.proto.trace.v1.Span straight into the evaluation
+ * model. Run history decodes every span of a run each time the run is judged; protobufjs' generic
+ * decode built a message object per span, event, link and status plus a Long per timestamp, all
+ * converted again right after (a third of the history thread's time with GC). Only attribute values
+ * still go through protobufjs' KeyValue decoder, so their oneof semantics stay exactly protobufjs'.
+ * Like the generated code, a field is recognised by its number, the last occurrence of a singular
+ * field wins, and unknown fields are skipped.
+ *
+ * `select` picks the span attributes decoded (all when undefined; the rest are skipped unread), and
+ * events and links are skipped unless `withEventsAndLinks`. Throws (a protobufjs RangeError) on
+ * truncated input.
  */
 export function decodeSpanFields(body: Uint8Array, select: KeySelector | undefined, withEventsAndLinks = false): DecodedSpan {
   const buf = asBuffer(body);

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
 import { resolveFieldKeys } from '../evidence/fields.js';
+import { attributeKeysRead } from '../evidence/keys-read.js';
+import { KeySelector } from '../otlp/key-selector.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';
 import { loadCatalogue } from '../enrich/catalogue.js';
@@ -92,7 +94,8 @@ export class RunHistory implements Component {
       profiles: resolveProfiles(config.evidence.profiles),
       identity: runIdentityFromConfig(config),
     };
-    const store = new RunStore(db, this.chain, this.writerTurn);
+    const keysRead = attributeKeysRead(fieldKeys, context.identity, context.profiles);
+    const store = new RunStore(db, this.chain, this.writerTurn, keysRead === undefined ? undefined : new KeySelector(keysRead));
     this.assembler = new RunAssembler(
       config.runs,
       store,

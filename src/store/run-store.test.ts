@@ -6,6 +6,7 @@ import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader, stepView } from '../evidence/steps.js';
 import { recordDigest } from '../integrity/chain-entry.js';
 import { verifyChain } from '../integrity/verify.js';
+import { KeySelector } from '../otlp/key-selector.js';
 import { Long, Span } from '../otlp/proto.js';
 import { RunIdentity } from '../runs/run-identity.js';
 import { RunQueries } from './run-queries.js';
@@ -111,5 +112,20 @@ describe('RunStore revisions', () => {
     expect(JSON.parse(text)).toMatchObject({ run_id: 'run-3', revision: 1 });
     expect(text).toBe(store.prepareRevision(input, verdict, 'settled', START + 1n, 1).record);
     expect(verifyChain(f.chain, { publicKeys: [f.key.publicKey] }).problems).toEqual([]);
+  });
+});
+
+describe('RunStore.loadRun', () => {
+  it('decodes the span attributes judging reads, and all of them without a selection', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel', 'http.request.method': 'GET', 'nhi.change.operation': 'rotate' });
+    addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel' }); // an exporter's resend: read once
+    const selected = new RunStore(f.db, f.chain, undefined, new KeySelector(new Set(['nhi.workflow.run.id', 'nhi.change.operation']))).loadRun('run-sel');
+    expect(selected).toHaveLength(1);
+    expect(selected[0]!.attributes).toEqual({ 'nhi.workflow.run.id': 'run-sel', 'nhi.change.operation': 'rotate' });
+    const all = new RunStore(f.db).loadRun('run-sel');
+    expect(all[0]!.attributes).toEqual({ 'nhi.workflow.run.id': 'run-sel', 'http.request.method': 'GET', 'nhi.change.operation': 'rotate' });
+    expect(selected[0]!.digest).toBe(all[0]!.digest);
   });
 });

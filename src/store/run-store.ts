@@ -2,7 +2,8 @@ import type { RunInput, RunSpan } from '../evidence/run-input.js';
 import type { Claimant, ClaimSource } from '../runs/tick-history.js';
 import type { RunVerdict } from '../evidence/evaluate.js';
 import { encodeSteps } from '../evidence/step-record.js';
-import { decodeStoredResource, decodeStoredScope, decodeStoredSpan } from '../otlp/stored-span.js';
+import { decodeSpanFields, decodeStoredResource, decodeStoredScope } from '../otlp/stored-span.js';
+import type { KeySelector } from '../otlp/key-selector.js';
 import type { Attributes } from '../otlp/attributes.js';
 import type { SpanRedaction } from '../otlp/intake-request.js';
 import { sha256Hex } from '../integrity/canonical.js';
@@ -34,8 +35,6 @@ interface RunStateRow {
 }
 
 interface SpanRow {
-  trace_id: string;
-  span_id: string;
   body: Buffer;
   redactions: string | null;
   resource_id: bigint;
@@ -72,12 +71,14 @@ export class RunStore implements ClaimSource {
     private readonly chain?: ChainStore,
     /** Shared with the intake writer, which waits while a save transaction runs. */
     private readonly turn?: WriterTurn,
+    /** The span attributes loadRun decodes (see attributeKeysRead); all when undefined. */
+    private readonly spanAttributes?: KeySelector,
   ) {
     const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.stmt = {
       state: prepare('SELECT * FROM runs WHERE run_key = ?'),
       open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns"),
-      spans: prepare('SELECT trace_id, span_id, body, resource_id, scope_id, redactions FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
+      spans: prepare('SELECT body, resource_id, scope_id, redactions FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
       scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
       trigger: prepare('SELECT run_key, claimed_ns FROM trigger_events WHERE event_key = ? ORDER BY claimed_ns, run_key LIMIT 1'),
@@ -130,16 +131,19 @@ export class RunStore implements ClaimSource {
     return (this.stmt.open.all() as RunStateRow[]).map(toState);
   }
 
-  /** Loads and decodes every span of a run; a span stored twice (an exporter's resend) counts once. */
+  /**
+   * Loads and decodes every span of a run, with the attributes judging reads; a span stored twice (an
+   * exporter's resend) counts once.
+   */
   loadRun(runKey: string): RunSpan[] {
     const rows = this.stmt.spans.all(runKey) as SpanRow[];
     const seen = new Set<string>();
     const spans: RunSpan[] = [];
     for (const row of rows) {
-      const id = `${row.trace_id}/${row.span_id}`;
+      const span = decodeSpanFields(row.body, this.spanAttributes, true);
+      const id = `${span.traceId}/${span.spanId}`;
       if (seen.has(id)) continue;
       seen.add(id);
-      const span = decodeStoredSpan(row.body);
       spans.push({
         traceId: span.traceId,
         spanId: span.spanId,
