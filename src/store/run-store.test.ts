@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
 import { evaluateRun } from '../evidence/evaluate.js';
@@ -82,6 +83,21 @@ describe('RunStore revisions', () => {
     const row = f.db.prepare("SELECT payload FROM chain WHERE kind = 'revision' AND run_key = 'run-1'").pluck().get() as string;
     expect((JSON.parse(row) as { record_sha256: string }).record_sha256).toBe(recordDigest(text));
     expect(verifyChain(f.chain, { publicKeys: [f.key.publicKey] }).problems).toEqual([]);
+  });
+
+  it('copies the WAL back into the database file after a save, so the intake writer need not', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    f.db.pragma('wal_autocheckpoint = 0');
+    addSpan(f, 'run-ckpt', '5'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-ckpt' });
+    openRun(f, 'run-ckpt', START);
+    const before = statSync(f.dbPath).size;
+    const store = new RunStore(f.db, f.chain);
+    const input = { runKey: 'run-ckpt', spans: store.loadRun('run-ckpt') };
+    store.transaction(() => store.saveRevision(input, evaluateRun(input, context), 'settled', START + 1n, START));
+    // The migrations, the span and the revision were only in the WAL; now the database file holds them.
+    expect(statSync(f.dbPath).size).toBeGreaterThan(before);
+    expect(new RunQueries(f.db).getRun('run-ckpt')?.revision).toBe(1);
   });
 
   it('numbers revisions from the index row and keeps a run open when a span arrived after its load', () => {
