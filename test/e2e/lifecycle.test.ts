@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import BetterSqlite3 from 'better-sqlite3';
@@ -47,6 +47,17 @@ describe('runledger process lifecycle', () => {
     const ready = await fetch(`${p.httpUrl}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it.skipIf(process.platform !== 'linux')('judges runs at a lower CPU priority than it answers OTLP requests', async () => {
+    const p = await start();
+    const pid = p.child.pid!;
+    // Field 19 of /proc/PID/task/TID/stat, counted after the command name (which may hold spaces).
+    const niceOf = (tid: string) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const nice = new Map(readdirSync(`/proc/${pid}/task`).map((tid) => [tid, niceOf(tid)]));
+    expect(nice.get(String(pid))).toBe(0);
+    // Only the run history worker is niced (history-worker.ts); the intake writer is not.
+    expect([...nice.values()].filter((n) => n === 10)).toHaveLength(1);
   });
 
   it('exits 0 on SIGTERM after closing the store cleanly', async () => {
