@@ -256,7 +256,12 @@ export class RunStore implements ClaimSource {
   transaction<T>(fn: () => T): T {
     const run = this.db.transaction(fn);
     const result = this.turn === undefined ? run() : this.turn.claim(run);
-    this.db.pragma('wal_checkpoint(PASSIVE)');
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // The transaction committed: a failed copy must not make it look failed (and be saved again).
+      // The intake writer's checkpoints copy it later, and log their own failures.
+    }
     return result;
   }
 
