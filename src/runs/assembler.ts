@@ -28,16 +28,31 @@ interface OpenRun {
 
 /** A tick evaluates for at most this long, then yields to intake and continues. */
 const TICK_BUDGET_MS = 100;
+/** How often the open runs left in the store are counted for the gauge (a count reads an index). */
+const COUNT_LEFT_INTERVAL_MS = 5_000;
 
 /**
  * DESIGN §4: groups spans into runs and decides when each is judged — root seen and quiet for
  * settle_ms, or max_open_ms without a root, or a cap reached. The state lives in SQLite (`runs`);
- * memory holds only this index of open runs, rebuilt at start.
+ * memory holds only an index of at most `max_open_runs` open runs, rebuilt at start.
+ *
+ * When judging falls behind, runs that are due are not judged early: they wait for their turn, and
+ * new runs beyond the memory cap wait in the store and are read back, oldest first, as judging makes
+ * room. Only runs still collecting spans are capped (judged early with `run_capped`).
  */
 export class RunAssembler implements Component {
   private readonly open = new Map<string, OpenRun>();
+  /** Some open runs are in the store only (see touched); readBack brings them in. */
+  private leftInStore = false;
+  /** Open runs counted in the store, for the gauge, while some are left there. */
+  private storeOpenCount = 0;
+  private storeCountedAtMs = Number.NEGATIVE_INFINITY;
+  /** Runs that were due at the last pass and not judged in it: judging is behind. */
+  private waiting = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly settleNs: bigint;
+  private readonly maxOpenNs: bigint;
 
   constructor(
     private readonly config: RunsConfig,
@@ -46,12 +61,15 @@ export class RunAssembler implements Component {
     private readonly events: AssemblerEvents,
     private readonly logger: Logger,
     private readonly now: () => bigint = () => BigInt(Date.now()) * 1_000_000n,
-  ) {}
+  ) {
+    this.settleNs = BigInt(config.settle_ms) * 1_000_000n;
+    this.maxOpenNs = BigInt(config.max_open_ms) * 1_000_000n;
+  }
 
   async start(): Promise<void> {
-    for (const state of this.store.openRuns()) this.track(state);
-    if (this.open.size > 0) this.logger.info({ open_runs: this.open.size }, 'resumed open runs');
-    this.events.openRuns(this.open.size);
+    this.readBack();
+    if (this.open.size > 0) this.logger.info({ open_runs: this.open.size, more_in_store: this.leftInStore }, 'resumed open runs');
+    this.reportOpenRuns();
     this.schedule();
   }
 
@@ -65,10 +83,17 @@ export class RunAssembler implements Component {
   touched(runKeys: Iterable<string>): void {
     for (const runKey of runKeys) {
       const state = this.store.runState(runKey);
-      if (state !== undefined && state.state === 'open') this.track(state);
+      if (state === undefined || state.state !== 'open') continue;
+      if (!this.open.has(runKey) && this.open.size >= this.config.max_open_runs && this.waiting > 0) {
+        // Memory is full and judging is behind: capping would judge early only to free memory the
+        // waiting runs free anyway. This run waits in the store and is read back in its turn.
+        this.leftInStore = true;
+        continue;
+      }
+      this.track(state);
     }
     this.enforceOpenRunCap();
-    this.events.openRuns(this.open.size);
+    this.reportOpenRuns();
   }
 
   /**
@@ -78,14 +103,12 @@ export class RunAssembler implements Component {
    */
   evaluateDue(budgetMs = Number.POSITIVE_INFINITY): number {
     const now = this.now();
-    const settleNs = BigInt(this.config.settle_ms) * 1_000_000n;
-    const maxOpenNs = BigInt(this.config.max_open_ms) * 1_000_000n;
-    const due: Array<{ run: OpenRun; reason: EvaluationReason }> = [];
-    for (const run of this.open.values()) {
-      if (run.capped !== undefined) due.push({ run, reason: 'capped' });
-      else if (run.hasRoot && run.lastNs + settleNs <= now) due.push({ run, reason: run.revision > 0 ? 'amended' : 'settled' });
-      else if (!run.hasRoot && run.firstNs + maxOpenNs <= now) due.push({ run, reason: 'max_open' });
+    let due = this.dueRuns(now);
+    if (due.length === 0 && this.leftInStore) {
+      this.readBack();
+      due = this.dueRuns(now);
     }
+    this.waiting = due.length;
     if (due.length === 0) return 0;
     due.sort((a, b) => (a.run.firstNs < b.run.firstNs ? -1 : a.run.firstNs > b.run.firstNs ? 1 : 0));
 
@@ -142,8 +165,49 @@ export class RunAssembler implements Component {
       }
       this.events.evaluated(verdict, reason);
     }
-    this.events.openRuns(this.open.size);
-    return due.length - judged.length - failed;
+    this.waiting = due.length - judged.length - failed;
+    this.reportOpenRuns();
+    return this.waiting;
+  }
+
+  private dueRuns(now: bigint): Array<{ run: OpenRun; reason: EvaluationReason }> {
+    const due: Array<{ run: OpenRun; reason: EvaluationReason }> = [];
+    for (const run of this.open.values()) {
+      const reason = this.dueReason(run, now);
+      if (reason !== undefined) due.push({ run, reason });
+    }
+    return due;
+  }
+
+  private dueReason(run: OpenRun, now: bigint): EvaluationReason | undefined {
+    if (run.capped !== undefined) return 'capped';
+    if (run.hasRoot) return run.lastNs + this.settleNs <= now ? (run.revision > 0 ? 'amended' : 'settled') : undefined;
+    return run.firstNs + this.maxOpenNs <= now ? 'max_open' : undefined;
+  }
+
+  /** Tracks the open runs that arrived first, up to the memory cap; notes whether any are left in the store. */
+  private readBack(): void {
+    const max = this.config.max_open_runs;
+    const states = this.store.openRuns(max + 1);
+    for (const state of states) {
+      if (this.open.size >= max) break;
+      if (!this.open.has(state.runKey)) this.track(state);
+    }
+    this.leftInStore = states.length > max || states.some((s) => !this.open.has(s.runKey));
+    this.storeCountedAtMs = Number.NEGATIVE_INFINITY;
+  }
+
+  /** The gauge counts every open run, those left in the store too (counted now and then: it reads an index). */
+  private reportOpenRuns(): void {
+    if (!this.leftInStore) {
+      this.events.openRuns(this.open.size);
+      return;
+    }
+    if (Date.now() - this.storeCountedAtMs >= COUNT_LEFT_INTERVAL_MS) {
+      this.storeOpenCount = this.store.openRunCount();
+      this.storeCountedAtMs = Date.now();
+    }
+    this.events.openRuns(Math.max(this.storeOpenCount, this.open.size));
   }
 
   private track(state: RunState): void {
@@ -174,9 +238,11 @@ export class RunAssembler implements Component {
   private enforceOpenRunCap(): void {
     let excess = this.open.size - this.config.max_open_runs;
     if (excess <= 0) return;
+    const now = this.now();
     for (const run of this.open.values()) {
       if (excess <= 0) break;
-      if (run.capped !== undefined) continue;
+      // A due run is judged at the next pass anyway: capping it would only add a false finding.
+      if (this.dueReason(run, now) !== undefined) continue;
       run.capped = `more than runs.max_open_runs (${this.config.max_open_runs}) runs were open; the oldest was judged early`;
       run.cappedOnce = true;
       this.events.capped('max_open_runs');

@@ -19,7 +19,7 @@ export const runsConfigSchema = z
       .int()
       .positive()
       .default(100_000)
-      .describe('open runs beyond this are evaluated early, oldest first, with finding run_capped'),
+      .describe('runs still collecting spans beyond this many open runs are evaluated early, oldest first, with finding run_capped (runs already due wait their turn)'),
     max_spans_per_run: z
       .number()
       .int()

@@ -77,7 +77,8 @@ export class RunStore implements ClaimSource {
     const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.stmt = {
       state: prepare('SELECT * FROM runs WHERE run_key = ?'),
-      open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns"),
+      open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns LIMIT ?"),
+      openCount: prepare("SELECT count(*) FROM runs WHERE state = 'open'").pluck(),
       spans: prepare('SELECT body, resource_id, scope_id, redactions FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
       scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
@@ -127,8 +128,13 @@ export class RunStore implements ClaimSource {
     return row === undefined ? undefined : toState(row);
   }
 
-  openRuns(): RunState[] {
-    return (this.stmt.open.all() as RunStateRow[]).map(toState);
+  /** The open runs that arrived first, oldest first: at most `limit`. */
+  openRuns(limit: number): RunState[] {
+    return (this.stmt.open.all(limit) as RunStateRow[]).map(toState);
+  }
+
+  openRunCount(): number {
+    return Number(this.stmt.openCount.get());
   }
 
   /**

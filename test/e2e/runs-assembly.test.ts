@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOtelSender, type OtelSender } from '../support/otel-sender.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
 import { codesOf, findingsOf, listRuns, showRun, waitForRun, waitForRuns } from '../support/runs-cli.js';
+import { metricValue } from '../support/metrics.js';
 import { readDb, spansOfTrace } from '../support/stored-spans.js';
 import {
   change,
@@ -327,5 +328,69 @@ describe.concurrent('restart with open runs', () => {
     expect(judged.map((r) => [r.run_id, r.revision, r.reason, r.status, r.outcome, r.span_count]).sort()).toEqual(
       [beforeTerm, beforeKill].map((id) => [id, 1, 'settled', 'compliant', 'complete', 6]).sort(),
     );
+  });
+});
+
+describe('caps on open runs and spans per run', () => {
+  let runledger: RunledgerProcess;
+  let sender: OtelSender;
+
+  beforeAll(async () => {
+    runledger = await startRunledger({ config: { runs: { settle_ms: SETTLE_MS, max_open_ms: 600_000, max_open_runs: 2, max_spans_per_run: 4 } } });
+    sender = createOtelSender(runledger.grpcUrl, { 'service.name': 'e2e-caps' });
+  });
+
+  afterAll(async () => {
+    await sender?.shutdown();
+    await runledger?.stop();
+  });
+
+  it('judges a run early when it reaches max_spans_per_run, with run_capped, and counts it', async () => {
+    const fields = rotation();
+    emitRun(sender.tracer, workflowRoot(fields, rotationSteps()));
+    await sender.flush();
+    const run = await waitForRun(runledger, fields.runId!);
+    expect(run.revisions?.[0]?.reason).toBe('capped');
+    const first = await showRun(runledger.configPath, fields.runId!, { revision: 1 });
+    expect(first!.status).toBe('incomplete');
+    expect(first!.findings?.find((f) => f.code === 'run_capped')).toMatchObject({
+      severity: 'warning',
+      message: expect.stringContaining('runs.max_spans_per_run (4)'),
+    });
+    expect(await metricValue(runledger.httpUrl, 'runledger_runs_capped_total', { cap: 'max_spans_per_run' })).toBe(1);
+  });
+
+  it('judges the oldest run still collecting spans early when more than max_open_runs are open', async () => {
+    // Three runs whose roots are still running (their one child names the run): none can settle yet.
+    // Each is exported on its own, so they open in this order.
+    const held: Array<{ runId: string; emitted: ReturnType<typeof emitRun> }> = [];
+    for (let i = 0; i < 3; i++) {
+      const fields = rotation();
+      const steps = [decision('rotation.window', 'allow')].map((s) => ({ ...s, attributes: { ...s.attributes, 'nhi.workflow.run.id': fields.runId! } }));
+      held.push({ runId: fields.runId!, emitted: emitRun(sender.tracer, workflowRoot(fields, steps), { deferRootEnd: true }) });
+      await sender.flush();
+    }
+    const [oldest, second, third] = held.map((h) => h.runId) as [string, string, string];
+    await sleep(QUIET_MS);
+
+    const capped = await waitForRun(runledger, oldest);
+    expect(capped.revisions?.map((r) => r.reason)).toEqual(['capped']);
+    expect(capped.findings?.find((f) => f.code === 'run_capped')?.message).toContain('runs.max_open_runs (2)');
+    expect([runRow(runledger, second), runRow(runledger, third)]).toEqual([
+      { state: 'open', revision: 0, span_count: 1 },
+      { state: 'open', revision: 0, span_count: 1 },
+    ]);
+    expect(await metricValue(runledger.httpUrl, 'runledger_runs_capped_total', { cap: 'max_open_runs' })).toBe(1);
+
+    // The other two settle once their roots end, within the cap and without a finding about it.
+    held[1]!.emitted.endRoot();
+    held[2]!.emitted.endRoot();
+    await sender.flush();
+    await waitForRuns(runledger.dbPath, [second, third]);
+    for (const id of [second, third]) {
+      const run = await showRun(runledger.configPath, id);
+      expect(run!.revisions?.map((r) => r.reason)).toEqual(['settled']);
+      expect(codesOf(run!)).not.toContain('run_capped');
+    }
   });
 });

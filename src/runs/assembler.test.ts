@@ -1,0 +1,160 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
+import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
+import { resolveProfiles } from '../evidence/profiles.js';
+import { EvidenceReader } from '../evidence/steps.js';
+import { Long, Span } from '../otlp/proto.js';
+import { RunStore, type EvaluationReason } from '../store/run-store.js';
+import { RunAssembler } from './assembler.js';
+import { runsConfigSchema, type RunsConfig } from './config.js';
+import { RunIdentity } from './run-identity.js';
+
+/** The assembler over a real store, with the clock in the test's hand (runs are judged by calling evaluateDue). */
+
+const fixtures: ChainFixture[] = [];
+const assemblers: RunAssembler[] = [];
+afterEach(async () => {
+  for (const a of assemblers.splice(0)) await a.shutdown();
+  for (const f of fixtures.splice(0)) f.close();
+});
+
+const keys = resolveFieldKeys({});
+const context = {
+  reader: new EvidenceReader(keys),
+  profiles: resolveProfiles({}),
+  identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys)),
+};
+const T0 = 1_795_763_076_000_000_000n;
+const ms = (n: number) => BigInt(n) * 1_000_000n;
+
+interface Judged {
+  readonly runKey: string;
+  readonly reason: EvaluationReason;
+  readonly codes: readonly string[];
+}
+
+function setUp(runs: Partial<RunsConfig>) {
+  const f = createChainFixture();
+  fixtures.push(f);
+  const clock = { now: T0 };
+  const judged: Judged[] = [];
+  const capped: string[] = [];
+  const open: number[] = [];
+  const store = new RunStore(f.db, f.chain);
+  const assembler = new RunAssembler(
+    runsConfigSchema.parse({ settle_ms: 1000, max_open_ms: 60_000, ...runs }),
+    store,
+    (input, history) => evaluateRun(input, { ...context, history }),
+    {
+      evaluated: (verdict: RunVerdict, reason) => judged.push({ runKey: verdict.run_id, reason, codes: verdict.findings.map((x) => x.code) }),
+      capped: (cap) => capped.push(cap),
+      evaluationFailed: () => {
+        throw new Error('evaluation failed');
+      },
+      openRuns: (count) => open.push(count),
+    },
+    pino({ level: 'silent' }),
+    () => clock.now,
+  );
+  assemblers.push(assembler);
+
+  /** A run of one span as intake stores it: with its root, or (rootless) a child whose parent never came. */
+  const arrive = (runKey: string, atMs: number, rootless = false) => {
+    const at = T0 + ms(atMs);
+    const spanId = Buffer.from(runKey.padEnd(16, '0').slice(0, 16), 'utf8').subarray(0, 8);
+    const body = Span.encode(
+      Span.fromObject({
+        traceId: Buffer.alloc(16, 7),
+        spanId,
+        ...(rootless ? { parentSpanId: Buffer.alloc(8, 9) } : {}),
+        name: `workflow ${runKey}`,
+        startTimeUnixNano: Long.fromString(at.toString(), true),
+        endTimeUnixNano: Long.fromString((at + ms(5)).toString(), true),
+        attributes: [
+          { key: 'nhi.workflow.run.id', value: { stringValue: runKey } },
+          { key: 'nhi.workflow.name', value: { stringValue: 'unit-assembler' } },
+        ],
+      }),
+    ).finish();
+    f.db
+      .prepare(
+        `INSERT INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, resource_id, scope_id, body, received_ns)
+         VALUES (?, ?, ?, ?, ?, 1, ?, ?, 0, 1, 1, ?, ?)`,
+      )
+      .run(runKey, '07'.repeat(16), spanId.toString('hex'), rootless ? '09'.repeat(8) : '', `workflow ${runKey}`, at, at + ms(5), body, at);
+    f.db
+      .prepare("INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count) VALUES (?, 'open', ?, ?, ?, 1)")
+      .run(runKey, at, at, rootless ? 0 : 1);
+  };
+  return { assembler, store, clock, judged, capped, open, arrive };
+}
+
+describe('RunAssembler under the open-run cap', () => {
+  it('caps runs still collecting spans beyond max_open_runs, oldest first, and judges them early with run_capped', () => {
+    const { assembler, clock, judged, capped, arrive } = setUp({ max_open_runs: 2 });
+    for (const [i, key] of ['r1', 'r2', 'r3'].entries()) arrive(key, i, true);
+    assembler.touched(['r1', 'r2', 'r3']);
+    expect(capped).toEqual(['max_open_runs']);
+
+    clock.now = T0 + ms(10);
+    expect(assembler.evaluateDue()).toBe(0);
+    expect(judged).toEqual([{ runKey: 'r1', reason: 'capped', codes: expect.arrayContaining(['run_capped']) }]);
+  });
+
+  it('does not cap runs that are due and wait to be judged: new runs wait in the store and are read back in turn', () => {
+    const { assembler, clock, judged, capped, open, arrive } = setUp({ max_open_runs: 3 });
+    for (const [i, key] of ['r1', 'r2', 'r3'].entries()) arrive(key, i);
+    assembler.touched(['r1', 'r2', 'r3']);
+    clock.now = T0 + ms(5_000);
+    // Judging is behind: a pass ran out of time before judging any of the three due runs.
+    expect(assembler.evaluateDue(-1)).toBe(3);
+
+    arrive('r4', 4_000);
+    arrive('r5', 4_001);
+    assembler.touched(['r4', 'r5']);
+    expect(capped).toEqual([]);
+    expect(open.at(-1)).toBe(5);
+
+    clock.now = T0 + ms(10_000);
+    expect(assembler.evaluateDue()).toBe(0);
+    expect(judged.map((j) => j.runKey)).toEqual(['r1', 'r2', 'r3']);
+    // The next pass finds nothing due in memory and reads back the runs left in the store.
+    expect(assembler.evaluateDue()).toBe(0);
+    expect(judged.map((j) => j.runKey)).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
+    expect(judged.every((j) => j.reason === 'settled' && !j.codes.includes('run_capped'))).toBe(true);
+    expect(open.at(-1)).toBe(0);
+  });
+
+  it('does not cap a due run when new runs push memory past the cap between passes', () => {
+    const { assembler, clock, judged, capped, arrive } = setUp({ max_open_runs: 2 });
+    arrive('due', 0);
+    arrive('quiet', 1, true);
+    assembler.touched(['due', 'quiet']);
+    clock.now = T0 + ms(5_000);
+    arrive('new', 4_999, true);
+    assembler.touched(['new']);
+    // The due run is judged at the next pass anyway; the rootless one still collecting is capped.
+    expect(capped).toEqual(['max_open_runs']);
+    assembler.evaluateDue();
+    expect(judged.map((j) => [j.runKey, j.reason])).toEqual([
+      ['due', 'settled'],
+      ['quiet', 'capped'],
+    ]);
+  });
+
+  it('resumes at most max_open_runs runs from the store at start, and the rest as judging makes room', async () => {
+    const { assembler, clock, judged, open, arrive } = setUp({ max_open_runs: 2 });
+    for (const [i, key] of ['r1', 'r2', 'r3', 'r4', 'r5'].entries()) arrive(key, i);
+    clock.now = T0 + ms(5_000);
+    await assembler.start();
+    expect(open.at(-1)).toBe(5);
+    let passes = 0;
+    while (judged.length < 5 && passes++ < 10) assembler.evaluateDue();
+    expect(judged.map((j) => j.runKey)).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
+    // Two per pass at most (the memory cap): each later pass finds memory empty and reads back two more.
+    expect(passes).toBe(3);
+    expect(open.at(-1)).toBe(0);
+  });
+});
