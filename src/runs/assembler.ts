@@ -104,7 +104,7 @@ export class RunAssembler implements Component {
   evaluateDue(budgetMs = Number.POSITIVE_INFINITY): number {
     const now = this.now();
     let due = this.dueRuns(now);
-    if (due.length === 0 && this.leftInStore) {
+    if (due.length === 0 && this.leftInStore && this.open.size < this.config.max_open_runs) {
       this.readBack();
       due = this.dueRuns(now);
     }
@@ -187,13 +187,15 @@ export class RunAssembler implements Component {
 
   /** Tracks the open runs that arrived first, up to the memory cap; notes whether any are left in the store. */
   private readBack(): void {
-    const max = this.config.max_open_runs;
-    const states = this.store.openRuns(max + 1);
-    for (const state of states) {
-      if (this.open.size >= max) break;
-      if (!this.open.has(state.runKey)) this.track(state);
+    this.leftInStore = false;
+    for (const state of this.store.openRuns()) {
+      if (this.open.has(state.runKey)) continue;
+      if (this.open.size >= this.config.max_open_runs) {
+        this.leftInStore = true;
+        break;
+      }
+      this.track(state);
     }
-    this.leftInStore = states.length > max || states.some((s) => !this.open.has(s.runKey));
     this.storeCountedAtMs = Number.NEGATIVE_INFINITY;
   }
 

@@ -77,7 +77,7 @@ export class RunStore implements ClaimSource {
     const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.stmt = {
       state: prepare('SELECT * FROM runs WHERE run_key = ?'),
-      open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns LIMIT ?"),
+      open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns"),
       openCount: prepare("SELECT count(*) FROM runs WHERE state = 'open'").pluck(),
       spans: prepare('SELECT body, resource_id, scope_id, redactions FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
@@ -128,9 +128,9 @@ export class RunStore implements ClaimSource {
     return row === undefined ? undefined : toState(row);
   }
 
-  /** The open runs that arrived first, oldest first: at most `limit`. */
-  openRuns(limit: number): RunState[] {
-    return (this.stmt.open.all(limit) as RunStateRow[]).map(toState);
+  /** The open runs, oldest first, read as the caller goes (stop early to read only the oldest). */
+  *openRuns(): Generator<RunState, void, undefined> {
+    for (const row of this.stmt.open.iterate() as IterableIterator<RunStateRow>) yield toState(row);
   }
 
   openRunCount(): number {
