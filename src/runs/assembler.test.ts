@@ -33,6 +33,7 @@ interface Judged {
   readonly runKey: string;
   readonly reason: EvaluationReason;
   readonly codes: readonly string[];
+  readonly spans: number;
 }
 
 function setUp(runs: Partial<RunsConfig>) {
@@ -48,7 +49,8 @@ function setUp(runs: Partial<RunsConfig>) {
     store,
     (input, history) => evaluateRun(input, { ...context, history }),
     {
-      evaluated: (verdict: RunVerdict, reason) => judged.push({ runKey: verdict.run_id, reason, codes: verdict.findings.map((x) => x.code) }),
+      evaluated: (verdict: RunVerdict, reason) =>
+        judged.push({ runKey: verdict.run_id, reason, codes: verdict.findings.map((x) => x.code), spans: verdict.span_count }),
       capped: (cap) => capped.push(cap),
       evaluationFailed: () => {
         throw new Error('evaluation failed');
@@ -60,16 +62,21 @@ function setUp(runs: Partial<RunsConfig>) {
   );
   assemblers.push(assembler);
 
-  /** A run of one span as intake stores it: with its root, or (rootless) a child whose parent never came. */
-  const arrive = (runKey: string, atMs: number, rootless = false) => {
+  /**
+   * A span of a run as intake stores it, with the run's index row: the run's root (named after the
+   * run), a later step under it (`step`), or a child whose parent never came (`rootless`).
+   */
+  const arrive = (runKey: string, atMs: number, shape: 'root' | 'step' | 'rootless' = 'root') => {
     const at = T0 + ms(atMs);
-    const spanId = Buffer.from(runKey.padEnd(16, '0').slice(0, 16), 'utf8').subarray(0, 8);
+    const root = Buffer.from(runKey.padEnd(8, '0').slice(0, 8), 'utf8');
+    const spanId = shape === 'step' ? Buffer.from(`s${atMs}`.padEnd(8, '0').slice(0, 8), 'utf8') : root;
+    const parent = shape === 'step' ? root : shape === 'rootless' ? Buffer.alloc(8, 9) : undefined;
     const body = Span.encode(
       Span.fromObject({
         traceId: Buffer.alloc(16, 7),
         spanId,
-        ...(rootless ? { parentSpanId: Buffer.alloc(8, 9) } : {}),
-        name: `workflow ${runKey}`,
+        ...(parent !== undefined ? { parentSpanId: parent } : {}),
+        name: shape === 'step' ? `step at ${atMs}` : `workflow ${runKey}`,
         startTimeUnixNano: Long.fromString(at.toString(), true),
         endTimeUnixNano: Long.fromString((at + ms(5)).toString(), true),
         attributes: [
@@ -83,24 +90,59 @@ function setUp(runs: Partial<RunsConfig>) {
         `INSERT INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, resource_id, scope_id, body, received_ns)
          VALUES (?, ?, ?, ?, ?, 1, ?, ?, 0, 1, 1, ?, ?)`,
       )
-      .run(runKey, '07'.repeat(16), spanId.toString('hex'), rootless ? '09'.repeat(8) : '', `workflow ${runKey}`, at, at + ms(5), body, at);
+      .run(runKey, '07'.repeat(16), spanId.toString('hex'), parent?.toString('hex') ?? '', 'span', at, at + ms(5), body, at);
     f.db
-      .prepare("INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count) VALUES (?, 'open', ?, ?, ?, 1)")
-      .run(runKey, at, at, rootless ? 0 : 1);
+      .prepare(
+        `INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count) VALUES (?, 'open', ?, ?, ?, 1)
+         ON CONFLICT (run_key) DO UPDATE SET last_received_ns = excluded.last_received_ns, span_count = span_count + 1`,
+      )
+      .run(runKey, at, at, shape === 'root' ? 1 : 0);
   };
   return { assembler, store, clock, judged, capped, open, arrive };
 }
 
+describe('RunAssembler timing', () => {
+  it('restarts the settle window with every span: a run is judged once, settle_ms after its last span', () => {
+    const { assembler, clock, judged, arrive } = setUp({ settle_ms: 1000 });
+    arrive('r', 0);
+    assembler.touched(['r']);
+    clock.now = T0 + ms(800);
+    arrive('r', 800, 'step');
+    assembler.touched(['r']);
+
+    clock.now = T0 + ms(1500); // settled by its root alone, but not by its last span
+    expect(assembler.evaluateDue()).toBe(0);
+    expect(judged).toEqual([]);
+    clock.now = T0 + ms(1800);
+    assembler.evaluateDue();
+    expect(judged.map((j) => [j.runKey, j.reason, j.spans])).toEqual([['r', 'settled', 2]]);
+  });
+
+  it('judges a run without a root max_open_ms after its first span, however many spans keep coming', () => {
+    const { assembler, clock, judged, arrive } = setUp({ settle_ms: 1000, max_open_ms: 5000 });
+    for (const at of [0, 2000, 4000, 4900]) {
+      clock.now = T0 + ms(at);
+      arrive('r', at, at === 0 ? 'rootless' : 'step');
+      assembler.touched(['r']);
+      assembler.evaluateDue();
+    }
+    expect(judged).toEqual([]);
+    clock.now = T0 + ms(5000);
+    assembler.evaluateDue();
+    expect(judged.map((j) => [j.runKey, j.reason, j.spans, j.codes.includes('root_span_missing')])).toEqual([['r', 'max_open', 4, true]]);
+  });
+});
+
 describe('RunAssembler under the open-run cap', () => {
   it('caps runs still collecting spans beyond max_open_runs, oldest first, and judges them early with run_capped', () => {
     const { assembler, clock, judged, capped, arrive } = setUp({ max_open_runs: 2 });
-    for (const [i, key] of ['r1', 'r2', 'r3'].entries()) arrive(key, i, true);
+    for (const [i, key] of ['r1', 'r2', 'r3'].entries()) arrive(key, i, 'rootless');
     assembler.touched(['r1', 'r2', 'r3']);
     expect(capped).toEqual(['max_open_runs']);
 
     clock.now = T0 + ms(10);
     expect(assembler.evaluateDue()).toBe(0);
-    expect(judged).toEqual([{ runKey: 'r1', reason: 'capped', codes: expect.arrayContaining(['run_capped']) }]);
+    expect(judged).toEqual([{ runKey: 'r1', reason: 'capped', codes: expect.arrayContaining(['run_capped']), spans: 1 }]);
   });
 
   it('does not cap runs that are due and wait to be judged: new runs wait in the store and are read back in turn', () => {
@@ -130,10 +172,10 @@ describe('RunAssembler under the open-run cap', () => {
   it('does not cap a due run when new runs push memory past the cap between passes', () => {
     const { assembler, clock, judged, capped, arrive } = setUp({ max_open_runs: 2 });
     arrive('due', 0);
-    arrive('quiet', 1, true);
+    arrive('quiet', 1, 'rootless');
     assembler.touched(['due', 'quiet']);
     clock.now = T0 + ms(5_000);
-    arrive('new', 4_999, true);
+    arrive('new', 4_999, 'rootless');
     assembler.touched(['new']);
     // The due run is judged at the next pass anyway; the rootless one still collecting is capped.
     expect(capped).toEqual(['max_open_runs']);

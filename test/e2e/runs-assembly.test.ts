@@ -27,6 +27,8 @@ import {
 const SETTLE_MS = 200;
 /** Long enough for a run that could be judged to have been judged (settle plus a few ticks). */
 const QUIET_MS = SETTLE_MS * 3;
+/** max_open_ms of the process restarted on a rootless run that has been open this long already. */
+const MAX_OPEN_AFTER_RESTART_MS = 4000;
 
 /** A run's index row, read the way `runs show` reads it but without starting a Node process. */
 const runRow = (p: RunledgerProcess, runId: string) =>
@@ -328,6 +330,53 @@ describe.concurrent('restart with open runs', () => {
     expect(judged.map((r) => [r.run_id, r.revision, r.reason, r.status, r.outcome, r.span_count]).sort()).toEqual(
       [beforeTerm, beforeKill].map((id) => [id, 1, 'settled', 'compliant', 'complete', 6]).sort(),
     );
+  });
+
+  it('judges a rootless run by its first arrival before the restart, not by the restart', async () => {
+    const first = await startRunledger({ config: { runs: { settle_ms: SETTLE_MS, max_open_ms: 600_000 } } });
+    processes.push(first);
+    const sender = createOtelSender(first.grpcUrl, { 'service.name': 'e2e-restart' });
+    senders.push(sender);
+    const fields = rotation();
+    const steps = rotationSteps().map((s) => ({ ...s, attributes: { ...s.attributes, 'nhi.workflow.run.id': fields.runId! } }));
+    emitRun(sender.tracer, workflowRoot(fields, steps), { deferRootEnd: true });
+    await sender.flush();
+    await sleep(MAX_OPEN_AFTER_RESTART_MS);
+    expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+
+    // Its max_open_ms ran out while the first process held it: the restarted one judges it at once,
+    // well before a max_open_ms counted from the restart would.
+    const restartedAtMs = Date.now();
+    const second = await startRunledger({ dir: first.dir, config: { runs: { settle_ms: SETTLE_MS, max_open_ms: MAX_OPEN_AFTER_RESTART_MS } } });
+    processes.push(second);
+    const run = await waitForRun(second, fields.runId!);
+    expect(run.revisions?.map((r) => r.reason)).toEqual(['max_open']);
+    expect(Date.parse(run.revisions![0]!.evaluated_at)).toBeLessThan(restartedAtMs + MAX_OPEN_AFTER_RESTART_MS);
+    expect(codesOf(run)).toContain('root_span_missing');
+  });
+
+  it('catches a replay of a trigger event used by a run judged before the restart', async () => {
+    const first = await startRunledger({ config: { runs: { settle_ms: SETTLE_MS } } });
+    processes.push(first);
+    const event = { eventSource: '//scheduler.e2e/rotations', eventId: newRunId('evt') };
+    const send = async (p: RunledgerProcess) => {
+      const sender = createOtelSender(p.grpcUrl, { 'service.name': 'e2e-restart' });
+      senders.push(sender);
+      const fields = rotation(event);
+      emitRun(sender.tracer, workflowRoot(fields, rotationSteps()));
+      await sender.flush();
+      return waitForRun(p, fields.runId!);
+    };
+    const original = await send(first);
+    expect(codesOf(original)).toEqual([]);
+    expect(await first.stop('SIGTERM')).toBe(0);
+
+    const second = await startRunledger({ dir: first.dir, config: { runs: { settle_ms: SETTLE_MS } } });
+    processes.push(second);
+    const replay = await send(second);
+    expect(replay.status).toBe('violation');
+    expect(codesOf(replay)).toEqual(['replayed_trigger']);
+    expect(replay.findings![0]!.message).toContain(original.run_id);
   });
 });
 
