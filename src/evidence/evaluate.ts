@@ -292,19 +292,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
       }
     }
     const toolCalls = attempts.filter((a) => a.operation === 'execute_tool');
-    if (toolCalls.length > 0) {
-      const agentIds = [actor.id, evidence['actor.id'], ...spanEvidence.map((e) => e.read('actor.id'))].filter((x): x is string => x != null);
-      const approved = agentIds.map((id) => catalogue.approvedTools(id)).find((set) => set !== undefined);
-      if (approved === undefined) {
-        findings.push(finding('agent_boundary_missing', `no approved tool set for agent ${actor.id ?? '(unknown)'} in the policy catalogue`, { field: 'actor.id' }));
-      } else {
-        for (const call of toolCalls) {
-          if (call.target !== undefined && !approved.has(call.target)) {
-            findings.push(finding('tool_outside_boundary', `agent ${actor.id ?? '(unknown)'} called tool ${call.target}, outside its approved tools`, { field: 'tool.name', span_id: call.span.spanId }));
-          }
-        }
-      }
-    }
+    if (toolCalls.length > 0) findings.push(...toolBoundaryFindings(toolCalls, spanEvidence, [actor.id, evidence['actor.id']], catalogue, inventory));
   }
   const workflow = evidence['run.workflow'];
   const definition = evidence['run.definition'];
@@ -397,6 +385,55 @@ export function findRoot(spans: readonly RunSpan[], identity: RunIdentity): RunS
     if (!ancestorCarries) return span;
   }
   return undefined;
+}
+
+/**
+ * Each tool call against the approved tools of the agent it acted for: the nearest span at or above
+ * it that names an agent (after a handoff, another agent with tools of its own), else the run's actor
+ * or any agent the run names. An agent is looked up by the id it reported and by its inventory id.
+ */
+function toolBoundaryFindings(
+  toolCalls: readonly ChangeAttempt[],
+  spanEvidence: readonly SpanEvidence[],
+  runActors: ReadonlyArray<string | null | undefined>,
+  catalogue: Catalogue,
+  inventory: Inventory | undefined,
+): Finding[] {
+  const boundaryOf = (id: string | null | undefined): { agent: string; tools: ReadonlySet<string> } | undefined => {
+    if (id == null) return undefined;
+    for (const agent of [id, inventory?.resolve(id)?.id]) {
+      const tools = agent === undefined ? undefined : catalogue.approvedTools(agent);
+      if (tools !== undefined) return { agent: agent!, tools };
+    }
+    return undefined;
+  };
+  const bySpan = new Map(spanEvidence.map((e) => [`${e.span.traceId}/${e.span.spanId}`, e]));
+  const nearestAgent = (span: RunSpan): string | undefined => {
+    let e = bySpan.get(`${span.traceId}/${span.spanId}`);
+    for (let depth = 0; e !== undefined && depth <= spanEvidence.length; depth++) {
+      const agent = e.ownText('actor.id');
+      if (agent !== undefined) return agent;
+      e = e.span.parentSpanId === '' ? undefined : bySpan.get(`${e.span.traceId}/${e.span.parentSpanId}`);
+    }
+    return undefined;
+  };
+  let runBoundary: { agent: string; tools: ReadonlySet<string> } | undefined | null = null;
+  const findings: Finding[] = [];
+  const unbounded = new Set<string>();
+  for (const call of toolCalls) {
+    const agent = nearestAgent(call.span);
+    runBoundary ??= [...runActors, ...spanEvidence.map((e) => e.read('actor.id'))].map(boundaryOf).find((b) => b !== undefined);
+    const boundary = boundaryOf(agent) ?? runBoundary;
+    if (boundary === undefined) {
+      unbounded.add(agent ?? runActors.find((id) => id != null) ?? '(unknown)');
+    } else if (call.target !== undefined && !boundary.tools.has(call.target)) {
+      findings.push(finding('tool_outside_boundary', `agent ${boundary.agent} called tool ${call.target}, outside its approved tools`, { field: 'tool.name', span_id: call.span.spanId }));
+    }
+  }
+  for (const agent of unbounded) {
+    findings.push(finding('agent_boundary_missing', `no approved tool set for agent ${agent} in the policy catalogue`, { field: 'actor.id' }));
+  }
+  return findings;
 }
 
 /** The last attempt of each (operation, target): a retry that succeeded makes the change succeed. */

@@ -165,6 +165,11 @@ export class SpanEvidence {
     return this.own[position] ?? this.resource[position];
   }
 
+  /** The field from the span's own attributes, not its resource. */
+  ownText(field: FieldName): string | undefined {
+    return this.own[FIELD_POSITION.get(field)!];
+  }
+
   /** The fields a step shows: the span's own, since a resource-wide value says nothing about one step. */
   stepEvidence(): Partial<Record<FieldName, string>> {
     const evidence: Partial<Record<FieldName, string>> = {};

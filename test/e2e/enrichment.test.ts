@@ -155,7 +155,10 @@ const CATALOGUE = {
     { id: 'secret-rotation', revision: '7', owner: 'security@example.org', controls: ['NHI7', 'PR.AA-01'] },
     { id: 'agent-tool-boundary', revision: '2', owner: 'ai-governance@example.org', controls: ['NHI5', 'PR.AA-05'] },
   ],
-  agents: [{ agent_id: 'agent:support-triage', approved_tools: ['search_tickets', 'summarize', 'create_comment'] }],
+  agents: [
+    { agent_id: 'agent:support-triage', approved_tools: ['search_tickets', 'summarize', 'create_comment'] },
+    { agent_id: 'agent:billing-refunds', approved_tools: ['issue_refund'] },
+  ],
   workflows: [{ name: PINNED_WORKFLOW, pinned_definition: PINNED_DEFINITION }],
 };
 
@@ -219,6 +222,20 @@ const scenarios = {
   agentUnbounded: {
     fields: fields('agent-unbounded', { kind: 'agent_task', actorId: 'agent:shadow-helper', actorType: 'ai_agent' }),
     steps: [decision('agent-tool-boundary', 'allow', withRevision('2')), toolCall('search_tickets')],
+  },
+  agentHandoff: {
+    // The triage agent hands the ticket to the refunds agent (GenAI conventions: an invoke_agent span
+    // naming the agent it invokes), whose tool calls are judged against its own approved tools.
+    fields: fields('agent-handoff', { kind: 'agent_task', actorId: 'support-triage-v3', actorType: 'ai_agent' }),
+    steps: [
+      decision('agent-tool-boundary', 'allow', withRevision('2')),
+      toolCall('search_tickets'),
+      {
+        name: 'invoke_agent billing-refunds',
+        attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.id': 'agent:billing-refunds', 'gen_ai.agent.name': 'billing-refunds' },
+        children: [toolCall('issue_refund'), toolCall('summarize')],
+      },
+    ],
   },
   staleRevision: {
     fields: fields('stale-revision', { actorId: 'sa:payments/secret-rotator' }),
@@ -375,6 +392,19 @@ describe('enrichment against a fixed inventory and catalogue, with pod identity'
           message: expect.stringContaining('delete_customer'),
         }),
       ]);
+    });
+
+    it('judges the calls after a handoff against the tools of the agent handed to', () => {
+      const r = run('agentHandoff');
+      // issue_refund is the refunds agent's tool (not triage's); summarize is triage's tool, not the refunds agent's.
+      expect(r.findings).toEqual([
+        expect.objectContaining({
+          code: 'tool_outside_boundary',
+          span_id: emitted.get('agentHandoff')!.spanId('execute_tool summarize'),
+          message: 'agent agent:billing-refunds called tool summarize, outside its approved tools',
+        }),
+      ]);
+      expect(r.status).toBe('violation');
     });
 
     it('flags a registered agent the catalogue gives no tool set as agent_boundary_missing', () => {
