@@ -215,7 +215,7 @@ describe('HTTP API /api/v1 after real OTel traffic', () => {
       const v = mix.runs.v;
       const { status, body } = await get<RunView>(`/api/v1/runs/${v.runId}`);
       expect(status).toBe(200);
-      for (const key of ['run_id', 'revision', 'state', 'workflow', 'kind', 'status', 'outcome', 'actor', 'findings', 'steps', 'revisions']) {
+      for (const key of ['run_id', 'revision', 'state', 'workflow', 'kind', 'status', 'outcome', 'actor', 'started_at', 'ended_at', 'findings', 'steps', 'revisions']) {
         expect(body, key).toHaveProperty(key);
       }
       expect(body).toMatchObject({

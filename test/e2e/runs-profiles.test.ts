@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOtelSender, type OtelSender } from '../support/otel-sender.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
-import { findingsOf, listRuns, showRun, waitForRuns, type RunView } from '../support/runs-cli.js';
+import { findingsOf, listRuns, showRun, waitForRuns, type RunView, type StepView } from '../support/runs-cli.js';
 import {
   change,
   decision,
@@ -71,6 +71,14 @@ const defaultScenarios: Scenario[] = [
         ['policy change-management', 'decision', undefined],
         ['rotate configmap/payments', 'change', true],
       ]);
+      // The run spans its history: from the earliest step start to the latest step end (here the root's).
+      const times = run as RunView & { started_at?: string | null; ended_at?: string | null };
+      const steps = (run.steps ?? []) as ReadonlyArray<StepView & { started_at: string; ended_at: string }>;
+      const root = steps.find((s) => s.span_id === emitted.rootSpanId)!;
+      expect(times.started_at).toBe(steps.map((s) => s.started_at).sort()[0]);
+      expect(times.ended_at).toBe(steps.map((s) => s.ended_at).sort().at(-1));
+      expect([times.started_at, times.ended_at]).toEqual([root.started_at, root.ended_at]);
+      expect(times.started_at! < times.ended_at!).toBe(true);
     },
   },
   {
@@ -97,6 +105,17 @@ const defaultScenarios: Scenario[] = [
     check: (run, emitted) => {
       const f = run.findings!.find((x) => x.code === 'missing_field');
       expect(f?.span_id).toBe(emitted.spanId('policy change-management'));
+    },
+  },
+  {
+    title: 'flags a decision without a policy id on its span and does not count it as a decision',
+    fields: defaultRun(),
+    steps: [decision(undefined, 'allow'), change('rotate', 'configmap/payments')],
+    expected: { status: 'incomplete', outcome: 'complete', findings: ['missing_field:decision.policy', 'missing_decision:decision.policy'] },
+    check: (run, emitted) => {
+      const f = run.findings!.find((x) => x.code === 'missing_field');
+      expect(f?.span_id).toBe(emitted.spanId('policy check'));
+      expect(f?.message).toMatch(/decision\.policy/);
     },
   },
   {
@@ -171,6 +190,37 @@ const defaultScenarios: Scenario[] = [
       const partial = run.findings!.find((f) => f.code === 'partial_change');
       expect(partial?.span_id).toBe(emitted.spanId('rotate configmap/ledger'));
       expect(partial?.severity).toBe('error');
+    },
+  },
+  {
+    title: 'judges a run declared failed whose every change succeeded complete, with an info declared_result_mismatch (compliant)',
+    fields: defaultRun({ result: 'failure', errorType: 'connector_timeout' }),
+    steps: [allow(), change('rotate', 'configmap/payments')],
+    expected: { status: 'compliant', outcome: 'complete', findings: ['declared_result_mismatch:run.result'] },
+    check: (run) => {
+      const mismatch = run.findings!.find((f) => f.code === 'declared_result_mismatch');
+      expect(mismatch?.severity).toBe('info');
+      expect(mismatch?.message).toMatch(/declared "failure" but every change step succeeded/);
+    },
+  },
+  {
+    title: 'counts a change that succeeded and then failed on a later attempt by its last attempt: failed',
+    fields: defaultRun(),
+    steps: [
+      allow(),
+      change('rotate', 'configmap/payments', { name: 'rotate attempt 1' }),
+      change('rotate', 'configmap/payments', { errorType: 'connector_timeout', name: 'rotate attempt 2' }),
+    ],
+    expected: { status: 'incomplete', outcome: 'failed', findings: ['declared_result_mismatch:run.result'] },
+    readsSteps: true,
+    check: (run) => {
+      expect(run.steps?.filter((s) => s.type === 'change').map((s) => [s.name, s.succeeded])).toEqual([
+        ['rotate attempt 1', true],
+        ['rotate attempt 2', false],
+      ]);
+      const mismatch = run.findings!.find((f) => f.code === 'declared_result_mismatch');
+      expect(mismatch?.severity).toBe('warning');
+      expect(mismatch?.message).toMatch(/outcome failed/);
     },
   },
   {
@@ -279,6 +329,22 @@ const jitScenarios: Scenario[] = [
     },
   },
   {
+    title: 'flags an approved request that made a change other than a grant and no grant as partial',
+    fields: jitRun(),
+    steps: [jitAllow(), change('create', 'db-user/alice')],
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run) => {
+      const partial = run.findings!.find((f) => f.code === 'partial_change');
+      expect(partial?.message).toMatch(/required grant step is absent/);
+      expect(partial?.span_id).toBeUndefined();
+      expect(partial?.controls).toEqual(expect.arrayContaining(['NHI5', 'PR.AA-05']));
+    },
+  },
+  {
     title: 'flags an approved request that never granted: missing_change and outcome failed',
     fields: jitRun({ grantExpiresAt: undefined }),
     steps: [jitAllow()],
@@ -371,6 +437,82 @@ const rotationScenarios: Scenario[] = [
       status: 'incomplete',
       outcome: 'partial',
       findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+  },
+  {
+    title: 'flags a rotation that never created the new version as partial',
+    fields: rotationRun(),
+    steps: rotationSteps({ create: [] }),
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run) => {
+      const partial = run.findings!.find((f) => f.code === 'partial_change');
+      expect(partial?.message).toMatch(/required create step is absent/);
+      expect(partial?.span_id).toBeUndefined();
+    },
+  },
+  {
+    title: 'flags a rotation that never distributed the new version as partial',
+    fields: rotationRun(),
+    steps: rotationSteps({ distribute: [] }),
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run) => {
+      expect(run.findings!.find((f) => f.code === 'partial_change')?.message).toMatch(/required distribute step is absent/);
+    },
+  },
+  {
+    title: 'flags a rotation whose verify failed with span status ERROR only as partial',
+    fields: rotationRun(),
+    steps: rotationSteps({ verify: [change('verify', 'svc:payments-api', { failed: true })] }),
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run, emitted) => {
+      const partial = run.findings!.find((f) => f.code === 'partial_change');
+      expect(partial?.span_id).toBe(emitted.spanId('verify svc:payments-api'));
+      expect(partial?.message).toMatch(/required verify of svc:payments-api failed/);
+    },
+  },
+  {
+    title: 'flags a rotation whose create failed while distribute, verify and revoke succeeded as partial',
+    fields: rotationRun(),
+    steps: rotationSteps({ create: [change('create', 'vault:kv/db/payments#v8', { errorType: 'connector_timeout' })] }),
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run, emitted) => {
+      const partial = run.findings!.find((f) => f.code === 'partial_change');
+      expect(partial?.span_id).toBe(emitted.spanId('create vault:kv/db/payments#v8'));
+      expect(partial?.controls).toEqual(expect.arrayContaining(['NHI7', 'PR.AA-01']));
+    },
+  },
+  {
+    title: 'counts a revoke that succeeded and then failed on a later attempt by its last attempt: partial',
+    fields: rotationRun(),
+    steps: rotationSteps({
+      revoke: [
+        change('revoke', 'vault:kv/db/payments#v7', { name: 'revoke attempt 1' }),
+        change('revoke', 'vault:kv/db/payments#v7', { errorType: 'connector_timeout', name: 'revoke attempt 2' }),
+      ],
+    }),
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run, emitted) => {
+      expect(run.findings!.find((f) => f.code === 'partial_change')?.span_id).toBe(emitted.spanId('revoke attempt 2'));
     },
   },
   {
@@ -488,6 +630,22 @@ const reviewScenarios: Scenario[] = [
     check: (run) => expect(run.profiles).toEqual(['default', 'access_review']),
   },
   {
+    title: 'judges a review whose only change is a verify complete: access_review requires no particular operation',
+    fields: reviewRun(),
+    steps: [decision('review.stale-access', 'allow'), change('verify', 'iam:legacy-ci/roles')],
+    expected: { status: 'compliant', outcome: 'complete', findings: [] },
+  },
+  {
+    title: 'judges a review declared successful that recorded no change as failed: the default profile still requires one',
+    fields: reviewRun(),
+    steps: [decision('review.stale-access', 'allow')],
+    expected: {
+      status: 'incomplete',
+      outcome: 'failed',
+      findings: ['missing_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+    },
+  },
+  {
     title: 'accepts a failed review that names its failure.class as compliant with outcome failed',
     fields: reviewRun({ result: 'failure', errorType: 'entitlement_mapping_missing' }),
     steps: [decision('review.stale-access', 'allow')],
@@ -585,6 +743,64 @@ const deprovisionScenarios: Scenario[] = [
       status: 'incomplete',
       outcome: 'partial',
       findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+  },
+  {
+    title: 'flags a deprovisioning that revoked no credential as partial',
+    fields: deprovisionRun(),
+    steps: deprovisionSteps({ revoke: [] }),
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run) => {
+      const partial = run.findings!.find((f) => f.code === 'partial_change');
+      expect(partial?.message).toMatch(/required revoke step is absent/);
+      expect(partial?.controls).toEqual(expect.arrayContaining(['NHI1', 'PR.AA-01']));
+    },
+  },
+  {
+    title: 'flags a deprovisioning that never verified as partial',
+    fields: deprovisionRun(),
+    steps: deprovisionSteps({ verify: [] }),
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run) => {
+      expect(run.findings!.find((f) => f.code === 'partial_change')?.message).toMatch(/required verify step is absent/);
+    },
+  },
+  {
+    title: 'flags a deprovisioning whose disable failed as partial',
+    fields: deprovisionRun(),
+    steps: deprovisionSteps({ disable: [change('disable', 'iam:sa/legacy-etl', { errorType: 'connector_timeout' })] }),
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run, emitted) => {
+      expect(run.findings!.find((f) => f.code === 'partial_change')?.span_id).toBe(emitted.spanId('disable iam:sa/legacy-etl'));
+    },
+  },
+  {
+    title: 'flags a deprovisioning whose verify failed (span status ERROR) as partial although it reports zero active credentials',
+    fields: deprovisionRun(),
+    steps: deprovisionSteps({
+      verify: [change('verify', 'iam:sa/legacy-etl', { failed: true, attributes: { 'nhi.credentials.active': 0 } })],
+    }),
+    expected: {
+      status: 'incomplete',
+      outcome: 'partial',
+      findings: ['partial_change:change.operation', 'declared_result_mismatch:run.result'],
+    },
+    check: (run, emitted) => {
+      const partial = run.findings!.find((f) => f.code === 'partial_change');
+      expect(partial?.span_id).toBe(emitted.spanId('verify iam:sa/legacy-etl'));
+      expect(partial?.message).toMatch(/required verify of iam:sa\/legacy-etl failed/);
     },
   },
 ];
