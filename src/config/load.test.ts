@@ -161,6 +161,49 @@ describe('parseConfig', () => {
     expect(keys['run.workflow']).toEqual(DEFAULT_FIELD_KEYS['run.workflow']);
   });
 
+  it('refuses a profile constraint whose CEL does not parse, naming its YAML path', () => {
+    const problems = problemsOf(() =>
+      parseConfig({ evidence: { profiles: { credential_purge: { constraints: [{ expression: 'attributes["nhi.credentials.active"] ==', message: 'none left' }] } } } }),
+    );
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^evidence\.profiles\.credential_purge\.constraints\.0\.expression: invalid CEL: \S/);
+  });
+
+  it('reports every unparsable CEL expression of the profiles at once, built-in overrides included', () => {
+    const problems = problemsOf(() =>
+      parseConfig({
+        evidence: {
+          profiles: {
+            jit_access: { required_changes: [{ operation: 'grant' }, { operation: 'revoke', expect: 'status == ' }] },
+            credential_purge: {
+              constraints: [
+                { expression: 'run["trigger.kind"] == "manual"', message: 'by hand' },
+                { expression: 'steps.exists(s, s.operation == "delete"', message: 'never deletes' },
+              ],
+            },
+          },
+        },
+      }),
+    );
+
+    expect(problems.map((p) => p.slice(0, p.indexOf(': invalid CEL: ')))).toEqual([
+      'evidence.profiles.jit_access.required_changes.1.expect',
+      'evidence.profiles.credential_purge.constraints.1.expression',
+    ]);
+  });
+
+  it('names a profile\'s unknown key and a required field that is no evidence field by their YAML paths', () => {
+    const problems = problemsOf(() =>
+      parseConfig({ evidence: { profiles: { credential_purge: { required_feilds: ['actor.id'], required_fields: ['actor.name'] } } } }),
+    );
+
+    expect(problems.map((p) => p.slice(0, p.indexOf(':')))).toEqual(
+      expect.arrayContaining(['evidence.profiles.credential_purge.required_feilds', 'evidence.profiles.credential_purge.required_fields.0']),
+    );
+    expect(problems).toHaveLength(2);
+  });
+
   it('rejects an empty keys list for an evidence field', () => {
     expect(problemsOf(() => parseConfig({ evidence: { fields: { 'run.id': { keys: [] } } } }))[0]).toMatch(
       /^evidence\.fields\.run\.id\.keys: /,
@@ -257,6 +300,25 @@ describe('loadConfig', () => {
       expect((err as ConfigError).message).toContain(path);
       expect((err as ConfigError).problems[0]).toMatch(/^cannot read file: /);
     }
+  });
+
+  it('refuses an invalid CEL expression in the file by its YAML path', () => {
+    const path = writeConfig(
+      [
+        'evidence:',
+        '  profiles:',
+        '    deprovisioning:',
+        '      required_changes:',
+        '        - operation: verify',
+        "          expect: 'int(attributes[\"nhi.credentials.active\"]) == 0 &&'",
+        '',
+      ].join('\n'),
+    );
+
+    const problems = problemsOf(() => loadConfig(path, {}));
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^evidence\.profiles\.deprovisioning\.required_changes\.0\.expect: invalid CEL: \S/);
   });
 
   it('reports unknown keys from the file by their YAML path', () => {
