@@ -7,6 +7,7 @@ import type { RunHistory, RunInput, RunSpan } from './run-input.js';
 import type { Catalogue } from '../enrich/catalogue.js';
 import type { RunIdentity } from '../runs/run-identity.js';
 import type { Inventory } from '../enrich/inventory.js';
+import { attributeText } from '../otlp/attributes.js';
 import { byStart, EvidenceReader, isoTime, toStep, SpanEvidence, type RunStep } from './steps.js';
 
 export type Outcome = 'complete' | 'partial' | 'failed';
@@ -94,6 +95,12 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   if (evidence['run.result'] === undefined && root !== undefined && root.statusCode !== 0) {
     evidence['run.result'] = root.statusCode === 2 ? 'error' : 'ok';
   }
+  // An SDK's recorded exception stands in for error.type on a failed span (root first): many
+  // instrumentations (Temporal's among them) set only the status and an `exception` event.
+  if (evidence['failure.class'] === undefined) {
+    const exceptionType = (root === undefined ? undefined : exceptionTypeOf(root)) ?? firstDefined(spans, exceptionTypeOf);
+    if (exceptionType !== undefined) evidence['failure.class'] = exceptionType;
+  }
 
   const kind = evidence['run.kind'];
   const applied = appliedProfiles(ctx.profiles, kind);
@@ -128,7 +135,8 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   const decisions = spanEvidence.filter((e) => e.read('decision.policy') !== undefined || e.read('decision.result') !== undefined);
   for (const d of decisions) {
     for (const field of ['decision.policy', 'decision.result'] as const) {
-      if (d.read(field) === undefined) {
+      // A policy check that failed (timed out, unreachable) decided nothing: it owes no result.
+      if (d.read(field) === undefined && !(field === 'decision.result' && d.isFailed())) {
         findings.push(finding('missing_field', `decision "${d.span.name}" has no ${field}`, { field, span_id: d.span.spanId }));
       }
     }
@@ -434,6 +442,25 @@ function toolBoundaryFindings(
     findings.push(finding('agent_boundary_missing', `no approved tool set for agent ${agent} in the policy catalogue`, { field: 'actor.id' }));
   }
   return findings;
+}
+
+/** The type of the exception a failed span recorded last (OTel `exception` event), if any. */
+function exceptionTypeOf(span: RunSpan): string | undefined {
+  if (span.statusCode !== 2) return undefined;
+  for (let i = span.events.length - 1; i >= 0; i--) {
+    const event = span.events[i]!;
+    const type = event.name === 'exception' ? attributeText(event.attributes['exception.type']) : undefined;
+    if (type !== undefined && type !== '') return type;
+  }
+  return undefined;
+}
+
+function firstDefined<T, R>(items: readonly T[], fn: (item: T) => R | undefined): R | undefined {
+  for (const item of items) {
+    const result = fn(item);
+    if (result !== undefined) return result;
+  }
+  return undefined;
 }
 
 /** The last attempt of each (operation, target): a retry that succeeded makes the change succeed. */

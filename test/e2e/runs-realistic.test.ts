@@ -330,3 +330,112 @@ describe.concurrent('realistic traces', () => {
     expect(first).toMatchObject({ revision: 1, span_count: 8 });
   });
 });
+
+// --- A Temporal workflow (the Go SDK's OpenTelemetry tracing interceptor). ---
+
+/**
+ * The interceptor's shape: the client's StartWorkflow span starts the trace and ends once the
+ * workflow is started; the worker's RunWorkflow span carries temporalWorkflowID and temporalRunID; each
+ * activity is a StartActivity span with one RunActivity span per attempt. A failed attempt has status
+ * ERROR and an `exception` event, never error.type. The operator's worker deployment adds nhi.*
+ * resource attributes, and the activities add their change or decision to their own span.
+ */
+function temporalActivity(name: string, attempts: ReadonlyArray<{ attributes: Record<string, string>; failure?: string }>): StepSpec {
+  return {
+    name: `StartActivity:${name}`,
+    attributes: { temporalActivityID: String(randomInt(1, 1000)) },
+    children: attempts.map(({ attributes, failure }, i) => ({
+      name: `RunActivity:${name}`,
+      attributes: { ...attributes, 'temporal.activity.attempt': String(i + 1) },
+      ...(failure !== undefined ? { status: 'error' as const, statusMessage: failure, exception: { type: 'ApplicationError', message: failure } } : {}),
+    })),
+  };
+}
+
+const TEMPORAL_WORKER = {
+  'service.name': 'rotation-worker',
+  'nhi.workflow.name': 'rotate-db-password',
+  'nhi.workflow.kind': 'secret_rotation',
+  'nhi.trigger.kind': 'schedule',
+  'nhi.actor.id': 'system:serviceaccount:secrets:rotation-worker',
+  'nhi.actor.type': 'service_account',
+};
+
+describe.concurrent('a Temporal workflow, its run id read from temporalRunID', () => {
+  let runledger: RunledgerProcess;
+  const senders: OtelSender[] = [];
+
+  beforeAll(async () => {
+    runledger = await startRunledger({ config: { runs: { settle_ms: 200 }, evidence: { fields: { 'run.id': { add_keys: ['temporalRunID'] } } } } });
+  });
+
+  afterAll(async () => {
+    await Promise.all(senders.map((s) => s.shutdown()));
+    await runledger?.stop();
+  });
+
+  const runWorkflow = async (activities: readonly StepSpec[], failure?: string): Promise<{ run: RunView; worker: EmittedRun }> => {
+    const client = createOtelSender(runledger.grpcUrl, { 'service.name': 'rotation-scheduler' });
+    const worker = createOtelSender(runledger.grpcUrl, TEMPORAL_WORKER);
+    senders.push(client, worker);
+    const clock = new StepClock();
+    const workflowId = newRunId('rotate-db-password');
+    const runId = crypto.randomUUID();
+    const started = emitRun(client.tracer, { name: 'StartWorkflow:RotateDbPassword', attributes: { temporalWorkflowID: workflowId } }, { clock });
+    await client.flush();
+    const emitted = emitRun(
+      worker.tracer,
+      {
+        name: 'RunWorkflow:RotateDbPassword',
+        attributes: { temporalWorkflowID: workflowId, temporalRunID: runId },
+        children: activities,
+        ...(failure !== undefined ? { status: 'error' as const, statusMessage: failure, exception: { type: 'ActivityError', message: failure } } : {}),
+      },
+      { clock, parent: contextFromTraceparent(traceparentOf(started.rootContext)) },
+    );
+    await worker.flush();
+    return { run: await waitForRun(runledger, runId), worker: emitted };
+  };
+
+  it('judges a rotation whose policy check and create were retried: a failed attempt owes no decision, the last attempt counts', async () => {
+    const { run, worker } = await runWorkflow([
+      temporalActivity('CheckRotationPolicy', [
+        { attributes: { 'nhi.policy.id': 'rotation.window.db' }, failure: 'opa: context deadline exceeded' },
+        { attributes: { 'nhi.policy.id': 'rotation.window.db', 'nhi.policy.decision': 'allow' } },
+      ]),
+      temporalActivity('CreateCredential', [
+        { attributes: { 'nhi.change.operation': 'create', 'nhi.change.target': 'vault:database/creds/payments#v43' }, failure: 'vault: 503' },
+        { attributes: { 'nhi.change.operation': 'create', 'nhi.change.target': 'vault:database/creds/payments#v43' } },
+      ]),
+      temporalActivity('DistributeCredential', [{ attributes: { 'nhi.change.operation': 'distribute', 'nhi.change.target': 'k8s:payments/db-credentials' } }]),
+      temporalActivity('VerifyCredential', [{ attributes: { 'nhi.change.operation': 'verify', 'nhi.change.target': 'postgres:payments' } }]),
+      temporalActivity('RevokeCredential', [{ attributes: { 'nhi.change.operation': 'revoke', 'nhi.change.target': 'vault:database/creds/payments#v42' } }]),
+    ]);
+    expect(run).toMatchObject({ kind: 'secret_rotation', workflow: 'rotate-db-password', outcome: 'complete', root_span_id: worker.rootSpanId });
+    // Only what Temporal cannot say is missing: the workflow declares no result (its span status stays UNSET).
+    expect(findingsOf(run)).toEqual(['missing_field:run.result']);
+    expect(run.status).toBe('incomplete');
+    // The client's StartWorkflow span joined the run through the trace: 1 + RunWorkflow + 5 activities, 7 attempts.
+    expect(run.span_count).toBe(14);
+    expect(run.steps?.[0]?.name).toBe('StartWorkflow:RotateDbPassword');
+  });
+
+  it('reads the failure class of a failed workflow from the exception its span recorded', async () => {
+    const { run } = await runWorkflow(
+      [
+        temporalActivity('CheckRotationPolicy', [{ attributes: { 'nhi.policy.id': 'rotation.window.db', 'nhi.policy.decision': 'allow' } }]),
+        temporalActivity('CreateCredential', [{ attributes: { 'nhi.change.operation': 'create', 'nhi.change.target': 'vault:database/creds/payments#v43' } }]),
+        temporalActivity('DistributeCredential', [{ attributes: { 'nhi.change.operation': 'distribute', 'nhi.change.target': 'k8s:payments/db-credentials' } }]),
+        temporalActivity('VerifyCredential', [{ attributes: { 'nhi.change.operation': 'verify', 'nhi.change.target': 'postgres:payments' } }]),
+        temporalActivity(
+          'RevokeCredential',
+          [1, 2, 3].map(() => ({ attributes: { 'nhi.change.operation': 'revoke', 'nhi.change.target': 'vault:database/creds/payments#v42' }, failure: 'vault: permission denied' })),
+        ),
+      ],
+      'activity error: RevokeCredential',
+    );
+    expect(run).toMatchObject({ declared_result: 'error', outcome: 'partial', status: 'incomplete' });
+    expect(run.evidence?.['failure.class']).toBe('ActivityError');
+    expect(findingsOf(run)).toEqual(['partial_change:change.operation']);
+  });
+});

@@ -24,6 +24,8 @@ export interface StepSpec {
   /** `error` sets span status ERROR (a failed attempt), `ok` sets OK; absent leaves it UNSET. */
   readonly status?: 'ok' | 'error';
   readonly statusMessage?: string;
+  /** Recorded as the SDK's `exception` event (exception.type, exception.message) before the span ends. */
+  readonly exception?: { readonly type: string; readonly message: string };
   readonly children?: readonly StepSpec[];
 }
 
@@ -199,6 +201,7 @@ export function emitRun(tracer: Tracer, root: StepSpec, options: EmitOptions = {
     const own = trace.setSpan(parent, span);
     for (const child of spec.children ?? []) emit(child, own);
     const end = () => {
+      if (spec.exception !== undefined) span.recordException({ name: spec.exception.type, message: spec.exception.message }, clock.next());
       if (spec.status === 'error') span.setStatus({ code: SpanStatusCode.ERROR, ...(spec.statusMessage !== undefined ? { message: spec.statusMessage } : {}) });
       if (spec.status === 'ok') span.setStatus({ code: SpanStatusCode.OK });
       span.end(clock.next());
