@@ -67,6 +67,20 @@ const allow = (id = 'd-1'): [string, Attributes] => ['policy', { 'nhi.policy.id'
 const change = (operation: string, target: string): [string, Attributes] => [operation, { 'nhi.change.operation': operation, 'nhi.change.target': target }];
 
 describe('evaluateRun', () => {
+  it('reads tool calls by the keys configured for them, in judging and in the steps alike', () => {
+    const custom = resolveFieldKeys({ 'tool.name': { add_keys: ['acme.tool'] } });
+    const spans = run('agent_task', [['call search', { 'acme.tool': 'search_tickets' }]], { 'nhi.actor.type': 'ai_agent' });
+    const verdict = evaluateRun(
+      { runKey: 'run-1', spans },
+      { reader: new EvidenceReader(custom), profiles: resolveProfiles({}), identity: new RunIdentity(custom['run.id'], runIdentityKeys(custom)), history: noHistory },
+    );
+    expect(verdict.steps.map((s) => [s.name, s.type, s.succeeded])).toEqual([
+      ['workflow', 'other', undefined],
+      ['call search', 'tool_call', true],
+    ]);
+    expect(verdict.outcome).toBe('complete');
+  });
+
   it('judges a run with every default field, a decision and a change compliant and complete', () => {
     const v = judge(run(undefined, [allow(), change('grant', 'role/x')]));
     expect(codes(v)).toEqual([]);

@@ -155,7 +155,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
       if (target === undefined) {
         findings.push(finding('missing_field', `change "${operation}" (${span.name}) has no target`, { field: 'change.target', span_id: span.spanId }));
       }
-    } else if (e.read('tool.operation') === 'execute_tool' || e.read('tool.name') !== undefined) {
+    } else if (e.isToolCall()) {
       const tool = e.read('tool.name');
       if (tool === undefined) {
         findings.push(finding('missing_field', `tool call "${span.name}" has no gen_ai.tool.name`, { field: 'tool.name', span_id: span.spanId }));

@@ -180,6 +180,11 @@ export class SpanEvidence {
     return evidence;
   }
 
+  /** A GenAI tool call: an execute_tool operation, or a named tool (by the keys configured for them). */
+  isToolCall(): boolean {
+    return this.read('tool.operation') === 'execute_tool' || this.read('tool.name') !== undefined;
+  }
+
   /** An error status, or a failure.class. */
   isFailed(): boolean {
     return this.span.statusCode === 2 || this.read('failure.class') !== undefined;
@@ -206,10 +211,7 @@ export function stepType(spanEvidence: SpanEvidence): StepType {
   if (spanEvidence.read('decision.policy') !== undefined || spanEvidence.read('decision.result') !== undefined) {
     return 'decision';
   }
-  if (spanEvidence.read('tool.operation') === 'execute_tool' || spanEvidence.span.attributes['gen_ai.tool.name'] !== undefined) {
-    return 'tool_call';
-  }
-  return 'other';
+  return spanEvidence.isToolCall() ? 'tool_call' : 'other';
 }
 
 export function toStep(spanEvidence: SpanEvidence, isRoot = false, policy?: StepPolicy): RunStep {
