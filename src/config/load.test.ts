@@ -193,6 +193,37 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('checks CEL against the variables each expression sees: a misspelled variable, an unknown function or a non-bool is refused', () => {
+    const problems = problemsOf(() =>
+      parseConfig({
+        evidence: {
+          profiles: {
+            credential_purge: {
+              required_changes: [
+                { operation: 'verify', expect: 'attributes["nhi.credentials.active"] == 0 && status != "error" && name != ""' },
+                { operation: 'delete', expect: 'run["run.result"] == "success"' },
+              ],
+              constraints: [
+                { expression: 'run["trigger.kind"] == "manual" || steps.exists(s, s.operation == "delete" && s.succeeded) || has(attributes.x)', message: 'ok' },
+                { expression: 'attribute["nhi.credentials.active"] == 0', message: 'misspelled' },
+                { expression: 'purged(steps)', message: 'unknown function' },
+                { expression: 'size(steps)', message: 'not a bool' },
+              ],
+            },
+          },
+        },
+      }),
+    );
+
+    // `run` is not a variable of expect, which sees only the attempt's attributes, name and status.
+    expect(problems).toEqual([
+      expect.stringMatching(/^evidence\.profiles\.credential_purge\.required_changes\.1\.expect: invalid CEL: .*\brun\b/),
+      expect.stringMatching(/^evidence\.profiles\.credential_purge\.constraints\.1\.expression: invalid CEL: .*\battribute\b/),
+      expect.stringMatching(/^evidence\.profiles\.credential_purge\.constraints\.2\.expression: invalid CEL: .*\bpurged\b/),
+      'evidence.profiles.credential_purge.constraints.3.expression: invalid CEL: the expression gives int, not a bool',
+    ]);
+  });
+
   it('names a profile\'s unknown key and a required field that is no evidence field by their YAML paths', () => {
     const problems = problemsOf(() =>
       parseConfig({ evidence: { profiles: { credential_purge: { required_feilds: ['actor.id'], required_fields: ['actor.name'] } } } }),

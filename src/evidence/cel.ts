@@ -1,20 +1,40 @@
-import { parse } from '@marcbachmann/cel-js';
+import { Environment, parse } from '@marcbachmann/cel-js';
 import { z } from 'zod';
 import type { AttributeValue, Attributes } from '../otlp/attributes.js';
 
 export type CelProgram = (context: Record<string, unknown>) => unknown;
 
-/** A CEL expression, checked for syntax when the config is validated. */
-export const celExpressionSchema = z
-  .string()
-  .min(1)
-  .superRefine((source, ctx) => {
-    try {
-      parse(source);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `invalid CEL: ${(err as Error).message.split('\n')[0]}` });
-    }
-  });
+/**
+ * A CEL expression over the variables `env` declares, checked when the config is validated: a typo
+ * in a variable or function, or an expression that cannot give a bool, fails the start rather than
+ * every run it would judge.
+ */
+function celExpressionSchema(env: Environment) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((source, ctx) => {
+      const checked = env.check(source);
+      if (!checked.valid) {
+        ctx.addIssue({ code: 'custom', message: `invalid CEL: ${checked.error?.message.split('\n')[0] ?? 'does not check'}` });
+      } else if (checked.type !== 'bool' && checked.type !== 'dyn') {
+        ctx.addIssue({ code: 'custom', message: `invalid CEL: the expression gives ${checked.type}, not a bool` });
+      }
+    });
+}
+
+/** A profile constraint: over `run` (evidence fields), `steps` and the root span's `attributes` (see evaluateRun). */
+export const constraintExpressionSchema = celExpressionSchema(
+  new Environment()
+    .registerVariable('run', 'map<string, string>')
+    .registerVariable('steps', 'list<map<string, dyn>>')
+    .registerVariable('attributes', 'map<string, dyn>'),
+);
+
+/** A required change's `expect`: over its last attempt's `attributes`, `name` and `status`. */
+export const expectExpressionSchema = celExpressionSchema(
+  new Environment().registerVariable('attributes', 'map<string, dyn>').registerVariable('name', 'string').registerVariable('status', 'string'),
+);
 
 const compiled = new Map<string, CelProgram>();
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { celExpressionSchema } from './cel.js';
+import { constraintExpressionSchema, expectExpressionSchema } from './cel.js';
 import { FIELD_NAMES, type FieldName } from './fields.js';
 
 const fieldNameSchema = z.enum(FIELD_NAMES as [FieldName, ...FieldName[]]);
@@ -8,13 +8,13 @@ const changeRequirementSchema = z.strictObject({
   operation: z.string().min(1).describe('nhi.change.operation that must be present'),
   must_succeed: z.boolean().default(true).describe('every attempt of this operation must end without error'),
   /** CEL over the operation's final step: `attributes` (span then resource), `status`, `name`. */
-  expect: celExpressionSchema.optional().describe('CEL that must hold on the last step of this operation'),
+  expect: expectExpressionSchema.optional().describe('CEL that must hold on the last step of this operation'),
   message: z.string().optional().describe('why the expectation matters, shown in the finding'),
 });
 
 const constraintSchema = z.strictObject({
   /** CEL over `run` (evidence fields), `steps` and `attributes` of the root span. */
-  expression: celExpressionSchema,
+  expression: constraintExpressionSchema,
   message: z.string().min(1),
   severity: z.enum(['info', 'warning', 'error', 'critical']).default('warning'),
 });
