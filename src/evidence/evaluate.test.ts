@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Attributes } from '../otlp/attributes.js';
 import { parseCatalogue } from '../enrich/catalogue.js';
-import { evaluateRun, findRoot, parseInstant, type Enrichment, type RunVerdict } from './evaluate.js';
+import { awaitsRoot, evaluateRun, findRoot, parseInstant, type Enrichment, type RunVerdict } from './evaluate.js';
 import { FIELD_NAMES, resolveFieldKeys, runIdentityKeys, type FieldName } from './fields.js';
 import { resolveProfiles } from './profiles.js';
 import type { RunHistory, RunSpan } from './run-input.js';
@@ -700,5 +700,38 @@ describe('default source keys', () => {
     expect(v.actor.id).toBe('from-root-resource');
     // Without the root's value, the other span's is used.
     expect(judge([early, root]).evidence['actor.id']).toBe('from-child');
+  });
+});
+
+describe('awaitsRoot', () => {
+  const identity = new RunIdentity(keys['run.id'], runIdentityKeys(keys));
+  const ids = { 'nhi.workflow.run.id': 'wf-run-1' };
+  const id = (n: number) => n.toString(16).padStart(16, '0');
+  // Temporal: StartWorkflow (client) starts the trace; RunWorkflow (id 2) is exported when the workflow ends.
+  const startWorkflow = span('StartWorkflow', {}, { id: id(1) });
+  const runWorkflow = span('RunWorkflow', ids, { id: id(2), parent: id(1) });
+  const activity = (n: number, named = true) => [
+    span(`StartActivity ${n}`, named ? ids : {}, { id: id(10 + n), parent: id(2) }),
+    span(`RunActivity ${n}`, ids, { id: id(20 + n), parent: id(10 + n) }),
+  ];
+
+  it('waits while two activities hang under the workflow span that has not arrived', () => {
+    expect(awaitsRoot([startWorkflow, ...activity(1), ...activity(2)], identity)).toBe(true);
+    // The activity's own StartActivity span need not name the run: it is followed up to the same gap.
+    expect(awaitsRoot([startWorkflow, ...activity(1, false), ...activity(2)], identity)).toBe(true);
+  });
+
+  it('does not wait once the workflow span arrived, or with a single activity (its parent may be exported elsewhere)', () => {
+    expect(awaitsRoot([startWorkflow, runWorkflow, ...activity(1), ...activity(2)], identity)).toBe(false);
+    expect(awaitsRoot([startWorkflow, ...activity(1)], identity)).toBe(false);
+  });
+
+  it('does not wait for a run anchored at a span without a parent or at one continuing a caller', () => {
+    const gateway = { ...span('POST /rotations', {}, { id: id(3) }), kind: 2 };
+    const workflow = span('workflow', ids, { id: id(4), parent: id(3) });
+    expect(awaitsRoot([gateway, workflow], identity)).toBe(false);
+    // Two SERVER spans of called services, both naming the run, under a caller that never exports here.
+    const callee = (n: number) => ({ ...span(`POST /step-${n}`, ids, { id: id(30 + n), parent: id(9) }), kind: 2 });
+    expect(awaitsRoot([callee(1), callee(2)], identity)).toBe(false);
   });
 });

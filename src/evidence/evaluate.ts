@@ -5,6 +5,7 @@ import type { ChangeRequirement, Profile } from './profiles.js';
 import { appliedProfiles } from './applied-profiles.js';
 import type { RunHistory, RunInput, RunSpan } from './run-input.js';
 import type { Catalogue } from '../enrich/catalogue.js';
+import { continuesCaller } from '../runs/root.js';
 import type { RunIdentity } from '../runs/run-identity.js';
 import type { Inventory } from '../enrich/inventory.js';
 import { attributeText } from '../otlp/attributes.js';
@@ -371,6 +372,39 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
  * (a workflow span may sit under a gateway span of the same trace). Earliest wins.
  */
 export function findRoot(spans: readonly RunSpan[], identity: RunIdentity): RunSpan | undefined {
+  for (const top of topSpans(spans, identity)) return top;
+  return undefined;
+}
+
+/**
+ * Whether a run still waits for its own top span. Each top span (see topSpans) is followed up through
+ * the spans of the run: it is anchored when that reaches a span without a parent or one continuing a
+ * caller. When none is, and two or more hang under one parent that has not arrived, that parent is the
+ * run's top span, still running: Temporal's RunWorkflow is exported when the workflow ends, while the
+ * client's StartWorkflow that starts the trace ended at once. A single top span under a missing parent
+ * is judged as it is: that parent may be a span exported elsewhere.
+ */
+export function awaitsRoot(spans: readonly RunSpan[], identity: RunIdentity): boolean {
+  const byId = new Map(spans.map((s) => [`${s.traceId}/${s.spanId}`, s]));
+  const missingParents = new Set<string>();
+  let shared = false;
+  for (const top of topSpans(spans, identity)) {
+    let highest = top;
+    for (let depth = 0; depth < spans.length; depth++) {
+      if (highest.parentSpanId === '' || continuesCaller(highest.kind)) return false;
+      const parent = byId.get(`${highest.traceId}/${highest.parentSpanId}`);
+      if (parent === undefined) break;
+      highest = parent;
+    }
+    const missing = `${highest.traceId}/${highest.parentSpanId}`;
+    if (missingParents.has(missing)) shared = true;
+    missingParents.add(missing);
+  }
+  return shared;
+}
+
+/** The spans carrying the run identity with no such ancestor in the run (DESIGN §4), in the given order. */
+function* topSpans(spans: readonly RunSpan[], identity: RunIdentity): Generator<RunSpan, void, undefined> {
   // Built only when a span carrying the identity has a parent: usually the earliest is the root.
   let byId: Map<string, RunSpan> | undefined;
   const parentOf = (s: RunSpan): RunSpan | undefined => {
@@ -390,9 +424,8 @@ export function findRoot(spans: readonly RunSpan[], identity: RunIdentity): RunS
       }
       parent = parentOf(parent);
     }
-    if (!ancestorCarries) return span;
+    if (!ancestorCarries) yield span;
   }
-  return undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
-import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { awaitsRoot, evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
 import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';
@@ -47,7 +47,7 @@ function setUp(runs: Partial<RunsConfig>) {
   const assembler = new RunAssembler(
     runsConfigSchema.parse({ settle_ms: 1000, max_open_ms: 60_000, ...runs }),
     store,
-    (input, history) => evaluateRun(input, { ...context, history }),
+    { evaluate: (input, history) => evaluateRun(input, { ...context, history }), awaitsRoot: (spans) => awaitsRoot(spans, context.identity) },
     {
       evaluated: (verdict: RunVerdict, reason) =>
         judged.push({ runKey: verdict.run_id, reason, codes: verdict.findings.map((x) => x.code), spans: verdict.span_count }),

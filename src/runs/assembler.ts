@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RunVerdict } from '../evidence/evaluate.js';
-import type { RunHistory, RunInput } from '../evidence/run-input.js';
+import type { RunHistory, RunInput, RunSpan } from '../evidence/run-input.js';
 import { TickHistory } from './tick-history.js';
 import type { Component } from '../pipeline/component.js';
 import type { EvaluationReason, PreparedRevision, RunState, RunStore, SavedRevision } from '../store/run-store.js';
@@ -12,6 +12,13 @@ export interface AssemblerEvents {
   capped(reason: 'max_spans_per_run' | 'max_open_runs'): void;
   evaluationFailed(): void;
   openRuns(count: number): void;
+}
+
+/** How runs are judged, and whether a run is ready to be. */
+export interface RunJudge {
+  evaluate(input: RunInput, history: RunHistory): RunVerdict;
+  /** Whether the run's own top span is still to come (see awaitsRoot): then settling does not judge it. */
+  awaitsRoot(spans: readonly RunSpan[]): boolean;
 }
 
 interface OpenRun {
@@ -57,7 +64,7 @@ export class RunAssembler implements Component {
   constructor(
     private readonly config: RunsConfig,
     private readonly store: RunStore,
-    private readonly evaluate: (input: RunInput, history: RunHistory) => RunVerdict,
+    private readonly judge: RunJudge,
     private readonly events: AssemblerEvents,
     private readonly logger: Logger,
     private readonly now: () => bigint = () => BigInt(Date.now()) * 1_000_000n,
@@ -116,6 +123,7 @@ export class RunAssembler implements Component {
     const history = new TickHistory(this.store);
     const judged: Array<{ input: RunInput; verdict: RunVerdict; reason: EvaluationReason; loadedLastNs: bigint; prepared: PreparedRevision }> = [];
     let failed = 0;
+    let deferred = 0;
     for (const { run, reason } of due) {
       if (performance.now() - started > budgetMs) break;
       // The index row first, then the spans: a span committed in between is in the load, and the
@@ -131,8 +139,15 @@ export class RunAssembler implements Component {
         ...(run.capped !== undefined ? { capped: run.capped } : {}),
         ...(reason === 'max_open' ? { rootMissing: true } : {}),
       };
+      if ((reason === 'settled' || reason === 'amended') && this.judge.awaitsRoot(input.spans)) {
+        // Quiet, but its top span is still running: it waits like a run without a root, until a new
+        // span arrives (and it settles again) or max_open_ms passes.
+        run.hasRoot = false;
+        deferred++;
+        continue;
+      }
       try {
-        const verdict = this.evaluate(input, history);
+        const verdict = this.judge.evaluate(input, history);
         history.record(verdict, minStart(input));
         // Serialised here, outside the transaction below (this thread alone numbers revisions).
         const prepared = this.store.prepareRevision(input, verdict, reason, now, state.revision + 1);
@@ -165,7 +180,7 @@ export class RunAssembler implements Component {
       }
       this.events.evaluated(verdict, reason);
     }
-    this.waiting = due.length - judged.length - failed;
+    this.waiting = due.length - judged.length - failed - deferred;
     this.reportOpenRuns();
     return this.waiting;
   }

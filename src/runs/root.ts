@@ -10,5 +10,10 @@ const SPAN_KIND_CONSUMER = 5;
  * or queue consumer starting the workflow). The evaluator later picks the true root among the spans.
  */
 export function isRootCandidate({ span, identity }: Pick<BatchSpan, 'span' | 'identity'>): boolean {
-  return span.parentSpanId === '' || (identity && (span.kind === SPAN_KIND_SERVER || span.kind === SPAN_KIND_CONSUMER));
+  return span.parentSpanId === '' || (identity && continuesCaller(span.kind));
+}
+
+/** A SERVER or CONSUMER span: it continues a remote caller's trace, whose span may never reach runledger. */
+export function continuesCaller(kind: number): boolean {
+  return kind === SPAN_KIND_SERVER || kind === SPAN_KIND_CONSUMER;
 }

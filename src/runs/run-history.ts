@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { awaitsRoot, evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
 import { resolveFieldKeys } from '../evidence/fields.js';
 import { attributeKeysRead } from '../evidence/keys-read.js';
 import { KeySelector } from '../otlp/key-selector.js';
@@ -99,14 +99,17 @@ export class RunHistory implements Component {
     this.assembler = new RunAssembler(
       config.runs,
       store,
-      (input, history) => {
-        const inv = inventory?.current();
-        const cat = catalogue?.current();
-        return evaluateRun(input, {
-          ...context,
-          history,
-          enrichment: { ...(inv !== undefined ? { inventory: inv } : {}), ...(cat !== undefined ? { catalogue: cat } : {}) },
-        });
+      {
+        evaluate: (input, history) => {
+          const inv = inventory?.current();
+          const cat = catalogue?.current();
+          return evaluateRun(input, {
+            ...context,
+            history,
+            enrichment: { ...(inv !== undefined ? { inventory: inv } : {}), ...(cat !== undefined ? { catalogue: cat } : {}) },
+          });
+        },
+        awaitsRoot: (spans) => awaitsRoot(spans, context.identity),
       },
       {
         evaluated: (verdict, reason) => this.onEvaluated(verdict, reason),

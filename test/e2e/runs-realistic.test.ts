@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomInt } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -418,6 +419,45 @@ describe.concurrent('a Temporal workflow, its run id read from temporalRunID', (
     // The client's StartWorkflow span joined the run through the trace: 1 + RunWorkflow + 5 activities, 7 attempts.
     expect(run.span_count).toBe(14);
     expect(run.steps?.[0]?.name).toBe('StartWorkflow:RotateDbPassword');
+  });
+
+  it('waits for RunWorkflow when the activities name the run and the client span that started the trace ended at once', async () => {
+    // The interceptor tags activity spans with the workflow's ids too, so the run exists from its first
+    // activity; its trace root (StartWorkflow) ended long before. A grace period between distributing
+    // the new credential and revoking the old one is longer than settle_ms.
+    const client = createOtelSender(runledger.grpcUrl, { 'service.name': 'rotation-scheduler' });
+    const worker = createOtelSender(runledger.grpcUrl, TEMPORAL_WORKER);
+    senders.push(client, worker);
+    const clock = new StepClock();
+    const ids = { temporalWorkflowID: newRunId('rotate-db-password'), temporalRunID: crypto.randomUUID() };
+    const started = emitRun(client.tracer, { name: 'StartWorkflow:RotateDbPassword', attributes: { temporalWorkflowID: ids.temporalWorkflowID } }, { clock });
+    await client.flush();
+    const activity = (name: string, operation: string, target: string): StepSpec => {
+      const spec = temporalActivity(name, [{ attributes: { ...ids, 'nhi.change.operation': operation, 'nhi.change.target': target } }]);
+      return { ...spec, attributes: { ...spec.attributes, ...ids } };
+    };
+    const before = [
+      temporalActivity('CheckRotationPolicy', [{ attributes: { ...ids, 'nhi.policy.id': 'rotation.window.db', 'nhi.policy.decision': 'allow' } }]),
+      activity('CreateCredential', 'create', 'vault:database/creds/payments#v44'),
+      activity('DistributeCredential', 'distribute', 'k8s:payments/db-credentials'),
+    ];
+    const workflow = emitRun(worker.tracer, { name: 'RunWorkflow:RotateDbPassword', attributes: ids, children: before }, {
+      clock,
+      parent: contextFromTraceparent(traceparentOf(started.rootContext)),
+      deferRootEnd: true,
+    });
+    await worker.flush();
+    await sleep(1000); // five settle windows: the grace period
+    expect(await showRun(runledger.configPath, ids.temporalRunID)).toMatchObject({ state: 'open', revision: 0 });
+
+    emitRun(worker.tracer, activity('VerifyCredential', 'verify', 'postgres:payments'), { clock, parent: workflow.rootContext });
+    emitRun(worker.tracer, activity('RevokeCredential', 'revoke', 'vault:database/creds/payments#v43'), { clock, parent: workflow.rootContext });
+    workflow.endRoot();
+    await worker.flush();
+    const run = await waitForRun(runledger, ids.temporalRunID);
+    expect(run.revisions?.map((r) => r.reason)).toEqual(['settled']);
+    expect(run).toMatchObject({ outcome: 'complete', root_span_id: workflow.rootSpanId, span_count: 12 });
+    expect(findingsOf(run)).toEqual(['missing_field:run.result']);
   });
 
   it('reads the failure class of a failed workflow from the exception its span recorded', async () => {
