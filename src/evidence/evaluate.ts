@@ -385,13 +385,15 @@ export function findRoot(spans: readonly RunSpan[], identity: RunIdentity): RunS
  * is judged as it is: that parent may be a span exported elsewhere.
  */
 export function awaitsRoot(spans: readonly RunSpan[], identity: RunIdentity): boolean {
-  const byId = new Map(spans.map((s) => [`${s.traceId}/${s.spanId}`, s]));
+  // Built only past the usual answer: the first top span has no parent.
+  let byId: Map<string, RunSpan> | undefined;
   const missingParents = new Set<string>();
   let shared = false;
   for (const top of topSpans(spans, identity)) {
     let highest = top;
     for (let depth = 0; depth < spans.length; depth++) {
       if (highest.parentSpanId === '' || continuesCaller(highest.kind)) return false;
+      byId ??= new Map(spans.map((s) => [`${s.traceId}/${s.spanId}`, s]));
       const parent = byId.get(`${highest.traceId}/${highest.parentSpanId}`);
       if (parent === undefined) break;
       highest = parent;
