@@ -4,9 +4,9 @@
  * DB_DIR is a server directory holding open runs, as `npm run bench:runs -- --scenarios A --keep`
  * leaves it (it prints the path). Its database is copied, then RunHistory (the history worker's code,
  * here on the main thread) judges every open run, or N of them; prints runs/s, CPU per run and the
- * WAL written per run. Profile with `node --cpu-prof dist/bench/judge.js ...`.
+ * bytes written per run (WAL and its copies back; Linux). Profile with `node --cpu-prof dist/bench/judge.js ...`.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,9 +48,13 @@ const events: HistoryEvents = {
   referenceReload: () => {},
   pruned: () => {},
 };
-const walBytes = () => (existsSync(join(dir, 'runledger.db-wal')) ? statSync(join(dir, 'runledger.db-wal')).size : 0);
+/** Bytes this process passed to write(2) so far (/proc/self/io wchar): the WAL and the copies back into the database. */
+const bytesWritten = (): number | undefined => {
+  const wchar = existsSync('/proc/self/io') ? /^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8')) : null;
+  return wchar === null ? undefined : Number(wchar[1]);
+};
 const history = new RunHistory(config, events, pino({ level: 'warn' }));
-const wal0 = walBytes();
+const written0 = bytesWritten();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await history.start();
@@ -58,14 +62,14 @@ process.stderr.write(`[judge] ${open} open runs; judging\n`);
 await done;
 const wallMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
-// Run history never checkpoints (the intake writer does), so the WAL's growth is what judging wrote.
-const walKiB = (walBytes() - wal0) / 1024;
+const written1 = bytesWritten();
+const writtenPerRun = written0 === undefined || written1 === undefined ? 'n/a' : `${((written1 - written0) / 1024 / evaluated).toFixed(1)} KiB`;
 await history.shutdown();
 const cpuMs = (cpu.user + cpu.system) / 1000;
 process.stdout.write(
   `judged ${evaluated} runs in ${(wallMs / 1000).toFixed(2)} s: ${Math.round(evaluated / (wallMs / 1000))} runs/s; ` +
     `CPU ${(cpuMs / evaluated).toFixed(3)} ms per run (${Math.round((100 * cpuMs) / wallMs)}% of one core); ` +
-    `WAL written ${(walKiB / evaluated).toFixed(1)} KiB per run\n`,
+    `written ${writtenPerRun} per run (WAL and its copies)\n`,
 );
 if (values.keep) process.stderr.write(`[judge] kept ${dir}\n`);
 else rmSync(dir, { recursive: true, force: true });

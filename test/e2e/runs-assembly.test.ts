@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SpanKind } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOtelSender, type OtelSender } from '../support/otel-sender.js';
-import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
+import { startRunledger, waitForLog, type RunledgerProcess } from '../support/runledger-process.js';
 import { codesOf, findingsOf, listRuns, showRun, waitForRun, waitForRuns } from '../support/runs-cli.js';
 import { metricValue } from '../support/metrics.js';
 import { readDb, spansOfTrace } from '../support/stored-spans.js';
@@ -317,14 +317,14 @@ describe.concurrent('restart with open runs', () => {
     expect(await first.stop('SIGTERM')).toBe(0);
 
     const second = await startHolding(first.dir);
-    expect(second.logs.some((l) => l.msg === 'resumed open runs' && l.open_runs === 1)).toBe(true);
+    expect(await waitForLog(second, (l) => l.msg === 'resumed open runs')).toMatchObject({ open_runs: 1 });
     const beforeKill = await sendRun(second);
     expect(runRow(second, beforeTerm)).toEqual({ state: 'open', revision: 0, span_count: 6 });
     expect(await second.stop('SIGKILL')).toBe('SIGKILL');
 
     const third = await startRunledger({ dir: first.dir, config: { runs: { settle_ms: SETTLE_MS } } });
     processes.push(third);
-    expect(third.logs.some((l) => l.msg === 'resumed open runs' && l.open_runs === 2)).toBe(true);
+    expect(await waitForLog(third, (l) => l.msg === 'resumed open runs')).toMatchObject({ open_runs: 2 });
     await waitForRuns(third.dbPath, [beforeTerm, beforeKill]);
     const judged = await listRuns(third.configPath);
     expect(judged.map((r) => [r.run_id, r.revision, r.reason, r.status, r.outcome, r.span_count]).sort()).toEqual(

@@ -118,3 +118,21 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/**
+ * The first log line `match` accepts, waiting for it: a worker thread's lines reach the process's
+ * stdout through the main thread, so they may come after the server already answers.
+ */
+export async function waitForLog(
+  p: RunledgerProcess,
+  match: (line: Record<string, unknown>) => boolean,
+  timeoutMs = 10_000,
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = p.logs.find(match);
+    if (line !== undefined) return line;
+    if (Date.now() > deadline) throw new Error(`no matching log line after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
