@@ -8,34 +8,11 @@ import { resolveProfiles } from './profiles.js';
 import type { RunHistory, RunSpan } from './run-input.js';
 import { EvidenceReader } from './steps.js';
 import { RunIdentity } from '../runs/run-identity.js';
+import { runSpan as span } from '../../test/support/run-spans.js';
 
 const keys = resolveFieldKeys({});
 const noHistory: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
-const TRACE = 'a'.repeat(32);
 
-let nextId = 1;
-function span(name: string, attributes: Attributes, options: { parent?: string; error?: boolean; id?: string; start?: bigint } = {}): RunSpan {
-  const id = options.id ?? (nextId++).toString(16).padStart(16, '0');
-  const start = options.start ?? 1_764_000_000_000_000_000n + BigInt(nextId) * 1000n;
-  return {
-    traceId: TRACE,
-    spanId: id,
-    parentSpanId: options.parent ?? '',
-    name,
-    kind: 1,
-    startNs: start,
-    endNs: start + 500n,
-    statusCode: options.error ? 2 : 0,
-    statusMessage: '',
-    attributes: { ...attributes, ...(options.error ? { 'error.type': 'connector_timeout' } : {}) },
-    events: [],
-    links: [],
-    resource: { 'service.name': 'svc' },
-    scopeName: 'test',
-    digest: '0'.repeat(64),
-    redactions: [],
-  };
-}
 
 const ROOT_ID = 'f'.repeat(16);
 function run(kind: string | undefined, children: Array<[string, Attributes, { error?: boolean }?]>, rootExtra: Attributes = {}): RunSpan[] {

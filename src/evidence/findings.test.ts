@@ -9,6 +9,7 @@ import { FINDING_CODES, finding, statusOf, type Finding, type FindingCode } from
 import { BUILT_IN_PROFILES, profileSchema, resolveProfiles, type Profile } from './profiles.js';
 import type { RunHistory, RunInput, RunSpan } from './run-input.js';
 import { EvidenceReader } from './steps.js';
+import { runSpan as span } from '../../test/support/run-spans.js';
 
 // DESIGN §5: OWASP NHI Top 10 (2025) `NHI1`..`NHI10`, and the NIST CSF 2.0 subcategories it names.
 const OWASP_NHI = /^NHI([1-9]|10)$/;
@@ -110,33 +111,9 @@ describe('finding()', () => {
 // --- findings as evaluateRun produces them -------------------------------------------------------
 
 const keys = resolveFieldKeys({});
-const TRACE = 'b'.repeat(32);
 const ROOT_ID = 'e'.repeat(16);
 const noHistory: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
 
-let nextId = 1;
-function span(name: string, attributes: Attributes, options: { parent?: string; error?: boolean; id?: string } = {}): RunSpan {
-  const id = options.id ?? (nextId++).toString(16).padStart(16, '0');
-  const start = 1_764_000_000_000_000_000n + BigInt(nextId) * 1000n;
-  return {
-    traceId: TRACE,
-    spanId: id,
-    parentSpanId: options.parent ?? '',
-    name,
-    kind: 1,
-    startNs: start,
-    endNs: start + 500n,
-    statusCode: options.error ? 2 : 0,
-    statusMessage: '',
-    attributes: { ...attributes, ...(options.error ? { 'error.type': 'connector_timeout' } : {}) },
-    events: [],
-    links: [],
-    resource: { 'service.name': 'svc' },
-    scopeName: 'test',
-    digest: '0'.repeat(64),
-    redactions: [],
-  };
-}
 
 type Child = [string, Attributes, { error?: boolean }?];
 function run(kind: string | undefined, children: Child[], rootExtra: Attributes = {}): RunSpan[] {
