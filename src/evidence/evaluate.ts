@@ -442,11 +442,13 @@ function toolBoundaryFindings(
   catalogue: Catalogue,
   inventory: Inventory | undefined,
 ): Finding[] {
-  const boundaryOf = (id: string | null | undefined): { agent: string; tools: ReadonlySet<string> } | undefined => {
+  type Boundary = { agent: string; tools: ReadonlySet<string> };
+  const boundaryOf = (id: string | null | undefined): Boundary | undefined => {
     if (id == null) return undefined;
     for (const agent of [id, inventory?.resolve(id)?.id]) {
-      const tools = agent === undefined ? undefined : catalogue.approvedTools(agent);
-      if (tools !== undefined) return { agent: agent!, tools };
+      if (agent === undefined) continue;
+      const tools = catalogue.approvedTools(agent);
+      if (tools !== undefined) return { agent, tools };
     }
     return undefined;
   };
@@ -460,13 +462,15 @@ function toolBoundaryFindings(
     }
     return undefined;
   };
-  let runBoundary: { agent: string; tools: ReadonlySet<string> } | undefined | null = null;
+  // The run's boundary, looked up once and only when a call's own agent has none.
+  let runBoundary: { found: Boundary | undefined } | undefined;
+  const runLevel = () =>
+    (runBoundary ??= { found: [...runActors, ...spanEvidence.map((e) => e.read('actor.id'))].map(boundaryOf).find((b) => b !== undefined) }).found;
   const findings: Finding[] = [];
   const unbounded = new Set<string>();
   for (const call of toolCalls) {
     const agent = nearestAgent(call.span);
-    runBoundary ??= [...runActors, ...spanEvidence.map((e) => e.read('actor.id'))].map(boundaryOf).find((b) => b !== undefined);
-    const boundary = boundaryOf(agent) ?? runBoundary;
+    const boundary = boundaryOf(agent) ?? runLevel();
     if (boundary === undefined) {
       unbounded.add(agent ?? runActors.find((id) => id != null) ?? '(unknown)');
     } else if (call.target !== undefined && !boundary.tools.has(call.target)) {
