@@ -8,29 +8,10 @@ import { resolveProfiles } from './profiles.js';
 import type { RunHistory, RunSpan } from './run-input.js';
 import { EvidenceReader } from './steps.js';
 import { RunIdentity } from '../runs/run-identity.js';
-import { runSpan as span } from '../../test/support/run-spans.js';
+import { ROOT_ID, runSpan as span, workflowRun as run } from '../../test/support/run-spans.js';
 
 const keys = resolveFieldKeys({});
 const noHistory: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
-
-
-const ROOT_ID = 'f'.repeat(16);
-function run(kind: string | undefined, children: Array<[string, Attributes, { error?: boolean }?]>, rootExtra: Attributes = {}): RunSpan[] {
-  const root = span(
-    'workflow',
-    {
-      'nhi.workflow.run.id': 'run-1',
-      'nhi.workflow.name': 'wf',
-      'nhi.workflow.result': 'success',
-      'nhi.trigger.kind': 'schedule',
-      'nhi.actor.id': 'sa-1',
-      ...(kind ? { 'nhi.workflow.kind': kind } : {}),
-      ...rootExtra,
-    },
-    { id: ROOT_ID },
-  );
-  return [root, ...children.map(([name, attrs, opt]) => span(name, attrs, { parent: ROOT_ID, ...opt }))];
-}
 
 function judge(spans: RunSpan[], history: RunHistory = noHistory, runKey = 'run-1'): RunVerdict {
   return evaluateRun(

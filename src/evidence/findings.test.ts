@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { Attributes } from '../otlp/attributes.js';
 import { parseCatalogue } from '../enrich/catalogue.js';
 import { parseInventory } from '../enrich/inventory.js';
 import { RunIdentity } from '../runs/run-identity.js';
@@ -7,9 +6,9 @@ import { evaluateRun, type Enrichment, type RunVerdict } from './evaluate.js';
 import { resolveFieldKeys, runIdentityKeys } from './fields.js';
 import { FINDING_CODES, finding, statusOf, type Finding, type FindingCode } from './findings.js';
 import { BUILT_IN_PROFILES, profileSchema, resolveProfiles, type Profile } from './profiles.js';
-import type { RunHistory, RunInput, RunSpan } from './run-input.js';
+import type { RunHistory, RunInput } from './run-input.js';
 import { EvidenceReader } from './steps.js';
-import { runSpan as span } from '../../test/support/run-spans.js';
+import { runSpan as span, workflowRun as run, type ChildSpec as Child } from '../../test/support/run-spans.js';
 
 // DESIGN §5: OWASP NHI Top 10 (2025) `NHI1`..`NHI10`, and the NIST CSF 2.0 subcategories it names.
 const OWASP_NHI = /^NHI([1-9]|10)$/;
@@ -111,27 +110,8 @@ describe('finding()', () => {
 // --- findings as evaluateRun produces them -------------------------------------------------------
 
 const keys = resolveFieldKeys({});
-const ROOT_ID = 'e'.repeat(16);
 const noHistory: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
 
-
-type Child = [string, Attributes, { error?: boolean }?];
-function run(kind: string | undefined, children: Child[], rootExtra: Attributes = {}): RunSpan[] {
-  const root = span(
-    'workflow',
-    {
-      'nhi.workflow.run.id': 'run-1',
-      'nhi.workflow.name': 'wf',
-      'nhi.workflow.result': 'success',
-      'nhi.trigger.kind': 'schedule',
-      'nhi.actor.id': 'sa-1',
-      ...(kind ? { 'nhi.workflow.kind': kind } : {}),
-      ...rootExtra,
-    },
-    { id: ROOT_ID },
-  );
-  return [root, ...children.map(([name, attrs, opt]) => span(name, attrs, { parent: ROOT_ID, ...opt }))];
-}
 
 const allow = (id = 'd-1'): Child => ['policy', { 'nhi.policy.id': 'p', 'nhi.policy.decision': 'allow', 'nhi.policy.decision_id': id }];
 const deny: Child = ['policy', { 'nhi.policy.id': 'p', 'nhi.policy.decision': 'deny' }];

@@ -35,3 +35,26 @@ export function runSpan(name: string, attributes: Attributes, options: RunSpanOp
     redactions: [],
   };
 }
+
+export const ROOT_ID = 'f'.repeat(16);
+
+/** A step under the root: its name, attributes and options. */
+export type ChildSpec = [string, Attributes, RunSpanOptions?];
+
+/** A run with every default field on its root (kind when given) and these children under it. */
+export function workflowRun(kind: string | undefined, children: readonly ChildSpec[], rootExtra: Attributes = {}): RunSpan[] {
+  const root = runSpan(
+    'workflow',
+    {
+      'nhi.workflow.run.id': 'run-1',
+      'nhi.workflow.name': 'wf',
+      'nhi.workflow.result': 'success',
+      'nhi.trigger.kind': 'schedule',
+      'nhi.actor.id': 'sa-1',
+      ...(kind ? { 'nhi.workflow.kind': kind } : {}),
+      ...rootExtra,
+    },
+    { id: ROOT_ID },
+  );
+  return [root, ...children.map(([name, attrs, opt]) => runSpan(name, attrs, { parent: ROOT_ID, ...opt }))];
+}
