@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Attributes } from '../otlp/attributes.js';
 import { parseCatalogue } from '../enrich/catalogue.js';
-import { awaitsRoot, evaluateRun, findRoot, parseInstant, type Enrichment, type RunVerdict } from './evaluate.js';
+import { evaluateRun, type Enrichment, type RunVerdict } from './evaluate.js';
+import { awaitsRoot, findRoot } from './run-root.js';
+import { parseInstant } from './checks/grants.js';
 import { FIELD_NAMES, resolveFieldKeys, runIdentityKeys, type FieldName } from './fields.js';
 import { resolveProfiles } from './profiles.js';
 import type { RunHistory, RunSpan } from './run-input.js';
 import { EvidenceReader } from './steps.js';
 import { RunIdentity } from '../runs/run-identity.js';
-import { ROOT_ID, runSpan as span, workflowRun as run } from '../../test/support/run-spans.js';
+import { GRANT_EXPIRES_AT, ROOT_ID, runSpan as span, workflowRun as run } from '../../test/support/run-spans.js';
 
 const keys = resolveFieldKeys({});
 const noHistory: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
@@ -99,7 +101,7 @@ describe('evaluateRun', () => {
     const v = judge(
       run('jit_access', [['policy', { 'nhi.policy.id': 'p', 'nhi.policy.decision': 'deny' }], change('grant', 'role/admin')], {
         'nhi.requester.id': 'alice',
-        'nhi.grant.expires_at': '2026-11-27T05:00:00Z',
+        'nhi.grant.expires_at': GRANT_EXPIRES_AT,
       }),
     );
     expect(codes(v)).toContain('ungated_change');
@@ -295,7 +297,7 @@ interface FieldProbe {
 const missingFields = (v: RunVerdict) => v.findings.filter((f) => f.code === 'missing_field').map((f) => f.field);
 const stepNamed = (v: RunVerdict, name: string) => v.steps.find((s) => s.name === name)!;
 const replayOf = (key: string): RunHistory => ({ ...noHistory, runWithTrigger: (k) => (k === key ? 'run-0' : undefined) });
-const EXPIRES_AT = '2026-11-27T05:00:00Z';
+const EXPIRES_AT = GRANT_EXPIRES_AT;
 const probeCatalogue = (file: object) => parseCatalogue(file, { source: 'catalogue.yaml', revision: 'c1' });
 
 const PROBES: Record<FieldName, FieldProbe> = {

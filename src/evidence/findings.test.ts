@@ -8,7 +8,7 @@ import { FINDING_CODES, finding, statusOf, type Finding, type FindingCode } from
 import { BUILT_IN_PROFILES, profileSchema, resolveProfiles, type Profile } from './profiles.js';
 import type { RunHistory, RunInput } from './run-input.js';
 import { EvidenceReader } from './steps.js';
-import { runSpan as span, workflowRun as run, type ChildSpec as Child } from '../../test/support/run-spans.js';
+import { GRANT_EXPIRES_AT, runSpan as span, workflowRun as run, type ChildSpec as Child } from '../../test/support/run-spans.js';
 
 // DESIGN §5: OWASP NHI Top 10 (2025) `NHI1`..`NHI10`, and the NIST CSF 2.0 subcategories it names.
 const OWASP_NHI = /^NHI([1-9]|10)$/;
@@ -65,6 +65,8 @@ describe('finding codes', () => {
       replayed_trigger: 'critical',
       reused_approval: 'critical',
       ungated_change: 'critical',
+      change_after_deny: 'critical',
+      grant_duration_exceeded: 'critical',
       unregistered_identity: 'critical',
       tool_outside_boundary: 'critical',
       agent_boundary_missing: 'warning',
@@ -80,7 +82,16 @@ describe('finding codes', () => {
 
   it('makes a run a violation for exactly the codes the README calls wrong', () => {
     const violations = ALL_CODES.filter((code) => FINDING_CODES[code].class === 'violation').sort();
-    expect(violations).toEqual(['definition_drift', 'replayed_trigger', 'reused_approval', 'tool_outside_boundary', 'ungated_change', 'unregistered_identity']);
+    expect(violations).toEqual([
+      'change_after_deny',
+      'definition_drift',
+      'grant_duration_exceeded',
+      'replayed_trigger',
+      'reused_approval',
+      'tool_outside_boundary',
+      'ungated_change',
+      'unregistered_identity',
+    ]);
     for (const code of ALL_CODES) {
       const expected = violations.includes(code) ? 'violation' : FINDING_CODES[code].severity === 'info' ? 'compliant' : 'incomplete';
       expect(statusOf([finding(code, 'x')]), code).toBe(expected);
@@ -139,7 +150,7 @@ const one = (v: RunVerdict, code: FindingCode): Finding => {
   return found[0]!;
 };
 
-const EXPIRES = { 'nhi.requester.id': 'alice', 'nhi.grant.expires_at': '2026-11-27T05:00:00Z' };
+const EXPIRES = { 'nhi.requester.id': 'alice', 'nhi.grant.expires_at': GRANT_EXPIRES_AT };
 const replayEverything: RunHistory = { runWithTrigger: () => 'run-0', runWithDecision: () => 'run-0', lastDefinition: () => undefined };
 /** Free text, as catalogue files carry them ("NIST PR.AA-01"): passed through verbatim. */
 const CATALOGUE_CONTROLS = ['NIST PR.AA-01', 'OWASP NHI7'];
@@ -217,6 +228,11 @@ const SCENARIOS: ReadonlyArray<{ name: string; profileControls: readonly string[
     name: 'a custom profile whose constraint fails',
     profileControls: ['NHI7', 'PR.PS-04'],
     verdict: () => judge({ spans: run('cert_renewal', [allow(), change('create', 'cert')]) }, { profiles: customProfiles }),
+  },
+  {
+    name: 'a JIT grant for a year',
+    profileControls: ['NHI5', 'PR.AA-05'],
+    verdict: () => judge({ spans: run('jit_access', [allow(), change('grant', 'role/admin')], { 'nhi.requester.id': 'alice', 'nhi.grant.expires_at': '2026-11-24T16:00:00Z' }) }),
   },
 ];
 

@@ -40,7 +40,16 @@ export const profileSchema = z.strictObject({
     .describe('at least one change with operation and target, unless the run failed before acting'),
   required_changes: z.array(changeRequirementSchema).default([]).describe('change operations the run must perform'),
   failure_class_on_failure: z.boolean().default(false).describe('a failed run must carry failure.class'),
-  gate_changes_on_allow: z.boolean().default(false).describe('a successful change without an allow decision is a violation'),
+  gate_changes_on_allow: z
+    .boolean()
+    .default(false)
+    .describe('a change that succeeds without an allow decision started before it is a violation'),
+  max_grant_duration_minutes: z
+    .number()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe('longest a grant may last, from the end of the grant to grant.expires_at (null: unbounded)'),
   constraints: z.array(constraintSchema).default([]),
   controls: z.array(z.string()).default([]).describe('control references added to this profile\'s step findings'),
 });
@@ -63,6 +72,8 @@ export const BUILT_IN_PROFILES: Record<string, ProfileInput> = {
     require_decision: 'allow',
     required_changes: [{ operation: 'grant' }],
     gate_changes_on_allow: true,
+    // A day: JIT access outliving a working day is standing access by another name.
+    max_grant_duration_minutes: 24 * 60,
     controls: ['NHI5', 'PR.AA-05'],
   },
   secret_rotation: {

@@ -1,5 +1,5 @@
 import type { FieldName } from './fields.js';
-import { stepView, type RunStep, type Step, type StepPolicy, type StepStatus, type StepType } from './steps.js';
+import { stepView, type RunStep, type Step, type StepActor, type StepPolicy, type StepStatus, type StepType } from './steps.js';
 
 /**
  * How a revision record stores its steps: one JSON array per step instead of an object, so the keys
@@ -15,7 +15,7 @@ import { stepView, type RunStep, type Step, type StepPolicy, type StepStatus, ty
  *   the previous step's start as a number (a string again, absolute, when that is not a safe integer);
  * - duration: nanoseconds from start to end as a number (a decimal string when not a safe integer);
  * - extras: only what a step has beyond these: root, status_message, succeeded, events ([name, unix
- *   nanoseconds as a string]), policy.
+ *   nanoseconds as a string]), policy, actor.
  *
  * The time strings and duration in milliseconds the CLI and API show are derived when the record is
  * read (decodeSteps → stepView). Records whose steps are objects (written before this format) are
@@ -41,6 +41,7 @@ interface StepExtras {
   succeeded?: boolean;
   events?: Array<[name: string, timeNs: string]>;
   policy?: StepPolicy;
+  actor?: StepActor;
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -90,6 +91,10 @@ export function encodeSteps(steps: readonly RunStep[], rootSpanId: string | null
       extras.policy = step.policy;
       hasExtras = true;
     }
+    if (step.actor !== undefined) {
+      extras.actor = step.actor;
+      hasExtras = true;
+    }
     if (hasExtras) tuple.push(extras);
     out.push(tuple);
     previous = step;
@@ -120,6 +125,7 @@ export function decodeStoredSteps(stored: readonly StoredStep[], rootSpanId: str
       if (extras.succeeded !== undefined) step.succeeded = extras.succeeded;
       if (extras.events !== undefined) step.events = extras.events.map(([eventName, timeNs]) => ({ name: eventName, timeNs: BigInt(timeNs) }));
       if (extras.policy !== undefined) step.policy = extras.policy;
+      if (extras.actor !== undefined) step.actor = extras.actor;
     }
     out.push(step);
     previous = step;

@@ -29,6 +29,18 @@ export interface Step {
   readonly events?: ReadonlyArray<{ name: string; time: string }>;
   /** For decisions: the policy as the catalogue knows it. */
   readonly policy?: StepPolicy;
+  /** The identity this step acted as, when it records one other than the run's actor. */
+  readonly actor?: StepActor;
+}
+
+/** A step's own acting identity, resolved like the run's actor (DESIGN §5: every identity that acts). */
+export interface StepActor {
+  /** The inventory's canonical id, else the id as reported. */
+  readonly id: string;
+  /** The id the step reported, when the inventory knows it by another. */
+  readonly reported_id?: string;
+  /** Whether the inventory lists it; absent when no inventory is configured. */
+  readonly registered?: boolean;
 }
 
 export interface StepPolicy {
@@ -68,6 +80,7 @@ export function stepView(step: RunStep): Step {
     ...(step.succeeded !== undefined ? { succeeded: step.succeeded } : {}),
     ...(step.events !== undefined ? { events: step.events.map((e) => ({ name: e.name, time: isoTime(e.timeNs) })) } : {}),
     ...(step.policy !== undefined ? { policy: step.policy } : {}),
+    ...(step.actor !== undefined ? { actor: step.actor } : {}),
   };
 }
 
@@ -214,7 +227,7 @@ export function stepType(spanEvidence: SpanEvidence): StepType {
   return spanEvidence.isToolCall() ? 'tool_call' : 'other';
 }
 
-export function toStep(spanEvidence: SpanEvidence, isRoot = false, policy?: StepPolicy): RunStep {
+export function toStep(spanEvidence: SpanEvidence, isRoot = false, policy?: StepPolicy, actor?: StepActor): RunStep {
   const { span } = spanEvidence;
   const type = stepType(spanEvidence);
   const status: StepStatus = span.statusCode === 2 ? 'error' : span.statusCode === 1 ? 'ok' : 'unset';
@@ -235,6 +248,7 @@ export function toStep(spanEvidence: SpanEvidence, isRoot = false, policy?: Step
   if (type === 'change' || type === 'tool_call') step.succeeded = !spanEvidence.isFailed();
   if (span.events.length > 0) step.events = span.events.map((e) => ({ name: e.name, timeNs: e.timeNs }));
   if (policy !== undefined) step.policy = policy;
+  if (actor !== undefined) step.actor = actor;
   return step;
 }
 

@@ -1,7 +1,8 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
-import { awaitsRoot, evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { awaitsRoot } from '../evidence/run-root.js';
 import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { awaitsRoot, evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { awaitsRoot } from '../evidence/run-root.js';
 import { resolveFieldKeys } from '../evidence/fields.js';
 import { attributeKeysRead } from '../evidence/keys-read.js';
 import { KeySelector } from '../otlp/key-selector.js';

@@ -135,6 +135,15 @@ const INVENTORY = {
       keys: ['support-triage-v3'],
     },
     {
+      // The agent the triage agent hands off to: it acts in the handoff run, so it must be registered.
+      id: 'agent:billing-refunds',
+      type: 'ai_agent',
+      owner: 'dana@example.org',
+      team: 'customer-support-tools',
+      tier: 'privileged',
+      keys: [],
+    },
+    {
       // Registered, but the catalogue gives it no approved tool set.
       id: 'agent:shadow-helper',
       type: 'ai_agent',

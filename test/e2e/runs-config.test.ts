@@ -25,7 +25,7 @@ const SETTLE_MS = 200;
 
 interface Verdict {
   readonly status: 'compliant' | 'incomplete' | 'violation';
-  readonly outcome: 'complete' | 'partial' | 'failed';
+  readonly outcome: 'complete' | 'partial' | 'failed' | 'unknown';
   /** `code` or `code:field`, in any order. */
   readonly findings: readonly string[];
 }
@@ -394,6 +394,8 @@ const purgeScenarios: Scenario[] = [
       expect(findingOf(run, 'constraint_failed')).toEqual({
         code: 'constraint_failed',
         severity: 'error',
+        rule: 'constraints',
+        profile: 'credential_purge',
         message: 'the run must report no active credentials',
         controls: ['PR.PS-04', 'NHI7'],
       }),

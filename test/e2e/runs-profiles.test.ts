@@ -22,7 +22,7 @@ import {
 
 interface Expected {
   readonly status: 'compliant' | 'incomplete' | 'violation';
-  readonly outcome: 'complete' | 'partial' | 'failed';
+  readonly outcome: 'complete' | 'partial' | 'failed' | 'unknown';
   /** `code` or `code:field`, in any order. */
   readonly findings: readonly string[];
 }
@@ -125,13 +125,13 @@ const defaultScenarios: Scenario[] = [
     expected: { status: 'incomplete', outcome: 'complete', findings: ['missing_field:change.target'] },
   },
   {
-    title: 'judges a run that recorded no change at all as outcome failed (DESIGN §5: failed when no change succeeded)',
+    title: 'judges a run declared successful that recorded no change at all as outcome unknown, owing no failure class (DESIGN §5)',
     fields: defaultRun(),
     steps: [allow()],
     expected: {
       status: 'incomplete',
-      outcome: 'failed',
-      findings: ['missing_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+      outcome: 'unknown',
+      findings: ['missing_change:change.operation'],
     },
   },
   {
@@ -276,10 +276,10 @@ const jitScenarios: Scenario[] = [
     },
   },
   {
-    title: 'flags a grant made although the decision denied it as ungated_change (violation)',
+    title: 'flags a grant made although the decision denied it as ungated_change and change_after_deny (violation)',
     fields: jitRun(),
     steps: [decision('jit.prod-db', 'deny'), grant()],
-    expected: { status: 'violation', outcome: 'complete', findings: ['missing_decision:decision.result', 'ungated_change'] },
+    expected: { status: 'violation', outcome: 'complete', findings: ['missing_decision:decision.result', 'ungated_change', 'change_after_deny'] },
   },
   {
     title: 'accepts a denied request that granted nothing as compliant with outcome failed',
@@ -345,13 +345,13 @@ const jitScenarios: Scenario[] = [
     },
   },
   {
-    title: 'flags an approved request that never granted: missing_change and outcome failed',
+    title: 'flags an approved request that recorded no grant: missing_change and outcome unknown',
     fields: jitRun({ grantExpiresAt: undefined }),
     steps: [jitAllow()],
     expected: {
       status: 'incomplete',
-      outcome: 'failed',
-      findings: ['missing_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+      outcome: 'unknown',
+      findings: ['missing_change:change.operation'],
     },
   },
 ];
@@ -604,8 +604,8 @@ const agentScenarios: Scenario[] = [
     steps: [decision('agent.ticket-triage.tools', 'allow')],
     expected: {
       status: 'incomplete',
-      outcome: 'failed',
-      findings: ['missing_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+      outcome: 'unknown',
+      findings: ['missing_change:change.operation'],
     },
   },
 ];
@@ -636,13 +636,13 @@ const reviewScenarios: Scenario[] = [
     expected: { status: 'compliant', outcome: 'complete', findings: [] },
   },
   {
-    title: 'judges a review declared successful that recorded no change as failed: the default profile still requires one',
+    title: 'judges a review declared successful that recorded no change as unknown: the default profile still requires one',
     fields: reviewRun(),
     steps: [decision('review.stale-access', 'allow')],
     expected: {
       status: 'incomplete',
-      outcome: 'failed',
-      findings: ['missing_change:change.operation', 'declared_result_mismatch:run.result', 'missing_field:failure.class'],
+      outcome: 'unknown',
+      findings: ['missing_change:change.operation'],
     },
   },
   {

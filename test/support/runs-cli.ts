@@ -46,7 +46,7 @@ export interface RunView {
   readonly workflow?: string | null;
   readonly kind?: string | null;
   readonly status?: 'compliant' | 'incomplete' | 'violation';
-  readonly outcome?: 'complete' | 'partial' | 'failed';
+  readonly outcome?: 'complete' | 'partial' | 'failed' | 'unknown';
   readonly declared_result?: string | null;
   readonly actor?: { readonly id: string | null; readonly type: string | null; readonly authn: string | null };
   readonly requester_id?: string | null;
