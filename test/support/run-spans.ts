@@ -1,5 +1,10 @@
 import type { Attributes } from '../../src/otlp/attributes.js';
-import type { RunSpan } from '../../src/evidence/run-input.js';
+import { resolveFieldKeys, runIdentityKeys } from '../../src/evidence/fields.js';
+import { resolveProfiles, type Profile } from '../../src/evidence/profiles.js';
+import { readRunFacts, type Enrichment, type RunFacts } from '../../src/evidence/run-facts.js';
+import type { RunHistory, RunSpan } from '../../src/evidence/run-input.js';
+import { EvidenceReader } from '../../src/evidence/steps.js';
+import { RunIdentity } from '../../src/runs/run-identity.js';
 
 export interface RunSpanOptions {
   readonly parent?: string;
@@ -61,3 +66,23 @@ export function workflowRun(kind: string | undefined, children: readonly ChildSp
 
 /** A sane JIT expiry for the runs built here (they start at 2025-11-24T16:00Z): four hours after the grant. */
 export const GRANT_EXPIRES_AT = '2025-11-24T20:00:00Z';
+
+const FIELD_KEYS = resolveFieldKeys({});
+const NO_HISTORY: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
+
+/** The facts the checks read, for spans built here (default keys and built-in profiles unless given). */
+export function factsOf(
+  spans: readonly RunSpan[],
+  options: { profiles?: ReadonlyMap<string, Profile>; history?: RunHistory; enrichment?: Enrichment } = {},
+): RunFacts {
+  return readRunFacts(
+    { runKey: 'run-1', spans },
+    {
+      reader: new EvidenceReader(FIELD_KEYS),
+      profiles: options.profiles ?? resolveProfiles({}),
+      identity: new RunIdentity(FIELD_KEYS['run.id'], runIdentityKeys(FIELD_KEYS)),
+      history: options.history ?? NO_HISTORY,
+      ...(options.enrichment !== undefined ? { enrichment: options.enrichment } : {}),
+    },
+  );
+}
