@@ -33,7 +33,7 @@ export function buildEvidenceBundle(sources: EvidenceSources, runId: string): Re
     generated_at: new Date().toISOString(),
     run: latest,
     revisions,
-    spans: sources.runs.loadRun(runId).map(spanToJson),
+    spans: sources.runs.loadRun(runId).spans.map(spanToJson),
     finding_codes: Object.fromEntries(
       [...codes].map((code) => [code, FINDING_CODES[code as keyof typeof FINDING_CODES] ?? null]),
     ),

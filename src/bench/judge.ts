@@ -39,6 +39,7 @@ const events: HistoryEvents = {
     if (++evaluated >= limit) resolveDone();
   },
   capped: () => {},
+  duplicates: () => {},
   evaluationFailed: () => {},
   openRuns: (count) => {
     open = count;

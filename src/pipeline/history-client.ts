@@ -66,6 +66,8 @@ export class HistoryClient implements SpanSink, Component {
         return events.evaluated(message.summary);
       case 'capped':
         return events.capped(message.cap);
+      case 'duplicates':
+        return events.duplicates(message.count);
       case 'evaluation_failed':
         return events.evaluationFailed();
       case 'open_runs':

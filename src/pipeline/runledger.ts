@@ -159,6 +159,7 @@ export class Runledger implements Component {
         compliance.record(workflow, summary.status === 'compliant', Date.now());
       },
       capped: (cap) => metrics.runsCapped.inc({ cap }),
+      duplicates: (count) => metrics.spansDuplicate.inc(count),
       evaluationFailed: () => metrics.evaluationFailures.inc(),
       openRuns: (count) => metrics.runsOpen.set(count),
       checkpointWritten: (atMs) => (this.lastCheckpointMs = atMs),

@@ -43,6 +43,7 @@ function setUp(runs: Partial<RunsConfig>) {
   const clock = { now: T0 };
   const judged: Judged[] = [];
   const capped: string[] = [];
+  const duplicates: number[] = [];
   const open: number[] = [];
   const store = new RunStore(f.db, f.chain);
   const assembler = new RunAssembler(
@@ -53,6 +54,7 @@ function setUp(runs: Partial<RunsConfig>) {
       evaluated: (verdict: RunVerdict, reason) =>
         judged.push({ runKey: verdict.run_id, reason, codes: verdict.findings.map((x) => x.code), spans: verdict.span_count }),
       capped: (cap) => capped.push(cap),
+      duplicates: (count) => duplicates.push(count),
       evaluationFailed: () => {
         throw new Error('evaluation failed');
       },
@@ -95,11 +97,11 @@ function setUp(runs: Partial<RunsConfig>) {
     f.db
       .prepare(
         `INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count) VALUES (?, 'open', ?, ?, ?, 1)
-         ON CONFLICT (run_key) DO UPDATE SET last_received_ns = excluded.last_received_ns, span_count = span_count + 1`,
+         ON CONFLICT (run_key) DO UPDATE SET state = 'open', last_received_ns = excluded.last_received_ns, span_count = span_count + 1`,
       )
       .run(runKey, at, at, shape === 'root' ? 1 : 0);
   };
-  return { assembler, store, clock, judged, capped, open, arrive };
+  return { assembler, store, clock, judged, capped, duplicates, open, arrive };
 }
 
 describe('RunAssembler timing', () => {
@@ -199,5 +201,53 @@ describe('RunAssembler under the open-run cap', () => {
     // Two per pass at most (the memory cap): each later pass finds memory empty and reads back two more.
     expect(passes).toBe(3);
     expect(open.at(-1)).toBe(0);
+  });
+});
+
+describe('RunAssembler and re-exports (DESIGN §4: an amendment is an amendment)', () => {
+  it('adds no revision when only copies of spans it judged arrive, whatever they carry, and counts the copies', () => {
+    const { assembler, store, clock, judged, duplicates, arrive } = setUp({ settle_ms: 1000 });
+    arrive('r', 0);
+    assembler.touched(['r']);
+    clock.now = T0 + ms(1500);
+    assembler.evaluateDue();
+    expect(judged.map((j) => [j.runKey, j.reason])).toEqual([['r', 'settled']]);
+
+    // The exporter resends the root after a lost answer, with another start time: a copy, not news.
+    clock.now = T0 + ms(3000);
+    arrive('r', 3000);
+    assembler.touched(['r']);
+    expect(store.runState('r')).toMatchObject({ state: 'open', revision: 1 });
+    clock.now = T0 + ms(4500);
+    assembler.evaluateDue();
+    expect(judged).toHaveLength(1);
+    expect(duplicates).toEqual([1]);
+    expect(store.runState('r')).toMatchObject({ state: 'evaluated', revision: 1, judgedSpans: 1, duplicateSpans: 1 });
+    expect(store.loadRun('r').spans.map((s) => s.startNs)).toEqual([T0]);
+  });
+
+  it('still amends the run with a span that is really new, counting each copy once', () => {
+    const { assembler, store, clock, judged, duplicates, arrive } = setUp({ settle_ms: 1000 });
+    arrive('r', 0);
+    assembler.touched(['r']);
+    clock.now = T0 + ms(1500);
+    assembler.evaluateDue();
+    arrive('r', 2000); // a copy of the root
+    arrive('r', 2100, 'step'); // and a new step
+    assembler.touched(['r']);
+    clock.now = T0 + ms(3500);
+    assembler.evaluateDue();
+    expect(judged.map((j) => [j.reason, j.spans])).toEqual([
+      ['settled', 1],
+      ['amended', 2],
+    ]);
+    expect(store.runState('r')).toMatchObject({ revision: 2, judgedSpans: 2, duplicateSpans: 1 });
+    // A later copy of the step: counted once more, no third revision.
+    arrive('r', 2100, 'step');
+    assembler.touched(['r']);
+    clock.now = T0 + ms(5000);
+    assembler.evaluateDue();
+    expect(judged).toHaveLength(2);
+    expect(duplicates).toEqual([1, 1]);
   });
 });

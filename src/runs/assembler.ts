@@ -10,6 +10,8 @@ import type { RunsConfig } from './config.js';
 export interface AssemblerEvents {
   evaluated(verdict: RunVerdict, reason: EvaluationReason): void;
   capped(reason: 'max_spans_per_run' | 'max_open_runs'): void;
+  /** Copies of spans already stored (same trace and span id) that judging found and ignored. */
+  duplicates(count: number): void;
   evaluationFailed(): void;
   openRuns(count: number): void;
 }
@@ -125,7 +127,10 @@ export class RunAssembler implements Component {
 
     const started = performance.now();
     const history = new TickHistory(this.store);
-    const judged: Array<{ input: RunInput; verdict: RunVerdict; reason: EvaluationReason; loadedLastNs: bigint; prepared: PreparedRevision }> = [];
+    const judged: Array<{ input: RunInput; verdict: RunVerdict; reason: EvaluationReason; loadedLastNs: bigint; prepared: PreparedRevision; duplicates: number }> = [];
+    // Runs that got only copies of spans their last revision was judged on: closed without a revision.
+    const unchanged: Array<{ runKey: string; loadedLastNs: bigint; duplicates: number }> = [];
+    let newDuplicates = 0;
     let failed = 0;
     let deferred = 0;
     for (const { run, reason } of due) {
@@ -137,9 +142,16 @@ export class RunAssembler implements Component {
         this.open.delete(run.runKey);
         continue;
       }
+      const loaded = this.store.loadRun(run.runKey);
+      const countedBefore = state.duplicateSpans;
+      if (state.revision > 0 && state.judgedSpans === loaded.spans.length) {
+        unchanged.push({ runKey: run.runKey, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
+        newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
+        continue;
+      }
       const input: RunInput = {
         runKey: run.runKey,
-        spans: this.store.loadRun(run.runKey),
+        spans: loaded.spans,
         ...(run.capped !== undefined ? { capped: run.capped } : {}),
         ...(reason === 'max_open' ? { rootMissing: true } : {}),
       };
@@ -155,7 +167,8 @@ export class RunAssembler implements Component {
         history.record(verdict, minStart(input));
         // Serialised here, outside the transaction below (this thread alone numbers revisions).
         const prepared = this.store.prepareRevision(input, verdict, reason, now, state.revision + 1);
-        judged.push({ input, verdict, reason, loadedLastNs: state.lastReceivedNs, prepared });
+        judged.push({ input, verdict, reason, loadedLastNs: state.lastReceivedNs, prepared, duplicates: loaded.duplicates });
+        newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
       } catch (err) {
         // A bug must not stall every other run: leave this one open in the store for the next start.
         this.logger.error({ err, run_key: run.runKey }, 'run evaluation failed');
@@ -165,28 +178,38 @@ export class RunAssembler implements Component {
       }
     }
     let saved: SavedRevision[];
+    let closed: SavedRevision[];
     try {
-      saved = this.store.transaction(() => judged.map((j) => this.store.saveRevision(j.input, j.verdict, j.reason, now, j.loadedLastNs, j.prepared)));
+      [saved, closed] = this.store.transaction(() => [
+        judged.map((j) => this.store.saveRevision(j.input, j.verdict, j.reason, now, j.loadedLastNs, j.prepared, j.duplicates)),
+        unchanged.map((u) => this.store.saveUnchanged(u.runKey, u.loadedLastNs, u.duplicates)),
+      ]);
     } catch (err) {
-      this.logger.error({ err, runs: judged.length }, 'saving run revisions failed; will retry');
+      this.logger.error({ err, runs: judged.length + unchanged.length }, 'saving run revisions failed; will retry');
       return due.length;
     }
     for (let i = 0; i < judged.length; i++) {
       const { verdict, reason } = judged[i]!;
-      // Still open when a span arrived while it was judged: it settles and is judged again.
-      const after = saved[i]!.state === 'open' ? this.store.runState(verdict.run_id) : undefined;
-      if (after !== undefined && after.state === 'open') {
-        const entry = this.open.get(verdict.run_id);
-        if (entry !== undefined) entry.capped = undefined;
-        this.track(after);
-      } else {
-        this.open.delete(verdict.run_id);
-      }
+      this.settle(verdict.run_id, saved[i]!);
       this.events.evaluated(verdict, reason);
     }
-    this.waiting = due.length - judged.length - failed - deferred;
+    for (let i = 0; i < unchanged.length; i++) this.settle(unchanged[i]!.runKey, closed[i]!);
+    if (newDuplicates > 0) this.events.duplicates(newDuplicates);
+    this.waiting = due.length - judged.length - unchanged.length - failed - deferred;
     this.reportOpenRuns();
     return this.waiting;
+  }
+
+  /** After a save: a run still open (a span arrived while it was judged) settles and is judged again. */
+  private settle(runKey: string, saved: SavedRevision): void {
+    const after = saved.state === 'open' ? this.store.runState(runKey) : undefined;
+    if (after !== undefined && after.state === 'open') {
+      const entry = this.open.get(runKey);
+      if (entry !== undefined) entry.capped = undefined;
+      this.track(after);
+    } else {
+      this.open.delete(runKey);
+    }
   }
 
   private dueRuns(now: bigint): Array<{ run: OpenRun; reason: EvaluationReason }> {

@@ -10,6 +10,7 @@ export type FromHistory =
   | { type: 'closed' }
   | { type: 'evaluated'; summary: VerdictSummary }
   | { type: 'capped'; cap: 'max_spans_per_run' | 'max_open_runs' }
+  | { type: 'duplicates'; count: number }
   | { type: 'evaluation_failed' }
   | { type: 'open_runs'; count: number }
   | { type: 'checkpoint'; atMs: number }

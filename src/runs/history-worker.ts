@@ -32,6 +32,7 @@ const send = (message: FromHistory) => port.postMessage(message);
 const events: HistoryEvents = {
   evaluated: (summary) => send({ type: 'evaluated', summary }),
   capped: (cap) => send({ type: 'capped', cap }),
+  duplicates: (count) => send({ type: 'duplicates', count }),
   evaluationFailed: () => send({ type: 'evaluation_failed' }),
   openRuns: (count) => send({ type: 'open_runs', count }),
   checkpointWritten: (atMs) => send({ type: 'checkpoint', atMs }),

@@ -26,6 +26,7 @@ import { runIdentityFromConfig } from './run-identity.js';
 export interface HistoryEvents {
   evaluated(summary: VerdictSummary): void;
   capped(cap: 'max_spans_per_run' | 'max_open_runs'): void;
+  duplicates(count: number): void;
   evaluationFailed(): void;
   openRuns(count: number): void;
   checkpointWritten(atMs: number): void;
@@ -115,6 +116,7 @@ export class RunHistory implements Component {
       {
         evaluated: (verdict, reason) => this.onEvaluated(verdict, reason),
         capped: (cap) => this.events.capped(cap),
+        duplicates: (count) => this.events.duplicates(count),
         evaluationFailed: () => this.events.evaluationFailed(),
         openRuns: (count) => this.events.openRuns(count),
       },

@@ -39,7 +39,8 @@ export const MIGRATIONS: readonly string[] = [
   -- No index keyed by span or trace id: ids are random, so each insert would dirty a random index
   -- page and every group commit would write megabytes. Spans are found by run (clustered), pending
   -- ones by trace (few), and traces by the small trace_runs table (one row per trace and run).
-  -- A span an exporter resent after a lost answer is stored twice and read once (see RunStore).
+  -- A span an exporter resent after a lost answer is stored twice and read once, the first copy
+  -- (see RunStore.loadRun).
   CREATE INDEX spans_by_run ON spans(run_key, start_ns) WHERE run_key IS NOT NULL;
   CREATE INDEX spans_pending ON spans(trace_id) WHERE run_key IS NULL;
   CREATE TABLE trace_runs (
@@ -140,5 +141,10 @@ export const MIGRATIONS: readonly string[] = [
     signature TEXT NOT NULL
   );
   `,
+  // 4: re-exports. What the last judgement of a run saw, so a run that got only copies of spans it
+  // already had (an exporter's retry after a lost answer) is not judged again: the first copy stands.
+  `
+  ALTER TABLE runs ADD COLUMN judged_spans INTEGER;
+  ALTER TABLE runs ADD COLUMN duplicate_spans INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
-

@@ -66,7 +66,7 @@ describe('RunStore revisions', () => {
     addSpan(f, 'run-1', '3'.repeat(16), '2'.repeat(16), 2, { 'nhi.change.operation': 'revoke', 'nhi.change.target': 't' }, 2);
     openRun(f, 'run-1', START);
     const store = new RunStore(f.db, f.chain);
-    const input = { runKey: 'run-1', spans: store.loadRun('run-1') };
+    const input = { runKey: 'run-1', spans: store.loadRun('run-1').spans };
     const verdict = evaluateRun(input, context);
 
     const saved = store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 1n, START));
@@ -93,7 +93,7 @@ describe('RunStore revisions', () => {
     openRun(f, 'run-ckpt', START);
     const before = statSync(f.dbPath).size;
     const store = new RunStore(f.db, f.chain);
-    const input = { runKey: 'run-ckpt', spans: store.loadRun('run-ckpt') };
+    const input = { runKey: 'run-ckpt', spans: store.loadRun('run-ckpt').spans };
     store.transaction(() => store.saveRevision(input, evaluateRun(input, context), 'settled', START + 1n, START));
     // The migrations, the span and the revision were only in the WAL; now the database file holds them.
     expect(statSync(f.dbPath).size).toBeGreaterThan(before);
@@ -106,7 +106,7 @@ describe('RunStore revisions', () => {
     addSpan(f, 'run-2', '4'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-2' });
     openRun(f, 'run-2', START + 5n);
     const store = new RunStore(f.db, f.chain);
-    const input = { runKey: 'run-2', spans: store.loadRun('run-2') };
+    const input = { runKey: 'run-2', spans: store.loadRun('run-2').spans };
     const verdict = evaluateRun(input, context);
     expect(store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 10n, START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
     expect(store.transaction(() => store.saveRevision(input, verdict, 'amended', START + 20n, START))).toEqual({ revision: 2, state: 'open' });
@@ -120,7 +120,7 @@ describe('RunStore revisions', () => {
     addSpan(f, 'run-3', '5'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-3' });
     openRun(f, 'run-3', START);
     const store = new RunStore(f.db, f.chain);
-    const input = { runKey: 'run-3', spans: store.loadRun('run-3') };
+    const input = { runKey: 'run-3', spans: store.loadRun('run-3').spans };
     const verdict = evaluateRun(input, context);
     const stale = store.prepareRevision(input, verdict, 'settled', START + 1n, 7);
     expect(store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 1n, START, stale)).revision).toBe(1);
@@ -137,11 +137,26 @@ describe('RunStore.loadRun', () => {
     fixtures.push(f);
     addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel', 'http.request.method': 'GET', 'nhi.change.operation': 'rotate' });
     addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel' }); // an exporter's resend: read once
-    const selected = new RunStore(f.db, f.chain, undefined, new KeySelector(new Set(['nhi.workflow.run.id', 'nhi.change.operation']))).loadRun('run-sel');
+    const selected = new RunStore(f.db, f.chain, undefined, new KeySelector(new Set(['nhi.workflow.run.id', 'nhi.change.operation']))).loadRun('run-sel').spans;
     expect(selected).toHaveLength(1);
     expect(selected[0]!.attributes).toEqual({ 'nhi.workflow.run.id': 'run-sel', 'nhi.change.operation': 'rotate' });
-    const all = new RunStore(f.db).loadRun('run-sel');
+    const all = new RunStore(f.db).loadRun('run-sel').spans;
     expect(all[0]!.attributes).toEqual({ 'nhi.workflow.run.id': 'run-sel', 'http.request.method': 'GET', 'nhi.change.operation': 'rotate' });
     expect(selected[0]!.digest).toBe(all[0]!.digest);
+  });
+
+  it('keeps the first copy stored of a span resent with other content, even when the copy started earlier', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    addSpan(f, 'run-copy', '00000000000000b1', '', 0, { 'nhi.workflow.run.id': 'run-copy', 'nhi.policy.decision': 'deny' });
+    addSpan(f, 'run-copy', '00000000000000b2', '00000000000000b1', 5, { 'nhi.change.operation': 'rotate' });
+    addSpan(f, 'run-copy', '00000000000000b1', '', -60_000, { 'nhi.workflow.run.id': 'run-copy', 'nhi.policy.decision': 'allow' });
+    const loaded = new RunStore(f.db).loadRun('run-copy');
+    expect(loaded.duplicates).toBe(1);
+    expect(loaded.spans.map((s) => [s.spanId, s.attributes['nhi.policy.decision']])).toEqual([
+      ['00000000000000b1', 'deny'],
+      ['00000000000000b2', undefined],
+    ]);
+    expect(loaded.spans[0]!.startNs).toBe(START);
   });
 });

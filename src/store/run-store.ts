@@ -22,6 +22,18 @@ export interface RunState {
   readonly hasRoot: boolean;
   readonly spanCount: number;
   readonly revision: number;
+  /** Distinct spans the last revision was judged on (null before the first, or for older stores). */
+  readonly judgedSpans: number | null;
+  /** Copies of its spans stored again, as the last judgement counted them. */
+  readonly duplicateSpans: number;
+}
+
+/** A run's spans as judging reads them. */
+export interface LoadedRun {
+  /** Each span once: the first copy stored (an exporter may resend it, with any content). */
+  readonly spans: RunSpan[];
+  /** Copies stored beyond the first of a span (same trace and span id), which are ignored. */
+  readonly duplicates: number;
 }
 
 interface RunStateRow {
@@ -32,9 +44,12 @@ interface RunStateRow {
   has_root: bigint;
   span_count: bigint;
   revision: bigint;
+  judged_spans: bigint | null;
+  duplicate_spans: bigint;
 }
 
 interface SpanRow {
+  id: bigint;
   body: Buffer;
   redactions: string | null;
   resource_id: bigint;
@@ -82,7 +97,7 @@ export class RunStore implements ClaimSource {
       state: prepare('SELECT * FROM runs WHERE run_key = ?'),
       open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns"),
       openCount: prepare("SELECT count(*) FROM runs WHERE state = 'open'").pluck(),
-      spans: prepare('SELECT body, resource_id, scope_id, redactions FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
+      spans: prepare('SELECT id, body, resource_id, scope_id, redactions FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
       scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
       trigger: prepare('SELECT run_key, claimed_ns FROM trigger_events WHERE event_key = ? ORDER BY claimed_ns, run_key LIMIT 1'),
@@ -106,7 +121,13 @@ export class RunStore implements ClaimSource {
         `UPDATE runs SET state = CASE WHEN last_received_ns = @loaded_last_ns THEN 'evaluated' ELSE 'open' END,
            revision = revision + 1, workflow = @workflow, kind = @kind,
            status = @status, outcome = @outcome, actor_id = @actor_id, definition = @definition, started_ns = @started_ns,
-           ended_ns = @ended_ns, evaluated_ns = @evaluated_ns
+           ended_ns = @ended_ns, evaluated_ns = @evaluated_ns, judged_spans = @judged_spans, duplicate_spans = @duplicate_spans
+         WHERE run_key = @run_key
+         RETURNING revision, state`,
+      ),
+      markUnchanged: prepare(
+        `UPDATE runs SET state = CASE WHEN last_received_ns = @loaded_last_ns THEN 'evaluated' ELSE 'open' END,
+           duplicate_spans = @duplicate_spans
          WHERE run_key = @run_key
          RETURNING revision, state`,
       ),
@@ -141,18 +162,20 @@ export class RunStore implements ClaimSource {
   }
 
   /**
-   * Loads and decodes every span of a run, with the attributes judging reads; a span stored twice (an
-   * exporter's resend) counts once.
+   * Loads and decodes every span of a run, with the attributes judging reads. A span stored twice (an
+   * exporter's resend, whatever it carries) counts once, as its first copy: a re-export changes nothing.
    */
-  loadRun(runKey: string): RunSpan[] {
+  loadRun(runKey: string): LoadedRun {
     const rows = this.stmt.spans.all(runKey) as SpanRow[];
-    const seen = new Set<string>();
-    const spans: RunSpan[] = [];
+    const firstCopy = new Map<string, { row: SpanRow; span: ReturnType<typeof decodeSpanFields> }>();
     for (const row of rows) {
       const span = decodeSpanFields(row.body, this.spanAttributes, true);
       const id = `${span.traceId}/${span.spanId}`;
-      if (seen.has(id)) continue;
-      seen.add(id);
+      const seen = firstCopy.get(id);
+      if (seen === undefined || row.id < seen.row.id) firstCopy.set(id, { row, span });
+    }
+    const spans: RunSpan[] = [];
+    for (const { row, span } of firstCopy.values()) {
       spans.push({
         traceId: span.traceId,
         spanId: span.spanId,
@@ -172,7 +195,9 @@ export class RunStore implements ClaimSource {
         redactions: row.redactions === null ? NO_REDACTIONS : (JSON.parse(row.redactions) as SpanRedaction[]),
       });
     }
-    return spans;
+    // A later copy read first (it started earlier) left its place to the first one: restore the order.
+    if (spans.length < rows.length) spans.sort(byStart);
+    return { spans, duplicates: rows.length - spans.length };
   }
 
   firstTriggerClaimant(eventKey: string): Claimant | undefined {
@@ -223,6 +248,7 @@ export class RunStore implements ClaimSource {
     evaluatedNs: bigint,
     loadedLastNs: bigint,
     prepared?: PreparedRevision,
+    duplicates = 0,
   ): SavedRevision {
     let startNs: bigint | null = null;
     let endNs: bigint | null = null;
@@ -243,6 +269,8 @@ export class RunStore implements ClaimSource {
       ended_ns: endNs,
       evaluated_ns: evaluatedNs,
       loaded_last_ns: loadedLastNs,
+      judged_spans: input.spans.length,
+      duplicate_spans: duplicates,
     }) as { revision: bigint; state: 'open' | 'evaluated' } | undefined;
     const revision = updated === undefined ? 1 : Number(updated.revision);
     const p = prepared !== undefined && prepared.revision === revision ? prepared : this.prepareRevision(input, verdict, reason, evaluatedNs, revision);
@@ -254,6 +282,17 @@ export class RunStore implements ClaimSource {
     if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey, claimedNs);
     for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey, claimedNs);
     return { revision, state: updated?.state };
+  }
+
+  /**
+   * Closes a judgement that found only copies of spans the last revision was judged on: no revision is
+   * added (a re-export amends nothing), the copies are counted; call inside a transaction.
+   */
+  saveUnchanged(runKey: string, loadedLastNs: bigint, duplicates: number): SavedRevision {
+    const updated = this.stmt.markUnchanged.get({ run_key: runKey, loaded_last_ns: loadedLastNs, duplicate_spans: duplicates }) as
+      | { revision: bigint; state: 'open' | 'evaluated' }
+      | undefined;
+    return { revision: updated === undefined ? 0 : Number(updated.revision), state: updated?.state };
   }
 
   /**
@@ -313,5 +352,7 @@ function toState(row: RunStateRow): RunState {
     hasRoot: row.has_root !== 0n,
     spanCount: Number(row.span_count),
     revision: Number(row.revision),
+    judgedSpans: row.judged_spans === null ? null : Number(row.judged_spans),
+    duplicateSpans: Number(row.duplicate_spans),
   };
 }

@@ -68,6 +68,11 @@ export function createMetrics(sources: MetricSources = {}) {
       help: 'Runs waiting to be evaluated (or re-evaluated after a late span).',
       registers: [registry],
     }),
+    spansDuplicate: new Counter({
+      name: 'runledger_spans_duplicate_total',
+      help: 'Copies of spans already stored (same trace and span id) that judging ignored: the first copy stands (since process start).',
+      registers: [registry],
+    }),
     runsCapped: new Counter({
       name: 'runledger_runs_capped_total',
       help: 'Runs judged early because a cap was reached, by cap (since process start).',
