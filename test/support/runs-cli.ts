@@ -10,8 +10,11 @@ const run = promisify(execFile);
 export interface FindingView {
   readonly code: string;
   readonly severity: string;
+  readonly rule?: string;
+  readonly profile?: string;
   readonly field?: string;
   readonly span_id?: string;
+  readonly span_ids?: readonly string[];
   readonly message: string;
   readonly controls: readonly string[];
 }
@@ -28,6 +31,7 @@ export interface StepView {
   readonly status: 'ok' | 'error' | 'unset';
   readonly succeeded?: boolean;
   readonly evidence: Readonly<Record<string, string>>;
+  readonly actor?: { readonly id: string; readonly reported_id?: string; readonly registered?: boolean };
 }
 
 export interface RevisionView {
