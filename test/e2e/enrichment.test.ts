@@ -683,11 +683,12 @@ function attemptServe(configPath: string): Promise<ServeAttempt> {
         started = true;
         child.kill('SIGTERM');
       }
-      if (grace === undefined && output.includes('"start failed"')) grace = setTimeout(() => child.kill('SIGKILL'), 3_000);
+      // A serve that failed to start must exit by itself: only a hang is killed (and then fails the test).
+      if (grace === undefined && output.includes('"start failed"')) grace = setTimeout(() => child.kill('SIGKILL'), PATIENCE_MS);
     };
     child.stdout.on('data', onOutput);
     child.stderr.on('data', onOutput);
-    const hardStop = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const hardStop = setTimeout(() => child.kill('SIGKILL'), PATIENCE_MS);
     child.on('close', (code, signal) => {
       clearTimeout(hardStop);
       clearTimeout(grace);
