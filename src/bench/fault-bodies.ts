@@ -112,7 +112,8 @@ export function malformed(kind: MalformedKind, gzipBomb: Buffer): { body: Buffer
   const valid = () => Buffer.from(validRequest('fault-fuzz', randomInt(1, 4), randomInt(0, 64)).body);
   switch (kind) {
     case 'random_bytes':
-      return { body: randomBytes(randomInt(0, 4096)), gzip: false };
+      // At least 64 bytes: a few random bytes can happen to be a valid (empty) request.
+      return { body: randomBytes(randomInt(64, 4096)), gzip: false };
     case 'bit_flips': {
       const body = valid();
       for (let i = randomInt(1, 9); i > 0; i--) body[randomInt(body.length)]! ^= 1 << randomInt(8);

@@ -340,17 +340,19 @@ async function main(): Promise<void> {
   giveUpAfter(Number(values['budget-s']) * 1000, log);
   const results: Record<string, unknown[]> = {};
   let allOk = true;
-  const record = (section: Section, result: { ok?: boolean; skipped?: string }) => {
+  const record = async (section: Section, run: () => Promise<{ ok?: boolean; skipped?: string }>) => {
+    const sectionStarted = Date.now();
+    const result = { ...(await run()), seconds: Math.round((Date.now() - sectionStarted) / 1000) };
     (results[section] ??= []).push(result);
     if (result.ok === false) allOk = false;
     log(`${section}: ${JSON.stringify(result)}`);
   };
   const started = Date.now();
   for (const transport of TRANSPORTS) {
-    if (sections.includes('crash')) record('crash', await crash(transport, Number(values.cycles), Number(values.exporters)));
-    if (sections.includes('fuzz')) record('fuzz', await fuzz(transport, Number(values.fuzz)));
-    if (sections.includes('disk-full')) record('disk-full', await diskFull(transport));
-    if (sections.includes('overload')) record('overload', await overload(transport, Number(values.overload), Number(values['overload-limit'])));
+    if (sections.includes('crash')) await record('crash', () => crash(transport, Number(values.cycles), Number(values.exporters)));
+    if (sections.includes('fuzz')) await record('fuzz', () => fuzz(transport, Number(values.fuzz)));
+    if (sections.includes('disk-full')) await record('disk-full', () => diskFull(transport));
+    if (sections.includes('overload')) await record('overload', () => overload(transport, Number(values.overload), Number(values['overload-limit'])));
   }
   const summary = { seconds: Math.round((Date.now() - started) / 1000), ok: allOk, ...results };
   process.stdout.write(values.json ? `${JSON.stringify(summary)}\n` : `${JSON.stringify(summary, null, 2)}\n`);
