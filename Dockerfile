@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # runledger: OTLP/gRPC receiver keeping workflow run history for non-human identities.
-# Node 22 LTS: Node 20 reached end of life in April 2026; the code is tested on 20 and 22 (see engines).
-ARG NODE_IMAGE=node:22-bookworm-slim
+# Node 24 LTS: Node 20 reached end of life in April 2026; CI tests 20, 22 and 24 (see engines, .ci/run).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

@@ -12,10 +12,14 @@ export function runVerify(config: Readonly<Config>, options: { from?: number; pu
   const publicKeys: KeyObject[] = keyFiles.map(loadPublicKey);
   const db = openDatabase(config.storage.sqlite, { readonly: true });
   try {
-    return verifyChain(new ChainStore(db, undefined, config.integrity.origin), {
-      publicKeys,
-      ...(options.from !== undefined ? { fromSeq: options.from } : {}),
-    });
+    // One read transaction: while serve runs, the chain and the index are compared at one instant
+    // (a revision committed between the two reads would look unchained or mismatched).
+    return db.transaction(() =>
+      verifyChain(new ChainStore(db, undefined, config.integrity.origin), {
+        publicKeys,
+        ...(options.from !== undefined ? { fromSeq: options.from } : {}),
+      }),
+    )();
   } finally {
     db.close();
   }

@@ -20,8 +20,8 @@ function store(): ChainFixture {
   const f = createChainFixture();
   fixtures.push(f);
   f.chain.recordStart(NOW, 'test');
-  f.addRevision('run-a');
-  f.addRevision('run-b');
+  f.addRevision('run-a', { triggerEvent: 'scheduler|evt-1' });
+  f.addRevision('run-b', { findings: ['missing_field', 'replayed_trigger'] });
   f.addRevision('run-c');
   f.chain.writeCheckpoint(NOW);
   return f;
@@ -100,14 +100,18 @@ describe('verifyChain', () => {
     expect(report.problems).toEqual([expect.objectContaining({ kind: 'record_altered', run_id: 'run-c', message: expect.stringMatching(/span .* was altered/) })]);
   });
 
-  it('reports a deleted run (revisions and spans) as record_missing', () => {
+  it('reports a run deleted with all its rows as one run_deleted problem', () => {
     const f = store();
-    for (const table of ['run_revisions', 'spans', 'runs']) f.db.prepare(`DELETE FROM ${table} WHERE run_key = 'run-b'`).run();
+    for (const table of ['run_revisions', 'run_findings', 'spans', 'runs']) f.db.prepare(`DELETE FROM ${table} WHERE run_key = 'run-b'`).run();
     const report = verify(f);
-    expect(kinds(report)).toEqual(['record_missing']);
-    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'record_missing', run_id: 'run-b', seq: f.seqOf('run-b') }));
-    // one problem per missing revision: its spans are not listed again
-    expect(report.problems).toHaveLength(1);
+    // one problem for the run: its revisions, spans and index rows are not listed again
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'run_deleted', run_id: 'run-b', seq: f.seqOf('run-b') })]);
+  });
+
+  it('reports a run whose revision record alone was deleted as record_missing', () => {
+    const f = store();
+    f.db.prepare("DELETE FROM run_revisions WHERE run_key = 'run-b'").run();
+    expect(verify(f).problems).toEqual([expect.objectContaining({ kind: 'record_missing', run_id: 'run-b', seq: f.seqOf('run-b') })]);
   });
 
   it('reports two runs whose records were swapped as reordered', () => {
@@ -155,6 +159,7 @@ describe('verifyChain', () => {
     const payload = JSON.parse(chainRow(f, seq).payload) as { record_sha256: string };
     payload.record_sha256 = recordDigest(record);
     f.db.prepare('UPDATE chain SET payload = ? WHERE seq = ?').run(canonicalJson(payload), seq);
+    f.db.prepare("UPDATE runs SET status = 'violation' WHERE run_key = 'run-a'").run();
     rehashFrom(f, seq);
     const report = verify(f);
     expect(kinds(report)).toEqual(['checkpoint_mismatch', 'declared_gap', 'signature_invalid']);
@@ -172,11 +177,35 @@ describe('verifyChain', () => {
     expect(report.head.seq).toBe(last - 1);
   });
 
-  it('reports a checkpoint whose signed text was edited as signature_invalid', () => {
+  it('reports a checkpoint whose signed text was edited as checkpoint_forged', () => {
     const f = store();
     const forged = checkpointBody(ORIGIN, 2, chainRow(f, 2).record_hash, new Date().toISOString());
     f.db.prepare('UPDATE checkpoints SET body = ?, size = 2, head_hash = ?').run(forged, chainRow(f, 2).record_hash);
-    expect(kinds(verify(f))).toEqual(['signature_invalid']);
+    expect(kinds(verify(f))).toEqual(['checkpoint_forged']);
+  });
+
+  it('reports a checkpoint added without the key (copied signature) as checkpoint_forged', () => {
+    const f = store();
+    const cp = f.chain.checkpoints()[0]!;
+    const body = checkpointBody(ORIGIN, 3, chainRow(f, 3).record_hash, new Date().toISOString());
+    f.db
+      .prepare('INSERT INTO checkpoints (size, head_hash, created_ns, origin, key_id, body, signature) VALUES (3, ?, 1, ?, ?, ?, ?)')
+      .run(chainRow(f, 3).record_hash, ORIGIN, cp.key_id, body, cp.signature);
+    expect(verify(f).problems).toEqual([expect.objectContaining({ kind: 'checkpoint_forged', message: expect.stringContaining('at size 3 has an invalid signature') })]);
+  });
+
+  it('reports two chain rows swapped in place as reordered, not altered', () => {
+    const f = store();
+    const [two, three] = [chainRow(f, 2), chainRow(f, 3)];
+    const put = f.db.prepare('UPDATE chain SET kind = ?, run_key = ?, revision = ?, created_ns = ?, payload = ?, prev_hash = ?, record_hash = ? WHERE seq = ?');
+    const runOf = (row: StoredRow) => JSON.parse(row.payload) as { run_key: string; revision: number };
+    for (const [row, seq] of [[two, 3], [three, 2]] as const) {
+      put.run(row.kind, runOf(row).run_key, runOf(row).revision, row.created_ns, row.payload, row.prev_hash, row.record_hash, seq);
+    }
+    const report = verify(f);
+    expect(kinds(report)).toEqual(['reordered']);
+    expect(report.problems).toContainEqual(expect.objectContaining({ seq: 2, message: 'chain record 2 (revision) was sealed as record 3' }));
+    expect(report.problems).toContainEqual(expect.objectContaining({ seq: 3, message: 'chain record 3 (revision) was sealed as record 2' }));
   });
 
   it('reports a checkpoint whose columns differ from its signed text as checkpoint_mismatch', () => {
@@ -209,6 +238,14 @@ describe('verifyChain', () => {
     const report = verify(f, { publicKeys: [other] });
     expect(report.intact).toBe(false);
     expect(kinds(report)).toEqual(['unknown_key']);
+  });
+
+  it('reports a chain without its tail rows as truncated, however many rows are cut', () => {
+    const f = store();
+    for (const run of ['run-b', 'run-c']) for (const table of ['run_revisions', 'run_findings', 'spans', 'runs']) f.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(run);
+    f.db.prepare('DELETE FROM chain WHERE seq >= 3').run();
+    const report = verify(f);
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'truncated', message: 'a signed checkpoint covers 4 records but the chain ends at 2' })]);
   });
 
   it('reports a signed kind stripped of its signature as signature_invalid', () => {
@@ -299,5 +336,123 @@ describe('verifyChain', () => {
     const seq = f.seqOf('run-b');
     f.db.prepare("UPDATE chain SET run_key = 'run-a' WHERE run_key = 'run-b'").run();
     expect(verify(f).problems).toEqual([expect.objectContaining({ kind: 'record_altered', seq })]);
+  });
+});
+
+// The tables queries read must say what the sealed records say: `runs list --status compliant` reads
+// the `runs` index, `--finding` reads run_findings, replay detection reads the claim tables.
+describe('verifyChain: the index queries read', () => {
+  const mismatches = (report: VerifyReport) => report.problems.filter((p) => p.kind === 'index_mismatch');
+
+  it('reports a run index row flipped from incomplete to compliant as index_mismatch naming the run and field', () => {
+    const f = store();
+    f.db.prepare("UPDATE runs SET status = 'compliant' WHERE run_key = 'run-b'").run();
+    const report = verify(f);
+    expect(report.intact).toBe(false);
+    expect(report.problems).toEqual([
+      expect.objectContaining({
+        kind: 'index_mismatch',
+        run_id: 'run-b',
+        revision: 1,
+        seq: f.seqOf('run-b'),
+        message: 'runs row of run run-b says status compliant, its sealed revision 1 says incomplete',
+      }),
+    ]);
+  });
+
+  it.each([
+    ['workflow', "'other-workflow'"],
+    ['kind', "'jit_access'"],
+    ['outcome', "'failed'"],
+    ['actor_id', "'someone-else'"],
+    ['definition', "'sha256:forged'"],
+    ['started_ns', '42'],
+  ])('reports an edited %s column of a run index row as index_mismatch', (column, value) => {
+    const f = store();
+    f.db.prepare(`UPDATE runs SET ${column} = ${value} WHERE run_key = 'run-c'`).run();
+    expect(verify(f).problems).toEqual([expect.objectContaining({ kind: 'index_mismatch', run_id: 'run-c', message: expect.stringContaining('runs row of run run-c says') })]);
+  });
+
+  it('reports an index row pointing at an older revision, a missing one and an unsealed one', () => {
+    const f = store();
+    f.addRevision('run-a', { triggerEvent: 'scheduler|evt-1' });
+    f.db.prepare("UPDATE runs SET revision = 1 WHERE run_key = 'run-a'").run();
+    f.db.prepare("DELETE FROM runs WHERE run_key = 'run-c'").run();
+    f.db
+      .prepare(
+        `INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, revision, status)
+         VALUES ('forged', 'evaluated', 1, 1, 1, 'compliant')`,
+      )
+      .run();
+    expect(mismatches(verify(f)).map((p) => [p.run_id, p.message])).toEqual([
+      ['run-a', 'runs row of run run-a names revision 1, the latest sealed is 2'],
+      ['run-c', 'runs row of run run-c is missing: queries do not list its sealed revision 1'],
+      ['forged', 'runs row of run forged (revision 1) has no sealed revision'],
+    ]);
+  });
+
+  it('leaves an open run (revision 0, not yet judged) out of the comparison', () => {
+    const f = store();
+    f.db.prepare("INSERT INTO runs (run_key, state, first_received_ns, last_received_ns) VALUES ('still-open', 'open', 1, 1)").run();
+    expect(verify(f).problems).toEqual([]);
+  });
+
+  it('reports a run_findings row deleted from the latest revision (the run vanishes from --finding) as index_mismatch', () => {
+    const f = store();
+    f.db.prepare("DELETE FROM run_findings WHERE run_key = 'run-b' AND code = 'replayed_trigger'").run();
+    expect(verify(f).problems).toEqual([
+      expect.objectContaining({ kind: 'index_mismatch', run_id: 'run-b', message: 'run_findings row (replayed_trigger) of run run-b revision 1 is missing' }),
+    ]);
+  });
+
+  it('reports a run_findings row added to a revision, or for a run never sealed, as index_mismatch', () => {
+    const f = store();
+    const add = f.db.prepare('INSERT INTO run_findings (run_key, revision, code, started_ns) VALUES (?, 1, ?, 0)');
+    add.run('run-c', 'tool_outside_boundary');
+    add.run('nobody', 'ungated_change');
+    expect(mismatches(verify(f)).map((p) => p.message)).toEqual([
+      'run_findings row (tool_outside_boundary) of run run-c revision 1 is not a finding of that sealed revision',
+      'run_findings row (ungated_change) of run nobody revision 1 is not a finding of that sealed revision',
+    ]);
+  });
+
+  it('keeps the findings of earlier revisions: they are history, checked against their own record', () => {
+    const f = store();
+    f.addRevision('run-b');
+    expect(verify(f).problems).toEqual([]);
+    f.db.prepare("UPDATE run_findings SET code = 'definition_drift' WHERE run_key = 'run-b' AND revision = 1 AND code = 'missing_field'").run();
+    expect(mismatches(verify(f))).toEqual([expect.objectContaining({ run_id: 'run-b', revision: 1 })]);
+  });
+
+  it('reports a deleted replay claim (a replay of it would pass unnoticed) as index_mismatch', () => {
+    const f = store();
+    f.db.prepare("DELETE FROM trigger_events WHERE run_key = 'run-a'").run();
+    expect(verify(f).problems).toEqual([
+      expect.objectContaining({ kind: 'index_mismatch', run_id: 'run-a', message: 'trigger claim scheduler|evt-1 of run run-a is missing: a replay of it would go unnoticed' }),
+    ]);
+  });
+
+  it('reports a claim moved to another run, or backdated to make another run the replay, as index_mismatch', () => {
+    const f = store();
+    f.db.prepare("UPDATE trigger_events SET run_key = 'run-c' WHERE run_key = 'run-a'").run();
+    expect(mismatches(verify(f)).map((p) => p.run_id)).toEqual(['run-c', 'run-a']);
+
+    const g = store();
+    g.db.prepare("UPDATE trigger_events SET claimed_ns = 1 WHERE run_key = 'run-a'").run();
+    expect(verify(g).problems).toEqual([expect.objectContaining({ kind: 'index_mismatch', run_id: 'run-a', message: expect.stringContaining('when no sealed revision started') })]);
+  });
+
+  it('reports a decision claim forged for a sealed run as index_mismatch', () => {
+    const f = store();
+    f.db.prepare("INSERT INTO decision_ids (decision_id, run_key, claimed_ns) VALUES ('approval-7', 'run-c', 0)").run();
+    expect(verify(f).problems).toEqual([
+      expect.objectContaining({ kind: 'index_mismatch', run_id: 'run-c', message: 'decision claim approval-7 of run run-c is in no sealed revision of that run' }),
+    ]);
+  });
+
+  it('does not compare the index when starting mid-chain, where not every revision was read', () => {
+    const f = store();
+    f.db.prepare("UPDATE runs SET status = 'violation' WHERE run_key = 'run-a'").run();
+    expect(verify(f, { fromSeq: 3 }).problems).toEqual([]);
   });
 });

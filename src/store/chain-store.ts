@@ -23,6 +23,37 @@ export interface ChainReader {
   /** Every stored run revision, to find any that no chain row covers. */
   revisionKeys(): Iterable<readonly [string, number]>;
   checkpoints(): CheckpointRow[];
+  /** The `runs` index rows of evaluated runs, by run key. */
+  runIndex(): ReadonlyMap<string, RunIndexRow>;
+  findingRows(): Iterable<FindingRow>;
+  /** Trigger events and decision ids runs claimed (what replay detection reads). */
+  claimRows(): Iterable<ClaimRow>;
+}
+
+/** The columns of a `runs` row that queries filter and sort on. */
+export interface RunIndexRow {
+  readonly run_key: string;
+  readonly revision: number;
+  readonly workflow: string | null;
+  readonly kind: string | null;
+  readonly status: string | null;
+  readonly outcome: string | null;
+  readonly actor_id: string | null;
+  readonly definition: string | null;
+  readonly started_ns: bigint | null;
+}
+
+export interface FindingRow {
+  readonly run_key: string;
+  readonly revision: number;
+  readonly code: string;
+}
+
+export interface ClaimRow {
+  readonly claim: 'trigger' | 'decision';
+  readonly key: string;
+  readonly run_key: string;
+  readonly claimed_ns: bigint;
 }
 
 interface RawChainRow extends Omit<ChainRow, 'seq' | 'revision'> {
@@ -162,6 +193,28 @@ export class ChainStore implements ChainReader {
     const checkpoint = cp === undefined ? null : { ...cp, id: Number(cp.id), size: Number(cp.size) };
     const path = (this.stmt.rowsBetween.all(first, checkpoint?.size ?? last) as RawChainRow[]).map(toRow);
     return { revisions, path, checkpoint };
+  }
+
+  runIndex(): ReadonlyMap<string, RunIndexRow> {
+    const rows = this.db
+      .prepare('SELECT run_key, revision, workflow, kind, status, outcome, actor_id, definition, started_ns FROM runs WHERE revision > 0')
+      .safeIntegers(true)
+      .all() as Array<RunIndexRow & { revision: bigint }>;
+    return new Map(rows.map((r) => [r.run_key, { ...r, revision: Number(r.revision) }]));
+  }
+
+  *findingRows(): Iterable<FindingRow> {
+    for (const r of this.db.prepare('SELECT run_key, revision, code FROM run_findings').iterate() as IterableIterator<FindingRow>) yield r;
+  }
+
+  *claimRows(): Iterable<ClaimRow> {
+    yield* this.db
+      .prepare(
+        `SELECT 'trigger' AS claim, event_key AS key, run_key, claimed_ns FROM trigger_events
+         UNION ALL SELECT 'decision', decision_id, run_key, claimed_ns FROM decision_ids`,
+      )
+      .safeIntegers(true)
+      .iterate() as IterableIterator<ClaimRow>;
   }
 
   checkpoints(): CheckpointRow[] {

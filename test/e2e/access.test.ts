@@ -9,6 +9,7 @@ import { startRunledger, type RunledgerProcess } from '../support/runledger-proc
 import { createSecureOtelSender, rawExport, type SecureSenderOptions } from '../support/secure-clients.js';
 import { spansOfTrace } from '../support/stored-spans.js';
 import { createTestCa, type IssuedCert } from '../support/test-pki.js';
+import { PATIENCE_MS } from '../support/patience.js';
 
 /**
  * DESIGN §8 "Auth failure → UNAUTHENTICATED. TLS and mTLS configurable": real processes, real
@@ -48,7 +49,7 @@ async function sendSpan(p: RunledgerProcess, url: string, options: SecureSenderO
 }
 
 async function waitForStored(dbPath: string, traceId: string): Promise<number> {
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + PATIENCE_MS;
   for (;;) {
     const stored = spansOfTrace(dbPath, traceId).length;
     if (stored > 0 || Date.now() > deadline) return stored;

@@ -9,6 +9,7 @@ import { JIT_BROKER, MIX_ORDER, ROTATOR, ROTATOR_EU, sendRunMix, type MixRunName
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
 import { runledgerCli, showRun, waitForRuns, type RunView } from '../support/runs-cli.js';
 import { emitRun } from '../support/workflows.js';
+import { PATIENCE_MS } from '../support/patience.js';
 
 /**
  * The HTTP API (/api/v1) end to end: a known mix of runs (test/support/run-mix.ts) sent through the real
@@ -275,7 +276,7 @@ describe('HTTP API /api/v1 after real OTel traffic', () => {
   describe('GET /api/v1/runs/{run_id}/evidence', () => {
     /** The bundle once a signed checkpoint covers the run's last revision (written every second). */
     async function checkpointedBundle(runId: string): Promise<EvidenceBundle> {
-      const deadline = Date.now() + 8_000;
+      const deadline = Date.now() + PATIENCE_MS;
       for (;;) {
         const { status, body } = await get<EvidenceBundle>(`/api/v1/runs/${runId}/evidence`);
         expect(status).toBe(200);

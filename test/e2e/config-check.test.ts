@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MAIN } from '../support/runledger-process.js';
+import { PATIENCE_MS } from '../support/patience.js';
 
 const DOCUMENTED_CONFIG = resolve(import.meta.dirname, '../../config/runledger.yaml');
 
 /** Runs the CLI with no RUNLEDGER_* variables from the developer's shell leaking in. */
 function runledgerCli(...args: string[]) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RUNLEDGER_')));
-  const result = spawnSync(process.execPath, [MAIN, ...args], { env, encoding: 'utf8', timeout: 15_000 });
+  const result = spawnSync(process.execPath, [MAIN, ...args], { env, encoding: 'utf8', timeout: PATIENCE_MS });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

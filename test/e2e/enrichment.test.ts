@@ -22,6 +22,7 @@ import {
   type RunFields,
   type StepSpec,
 } from '../support/workflows.js';
+import { PATIENCE_MS } from '../support/patience.js';
 
 /**
  * README "Enrichment": the NHI inventory, the policy catalogue (policy revisions, agents' approved
@@ -75,7 +76,7 @@ const getRun = (p: RunledgerProcess, runId: string, revision?: number): Promise<
 const codes = (run: RunRecord): string[] => run.findings.map((f) => f.code).sort();
 
 /** Polls until `check` returns true, or fails naming `what`. */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = PATIENCE_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -691,11 +692,12 @@ function attemptServe(configPath: string): Promise<ServeAttempt> {
         started = true;
         child.kill('SIGTERM');
       }
-      if (grace === undefined && output.includes('"start failed"')) grace = setTimeout(() => child.kill('SIGKILL'), 3_000);
+      // A serve that failed to start must exit by itself: only a hang is killed (and then fails the test).
+      if (grace === undefined && output.includes('"start failed"')) grace = setTimeout(() => child.kill('SIGKILL'), PATIENCE_MS);
     };
     child.stdout.on('data', onOutput);
     child.stderr.on('data', onOutput);
-    const hardStop = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const hardStop = setTimeout(() => child.kill('SIGKILL'), PATIENCE_MS);
     child.on('close', (code, signal) => {
       clearTimeout(hardStop);
       clearTimeout(grace);

@@ -11,6 +11,7 @@ import { runledgerCli, waitForRuns } from '../support/runs-cli.js';
 import { copyStore, problemKinds, tamper, verifyStore, type StoreCopy } from '../support/store-copies.js';
 import { readDb } from '../support/stored-spans.js';
 import { change, decision, emitRun, newRunId, workflowRoot, type EmittedRun, type RunFields } from '../support/workflows.js';
+import { PATIENCE_MS } from '../support/patience.js';
 
 /**
  * DESIGN §7 end to end: real OTel traffic builds a chained, checkpointed store; `runledger verify`
@@ -31,6 +32,8 @@ const rotation = (label: string): RunFields => ({
   kind: 'secret_rotation',
   result: 'success',
   triggerKind: 'schedule',
+  eventSource: 'scheduler',
+  eventId: `evt-${label}`,
   actorId: 'system:serviceaccount:secrets:rotator',
   actorType: 'service_account',
 });
@@ -56,7 +59,7 @@ const keyIdOf = (publicKey: KeyObject) =>
   createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
 
 async function fetchEvidence(httpUrl: string, runId: string, minCheckpointSize: number): Promise<EvidenceBundle> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + PATIENCE_MS;
   for (;;) {
     const response = await fetch(`${httpUrl}/api/v1/runs/${encodeURIComponent(runId)}/evidence`);
     expect(response.status).toBe(200);
@@ -167,12 +170,49 @@ describe.concurrent('integrity: hash chain, signed checkpoints, verify and evide
       expect(report.problems).toEqual([expect.objectContaining({ kind: 'record_altered', run_id: C, message: expect.stringMatching(/^span .* was altered$/) })]);
     });
 
-    it('a run deleted (its revisions and spans) → record_missing', async () => {
+    it('a run deleted (every row: revisions, findings, claims, spans, index) → run_deleted', async () => {
       const report = await tampered((db) => {
-        for (const table of ['run_revisions', 'run_findings', 'spans', 'runs']) db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(D);
+        for (const table of ['run_revisions', 'run_findings', 'trigger_events', 'decision_ids', 'spans', 'trace_runs', 'runs']) {
+          db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(D);
+        }
       });
-      expect(problemKinds(report)).toEqual(['record_missing']);
-      expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'record_missing', seq: seqOf(D), run_id: D }));
+      expect(report.problems).toEqual([expect.objectContaining({ kind: 'run_deleted', seq: seqOf(D), run_id: D })]);
+    });
+
+    it('a run index row flipped to another status (runs list now lists it there) → index_mismatch naming the run', async () => {
+      const store = copy();
+      const sealed = readDb(store.dbPath, (db) => db.prepare('SELECT status FROM runs WHERE run_key = ?').pluck().get(B)) as string;
+      const flipped = sealed === 'compliant' ? 'violation' : 'compliant';
+      tamper(store.dbPath, (db) => db.prepare('UPDATE runs SET status = ? WHERE run_key = ?').run(flipped, B));
+      // What an auditor's query now answers: the edit works on every listing...
+      const listed = await runledgerCli(['runs', 'list', '--config', store.configPath, '--status', flipped, '--json']);
+      expect((JSON.parse(listed.stdout) as Array<{ run_id: string }>).map((r) => r.run_id)).toContain(B);
+      // ...and verify names the row.
+      const { code, report } = await verifyStore(store.configPath);
+      expect(code).toBe(1);
+      expect(report.problems).toEqual([
+        expect.objectContaining({
+          kind: 'index_mismatch',
+          run_id: B,
+          revision: 1,
+          message: `runs row of run ${B} says status ${flipped}, its sealed revision 1 says ${sealed}`,
+        }),
+      ]);
+    });
+
+    it("a run's findings deleted from run_findings (it vanishes from --finding) → index_mismatch", async () => {
+      const report = await tampered((db) => db.prepare('DELETE FROM run_findings WHERE run_key = ?').run(C));
+      expect(problemKinds(report)).toEqual(['index_mismatch']);
+      expect(new Set(report.problems.map((p) => p.run_id))).toEqual(new Set([C]));
+    });
+
+    it("a run's trigger claim deleted (its replay would pass) or forged onto another run → index_mismatch", async () => {
+      const report = await tampered((db) => {
+        db.prepare('DELETE FROM trigger_events WHERE run_key = ?').run(B);
+        db.prepare('UPDATE trigger_events SET run_key = ? WHERE run_key = ?').run(D, C);
+      });
+      expect(problemKinds(report)).toEqual(['index_mismatch']);
+      expect(report.problems.map((p) => p.run_id).sort()).toEqual([B, C, D].sort());
     });
 
     it("two runs' records swapped → reordered", async () => {
@@ -203,6 +243,20 @@ describe.concurrent('integrity: hash chain, signed checkpoints, verify and evide
       expect(report.problems).toEqual([expect.objectContaining({ kind: 'record_altered', seq: seqOf(B) })]);
     });
 
+    it('two chain rows swapped in place → reordered', async () => {
+      const report = await tampered((db) => {
+        const columns = 'kind, run_key, revision, created_ns, payload, prev_hash, record_hash, key_id, signature';
+        const [three, four] = [3, 4].map((seq) => db.prepare(`SELECT ${columns} FROM chain WHERE seq = ?`).safeIntegers(true).get(seq) as Record<string, unknown>);
+        const put = db.prepare(
+          'UPDATE chain SET kind = @kind, run_key = @run_key, revision = @revision, created_ns = @created_ns, payload = @payload, prev_hash = @prev_hash, record_hash = @record_hash, key_id = @key_id, signature = @signature WHERE seq = @seq',
+        );
+        put.run({ ...four, seq: 3 });
+        put.run({ ...three, seq: 4 });
+      });
+      expect(problemKinds(report)).toEqual(['reordered']);
+      expect(report.problems).toContainEqual(expect.objectContaining({ seq: 3, message: 'chain record 3 (revision) was sealed as record 4' }));
+    });
+
     it('chain rows deleted in the middle → record_missing', async () => {
       const report = await tampered((db) => db.prepare('DELETE FROM chain WHERE seq IN (3, 4)').run());
       expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'record_missing', seq: 3 }));
@@ -221,6 +275,7 @@ describe.concurrent('integrity: hash chain, signed checkpoints, verify and evide
     it('a record edited and the chain re-hashed after it → the signed checkpoint no longer matches', async () => {
       const report = await tampered((db) => {
         db.prepare("UPDATE run_revisions SET record = json_set(record, '$.status', 'compliant') WHERE run_key = ? AND revision = 1").run(B);
+        db.prepare("UPDATE runs SET status = 'compliant' WHERE run_key = ?").run(B); // the index too, or index_mismatch names it
         const record = db.prepare('SELECT record FROM run_revisions WHERE run_key = ? AND revision = 1').pluck().get(B) as string;
         let prev = rows.find((r) => r.seq === seqOf(B) - 1)!.record_hash;
         for (const row of rows.filter((r) => r.seq >= seqOf(B))) {
@@ -239,23 +294,39 @@ describe.concurrent('integrity: hash chain, signed checkpoints, verify and evide
       expect(problemKinds(report)).toEqual(['checkpoint_mismatch']);
     });
 
-    it("a checkpoint's signed body changed to name another head → signature_invalid and checkpoint_mismatch", async () => {
+    it("a checkpoint's signed body changed to name another head → checkpoint_forged and checkpoint_mismatch", async () => {
       const report = await tampered((db) => {
         const row5 = rows.find((r) => r.seq === 5)!;
         db.prepare('UPDATE checkpoints SET body = ? WHERE size = 6').run(
           `${ORIGIN}\n6\n${Buffer.from(row5.record_hash, 'hex').toString('base64')}\ntime ${new Date().toISOString()}\n`,
         );
       });
-      expect(problemKinds(report)).toEqual(['checkpoint_mismatch', 'signature_invalid']);
+      expect(problemKinds(report)).toEqual(['checkpoint_forged', 'checkpoint_mismatch']);
     });
 
-    it("a checkpoint's signature replaced → signature_invalid", async () => {
+    it('a checkpoint forged over a shorter chain, with a signature copied from a real one → checkpoint_forged', async () => {
+      const report = await tampered((db) => {
+        const real = db.prepare('SELECT key_id, signature FROM checkpoints WHERE size = 6 LIMIT 1').get() as { key_id: string; signature: string };
+        const head = rows.find((r) => r.seq === 3)!.record_hash;
+        const body = `${ORIGIN}\n3\n${Buffer.from(head, 'hex').toString('base64')}\ntime ${new Date().toISOString()}\n`;
+        db.prepare('INSERT INTO checkpoints (size, head_hash, created_ns, origin, key_id, body, signature) VALUES (3, ?, 1, ?, ?, ?, ?)').run(
+          head,
+          ORIGIN,
+          real.key_id,
+          body,
+          real.signature,
+        );
+      });
+      expect(report.problems).toEqual([expect.objectContaining({ kind: 'checkpoint_forged', message: expect.stringContaining('at size 3 has an invalid signature') })]);
+    });
+
+    it("a checkpoint's signature replaced → checkpoint_forged", async () => {
       const report = await tampered((db) => {
         const body = db.prepare('SELECT body FROM checkpoints WHERE size = 6 LIMIT 1').pluck().get() as string;
         const forged = sign(null, Buffer.from(body), generateKeyPairSync('ed25519').privateKey).toString('base64');
         db.prepare('UPDATE checkpoints SET signature = ? WHERE size = 6').run(forged);
       });
-      expect(problemKinds(report)).toEqual(['signature_invalid']);
+      expect(problemKinds(report)).toEqual(['checkpoint_forged']);
     });
 
     it("a checkpoint's head column changed → checkpoint_mismatch", async () => {
@@ -279,6 +350,31 @@ describe.concurrent('integrity: hash chain, signed checkpoints, verify and evide
       });
       expect(problemKinds(report)).toEqual(['unknown_key']);
     });
+  });
+
+  // The attacker holds the file: they swap the key pair beside the store and re-sign everything. The
+  // store alone then proves nothing about who signed it; the auditor's own copy of the key does.
+  it('a swapped public key (key pair replaced, every signature redone) → unknown_key against the auditor\'s copy', async () => {
+    const store = copy();
+    const attacker = generateKeyPairSync('ed25519');
+    const attackerId = keyIdOf(attacker.publicKey);
+    const swappedKey = join(store.dir, 'signing-key.pem');
+    writeFileSync(swappedKey, attacker.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(`${swappedKey}.pub`, attacker.publicKey.export({ type: 'spki', format: 'pem' }));
+    writeFileSync(store.configPath, `storage: {sqlite: {path: ${store.dbPath}}}\nintegrity: {signing_key_file: ${swappedKey}, origin: ${ORIGIN}}\n`);
+    tamper(store.dbPath, (db) => {
+      for (const cp of db.prepare('SELECT id, body FROM checkpoints').all() as Array<{ id: number; body: string }>) {
+        db.prepare('UPDATE checkpoints SET key_id = ?, signature = ? WHERE id = ?').run(attackerId, sign(null, Buffer.from(cp.body), attacker.privateKey).toString('base64'), cp.id);
+      }
+      for (const row of db.prepare('SELECT seq, record_hash FROM chain WHERE signature IS NOT NULL').all() as Array<{ seq: number; record_hash: string }>) {
+        db.prepare('UPDATE chain SET key_id = ?, signature = ? WHERE seq = ?').run(attackerId, sign(null, Buffer.from(row.record_hash), attacker.privateKey).toString('base64'), row.seq);
+      }
+    });
+    expect((await verifyStore(store.configPath)).code).toBe(0); // trusting the swapped .pub: nothing to see
+    const { code, report } = await verifyStore(store.configPath, ['--public-key', `${KEY_FILE}.pub`]);
+    expect(code).toBe(1);
+    expect(problemKinds(report)).toEqual(['unknown_key']);
+    expect(report.problems[0]!.message).toContain(`signed by key ${attackerId}, which is not a trusted key`);
   });
 
   it('fails (exit 1, unknown_key) when the auditor trusts only another public key', async () => {
@@ -344,7 +440,7 @@ describe.concurrent('integrity: hash chain, signed checkpoints, verify and evide
       prunedStore.current = store;
       const runledger = await startRunledger({ dir: store.dir, config: { ...config, retention } });
       started.push(runledger);
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + PATIENCE_MS;
       while (!runledger.logs.some((l) => l.msg === 'retention pruned runs')) {
         if (Date.now() > deadline) throw new Error(`no pruning logged:\n${runledger.stdout()}`);
         await sleep(50);

@@ -10,6 +10,7 @@ import { parseValue, scrape, type Exposition } from '../support/prometheus-text.
 import { RawOtlpClient } from '../support/raw-otlp-client.js';
 import { JIT_BROKER, MIX_ORDER, ROTATOR, ROTATOR_EU, sendRunMix, type RunMix } from '../support/run-mix.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
+import { PATIENCE_MS } from '../support/patience.js';
 
 /**
  * GET /metrics end to end: a known mix of runs (test/support/run-mix.ts: workflow A with 3 compliant
@@ -30,7 +31,7 @@ describe('GET /metrics after real OTel traffic', () => {
   });
 
   /** Scrapes until `ready` holds (e.g. a gauge set by a periodic task), failing after `timeoutMs`. */
-  async function scrapeUntil(ready: (m: Exposition) => boolean, what: string, timeoutMs = 8_000): Promise<Exposition> {
+  async function scrapeUntil(ready: (m: Exposition) => boolean, what: string, timeoutMs = PATIENCE_MS): Promise<Exposition> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const metrics = await scrape(runledger.httpUrl);

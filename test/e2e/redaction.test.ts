@@ -18,6 +18,7 @@ import {
 } from '../support/secret-corpus.js';
 import { readDb } from '../support/stored-spans.js';
 import { newRunId, runAttributes, StepClock, type RunFields } from '../support/workflows.js';
+import { PATIENCE_MS } from '../support/patience.js';
 
 /**
  * DESIGN §7 redaction end to end: the secret corpus (test/support/secret-corpus.ts) sent by the real
@@ -367,7 +368,7 @@ describe('redaction end to end: secrets never reach disk, logs, API, export or m
     for (const [label, bytes] of storeFiles(dir, 'store after SIGTERM')) everything.set(label, bytes);
     // The cleanly closed store, read by the CLI with no server running.
     for (const id of secondIds) everything.set(`runledger export ${id} (stopped store)`, await exportRun(second.configPath, id));
-  }, 38_000);
+  }, 4 * PATIENCE_MS); // two starts, two sends, runs judged and exports: a hang guard
 
   afterAll(async () => {
     await Promise.all([first?.stop('SIGKILL'), second?.stop('SIGKILL')]);

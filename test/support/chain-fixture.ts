@@ -30,6 +30,10 @@ export interface RevisionOptions {
   readonly kind?: string | null;
   readonly evaluatedNs?: bigint;
   readonly spans?: number;
+  /** Finding codes of the revision (recorded in its record and in run_findings). */
+  readonly findings?: readonly string[];
+  /** A trigger event the run claims (recorded in its record and in trigger_events). */
+  readonly triggerEvent?: string;
 }
 
 export const ORIGIN = 'runledger-unit';
@@ -52,10 +56,11 @@ export function createChainFixture(keyPath?: string): ChainFixture {
       const revision = (previous ?? 0) + 1;
       const traceId = randomBytes(16).toString('hex');
       const spans: Array<[string, string, string]> = [];
+      const runStartNs = BigInt(++counter) * 1_000_000n;
       for (let i = 0; i < (options.spans ?? 2); i++) {
         const spanId = randomBytes(8).toString('hex');
         const body = randomBytes(24);
-        const startNs = BigInt(++counter);
+        const startNs = runStartNs + BigInt(i);
         db.prepare(
           `INSERT INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code,
              resource_id, scope_id, body, received_ns)
@@ -63,23 +68,40 @@ export function createChainFixture(keyPath?: string): ChainFixture {
         ).run(runKey, traceId, spanId, `step ${i}`, startNs, startNs + 1n, body, evaluatedNs);
         spans.push([traceId, spanId, sha256Hex(body)]);
       }
+      const findings = options.findings ?? [];
+      const status = findings.length === 0 ? 'compliant' : 'incomplete';
+      const startedNs = spans.length > 0 ? runStartNs : null;
       const record = JSON.stringify({
         run_id: runKey,
         revision,
-        status: 'compliant',
+        workflow: 'unit-workflow',
+        kind: options.kind ?? null,
+        status,
         outcome: 'complete',
-        findings: [],
+        actor: { id: 'unit-actor' },
+        definition: null,
+        started_at: startedNs === null ? null : new Date(Number(startedNs / 1_000_000n)).toISOString(),
+        findings: findings.map((code) => ({ code })),
+        claims: { trigger_event: options.triggerEvent ?? null, decision_ids: [], definition: null },
         evaluated_at: new Date(Number(evaluatedNs / 1_000_000n)).toISOString(),
       });
       db.prepare(
         `INSERT INTO run_revisions (run_key, revision, evaluated_ns, reason, status, outcome, record)
-         VALUES (?, ?, ?, 'settled', 'compliant', 'complete', ?)`,
-      ).run(runKey, revision, evaluatedNs, record);
+         VALUES (?, ?, ?, 'settled', ?, 'complete', ?)`,
+      ).run(runKey, revision, evaluatedNs, status, record);
       db.prepare(
-        `INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count, revision, kind, evaluated_ns)
-         VALUES (@run_key, 'evaluated', @ns, @ns, 1, @count, @revision, @kind, @ns)
-         ON CONFLICT (run_key) DO UPDATE SET revision = @revision, evaluated_ns = @ns, span_count = span_count + @count`,
-      ).run({ run_key: runKey, ns: evaluatedNs, count: spans.length, revision, kind: options.kind ?? null });
+        `INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count, revision, workflow, kind, status,
+           outcome, actor_id, started_ns, evaluated_ns)
+         VALUES (@run_key, 'evaluated', @ns, @ns, 1, @count, @revision, 'unit-workflow', @kind, @status, 'complete', 'unit-actor', @started_ns, @ns)
+         ON CONFLICT (run_key) DO UPDATE SET revision = @revision, kind = @kind, status = @status, started_ns = @started_ns,
+           evaluated_ns = @ns, span_count = span_count + @count`,
+      ).run({ run_key: runKey, ns: evaluatedNs, count: spans.length, revision, kind: options.kind ?? null, status, started_ns: startedNs });
+      for (const code of findings) {
+        db.prepare('INSERT INTO run_findings (run_key, revision, code, started_ns) VALUES (?, ?, ?, ?)').run(runKey, revision, code, startedNs);
+      }
+      if (options.triggerEvent !== undefined) {
+        db.prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key, claimed_ns) VALUES (?, ?, ?)').run(options.triggerEvent, runKey, startedNs ?? evaluatedNs);
+      }
       return chain.appendRevision({ run_key: runKey, revision, record_sha256: recordDigest(record), spans }, evaluatedNs).seq;
     })();
   };

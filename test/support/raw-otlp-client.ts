@@ -1,6 +1,7 @@
 import { connect, constants as h2 } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { TRACE_SERVICE_EXPORT_PATH } from '../../src/otlp/proto.js';
+import { PATIENCE_MS } from './patience.js';
 
 /** What a raw Export call came back with: the status, and the answer body or the trailers. */
 export interface ExportOutcome {
@@ -25,7 +26,7 @@ export class RawOtlpClient {
     this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options);
   }
 
-  export(body: Uint8Array, deadlineMs = 15_000): Promise<ExportOutcome> {
+  export(body: Uint8Array, deadlineMs = PATIENCE_MS): Promise<ExportOutcome> {
     return new Promise<ExportOutcome>((resolve) => {
       try {
         this.call(body, deadlineMs, resolve);

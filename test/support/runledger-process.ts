@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { PATIENCE_MS } from './patience.js';
 
 export const MAIN = resolve(import.meta.dirname, '../../dist/main.js');
 
@@ -56,7 +57,7 @@ export async function startRunledger(options: StartOptions = {}): Promise<Runled
   const ports = await new Promise<{ grpc: number; http: number }>((resolvePorts, reject) => {
     let grpc = 0;
     let http = 0;
-    const timer = setTimeout(() => reject(new Error(`runledger did not start:\n${out}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`runledger did not start:\n${out}`)), PATIENCE_MS);
     child.on('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`runledger exited with ${code} before listening:\n${out}`));
@@ -126,7 +127,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export async function waitForLog(
   p: RunledgerProcess,
   match: (line: Record<string, unknown>) => boolean,
-  timeoutMs = 10_000,
+  timeoutMs = PATIENCE_MS,
 ): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { MAIN } from './runledger-process.js';
 import { readDb } from './stored-spans.js';
+import { PATIENCE_MS } from './patience.js';
 
 const run = promisify(execFile);
 
@@ -131,7 +132,7 @@ export interface WaitOptions {
  */
 export async function waitForRuns(dbPath: string, runIds: readonly string[], options: WaitOptions = {}): Promise<void> {
   const minRevision = options.minRevision ?? 1;
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  const deadline = Date.now() + (options.timeoutMs ?? PATIENCE_MS);
   let behind: string[] = [...runIds];
   for (;;) {
     const revisions = readDb(dbPath, (db) => {
