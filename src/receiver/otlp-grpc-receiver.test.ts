@@ -10,31 +10,15 @@ import {
   RpcStatus,
   TRACE_SERVICE_EXPORT_PATH,
 } from '../otlp/proto.js';
-import type { SpanBatch } from '../pipeline/span-batch.js';
 import type { SpanSink } from '../pipeline/span-sink.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { receiverConfigSchema, type ReceiverConfig } from './config.js';
 import { OtlpGrpcReceiver } from './otlp-grpc-receiver.js';
-import { FailingSink, RecordingSink } from '../../test/support/sinks.js';
+import { FailingSink, GatedSink, RecordingSink } from '../../test/support/sinks.js';
 
 const logger = pino({ level: 'silent' });
 
 
-
-/** Holds every batch until release(), like a store waiting on a lock. */
-class GatedSink implements SpanSink {
-  readonly batches: SpanBatch[] = [];
-  private readonly waiting: Array<() => void> = [];
-
-  consume(batch: SpanBatch): Promise<void> {
-    this.batches.push(batch);
-    return new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    for (const resolve of this.waiting.splice(0)) resolve();
-  }
-}
 
 interface Outcome {
   code: grpc.status;
