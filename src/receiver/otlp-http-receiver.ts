@@ -157,12 +157,28 @@ export class OtlpHttpReceiver implements Component {
     } else {
       ({ status, headers, body } = toHttpError(result.error, this.config.retry_delay_ms, encoding));
     }
-    // An unread body (a refusal before reading it) is not drained: the connection closes instead.
-    // During shutdown too, so no idle keep-alive connection holds the server open.
-    const close = !req.complete || this.closing !== undefined;
+    // A body refused unread is read and discarded, so the client finishes sending and reads the answer
+    // (closing at once fails its upload with EPIPE, which exporters take for a network error and retry);
+    // a body declared too large for that is cut off. During shutdown the connection closes after the
+    // answer, so no idle keep-alive connection holds the server open.
+    const unread = !req.complete;
+    if (unread) discardBody(req);
+    const close = this.closing !== undefined || (unread && Number(req.headers['content-length'] ?? 0) > MAX_DISCARD_BYTES);
     res.writeHead(status, { ...headers, 'content-type': CONTENT_TYPE_OF[encoding], 'content-length': body.length, ...(close ? { connection: 'close' } : {}) });
     res.end(body);
   }
+}
+
+/** Beyond this many bytes of a refused body, the connection is closed rather than the body discarded. */
+const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
+
+function discardBody(req: http.IncomingMessage): void {
+  let discarded = 0;
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > MAX_DISCARD_BYTES) req.socket.destroy();
+  });
+  req.resume();
 }
 
 /**

@@ -79,7 +79,7 @@ describe('receiver refusing with UNAVAILABLE and RetryInfo', () => {
     const refused = await client.export(body);
     expectRetryableRefusal(refused, 1500, /storage/);
     expect(storedIds(runledger.dbPath, 'locked')).toEqual([]);
-    expect(await metricValue(runledger.httpUrl, 'runledger_spans_rejected_total', { reason: 'storage_unavailable' })).toBe(3);
+    expect(await metricValue(runledger.httpUrl, 'runledger_spans_rejected_total', { reason: 'storage_unavailable', transport: 'grpc' })).toBe(3);
 
     lock.release();
     const retried = await client.export(body);
