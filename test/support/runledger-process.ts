@@ -60,7 +60,8 @@ export async function startRunledger(options: StartOptions = {}): Promise<Runled
     let grpc = 0;
     let http = 0;
     let otlpHttp = 0;
-    const timer = setTimeout(() => reject(new Error(`runledger did not start:\n${out}`)), 15_000);
+    // Generous: several processes start at once on a busy 2-core CI machine.
+    const timer = setTimeout(() => reject(new Error(`runledger did not start:\n${out}`)), 30_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`runledger exited with ${code} before listening:\n${out}`));
