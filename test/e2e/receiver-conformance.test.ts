@@ -2,14 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ExportRequestView, Span } from '../../src/otlp/proto.js';
 import { metricValue } from '../support/metrics.js';
-import { encodeExportRequest, newSpanId, newTraceId, type SpanSpec, workflowRequest } from '../support/otlp-request.js';
+import { encodeExportRequest, newSpanId, newTraceId, spanBytesById, type SpanSpec, workflowRequest } from '../support/otlp-request.js';
 import { createTransport, type OtlpTransport, type SendOptions, type TransportName, type TransportOutcome } from '../support/otlp-transports.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
 import { spansNamedLike } from '../support/stored-spans.js';
+import { holdWriteLock } from '../support/store-lock.js';
 
 /**
  * OTLP conformance (DESIGN §8): ONE table of cases, each run against every transport — OTLP/gRPC,
@@ -126,31 +125,9 @@ const CASES: readonly Case[] = [
 const TRANSPORTS: readonly TransportName[] = ['grpc', 'http/protobuf', 'http/json'];
 const familyOf = (name: TransportName) => (name === 'grpc' ? 'grpc' : 'http');
 
-/**
- * Another connection holding SQLite's write lock (as a backup or a CLI writer could): the intake
- * commit waits busy_timeout_ms, then fails (storage unavailable) — or, with a long timeout, stays in
- * flight until released.
- */
-function holdWriteLock(dbPath: string): { release(): void } {
-  const db = new BetterSqlite3(dbPath);
-  db.exec('BEGIN IMMEDIATE');
-  return {
-    release: () => {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      if (db.open) db.close();
-    },
-  };
-}
-
 /** Each stored span's body is the exact protobuf encoding of the span sent (JSON included). */
 function expectStoredExactly(dbPath: string, prefix: string, body: Buffer, ids: readonly string[]): void {
-  const sent = new Map<string, Buffer>();
-  const view = ExportRequestView.decode(body) as unknown as { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Uint8Array[] }> }> };
-  for (const rs of view.resourceSpans ?? []) {
-    for (const ss of rs.scopeSpans ?? []) {
-      for (const bytes of ss.spans ?? []) sent.set(Buffer.from((Span.decode(bytes) as unknown as { spanId: Uint8Array }).spanId).toString('hex'), Buffer.from(bytes));
-    }
-  }
+  const sent = spanBytesById(body);
   const stored = spansNamedLike(dbPath, `${prefix}-%`);
   expect(stored.map((s) => s.span_id).sort()).toEqual([...ids].sort());
   for (const s of stored) expect(Buffer.from(s.body).equals(sent.get(s.span_id)!), `body of ${s.name}`).toBe(true);

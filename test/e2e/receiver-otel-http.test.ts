@@ -7,7 +7,7 @@ import { context, trace, SpanStatusCode } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExportRequestView, Span } from '../../src/otlp/proto.js';
+import { spanBytesById } from '../support/otlp-request.js';
 import { createOtelSender, createOtlpExporter, type OtlpProtocol } from '../support/otel-sender.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
 import { spansNamedLike, spansOfTrace } from '../support/stored-spans.js';
@@ -44,18 +44,6 @@ function exportWith(exporter: SpanExporter, spans: ReadableSpan[]): Promise<void
   return new Promise((resolve, reject) =>
     exporter.export(spans, (result) => (result.code === 0 ? resolve() : reject(result.error ?? new Error(`export failed: ${result.code}`)))),
   );
-}
-
-/** Span id (hex) → the bytes of that span in an encoded ExportTraceServiceRequest. */
-function spanBytesById(request: Buffer): Map<string, Buffer> {
-  const view = ExportRequestView.decode(request) as unknown as { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Uint8Array[] }> }> };
-  const out = new Map<string, Buffer>();
-  for (const rs of view.resourceSpans ?? []) {
-    for (const ss of rs.scopeSpans ?? []) {
-      for (const bytes of ss.spans ?? []) out.set(Buffer.from((Span.decode(bytes) as unknown as { spanId: Uint8Array }).spanId).toString('hex'), Buffer.from(bytes));
-    }
-  }
-  return out;
 }
 
 /** A plain HTTP server that keeps what the official protobuf exporter posts: the reference encoding. */
