@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# runledger: OTLP/gRPC receiver keeping workflow run history for non-human identities.
+# runledger: OTLP/gRPC and OTLP/HTTP receiver keeping workflow run history for non-human identities.
 # Node 24 LTS: Node 20 reached end of life in April 2026; CI tests 20, 22 and 24 (see engines, .ci/run).
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -28,7 +28,7 @@ RUN mkdir -p /var/lib/runledger && chown 1000:1000 /var/lib/runledger
 # Numeric, so Kubernetes can check runAsNonRoot without runAsUser (uid 1000 is `node` in node images).
 USER 1000:1000
 VOLUME ["/var/lib/runledger"]
-EXPOSE 4317 4320
+EXPOSE 4317 4318 4320
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:4320/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Node runs as PID 1 and handles SIGTERM itself (graceful shutdown, exit 0); tini is not needed.

@@ -1,6 +1,7 @@
 /**
  * runledger's one error module. Every error has a stable `code` (documented in the README) and says
- * whether the operation may be retried; only src/receiver/grpc-status.ts maps them to gRPC statuses.
+ * whether the operation may be retried; only src/receiver/grpc-status.ts maps them to gRPC statuses and
+ * only src/receiver/http-status.ts to OTLP/HTTP statuses.
  */
 export type ErrorCode =
   | 'CONFIG_INVALID'
@@ -8,7 +9,12 @@ export type ErrorCode =
   | 'REQUEST_TOO_LARGE'
   | 'OVERLOADED'
   | 'STORAGE_UNAVAILABLE'
-  | 'UNAUTHENTICATED';
+  | 'UNAUTHENTICATED'
+  | 'SHUTTING_DOWN'
+  // OTLP/HTTP only: a request that is not an Export at all, or in an encoding it cannot be read in.
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'UNSUPPORTED_MEDIA_TYPE';
 
 export class RunledgerError extends Error {
   readonly code: ErrorCode;

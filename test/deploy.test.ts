@@ -92,7 +92,7 @@ interface K8sObject {
   spec?: unknown;
 }
 interface RunledgerConfigFile {
-  receiver?: { otlp_grpc?: { endpoint?: string } };
+  receiver?: { otlp_grpc?: { endpoint?: string }; otlp_http?: { endpoint?: string } };
   http?: { endpoint?: string };
   storage?: { sqlite?: { path?: string } };
 }
@@ -228,6 +228,7 @@ function effectiveSettings(container: Container, file: RunledgerConfigFile) {
   const env = effectiveEnv(container);
   return {
     grpc: env.RUNLEDGER_OTLP_GRPC_ENDPOINT || file.receiver?.otlp_grpc?.endpoint || 'localhost:4317',
+    otlpHttp: env.RUNLEDGER_OTLP_HTTP_ENDPOINT || file.receiver?.otlp_http?.endpoint || 'localhost:4318',
     http: env.RUNLEDGER_HTTP_ENDPOINT || file.http?.endpoint || 'localhost:4320',
     dbPath: env.RUNLEDGER_DB_PATH || file.storage?.sqlite?.path || './data/runledger.db',
   };
@@ -358,9 +359,10 @@ describe('deploy/kubernetes/sidecar.yaml', () => {
     expect(template.metadata.labels).toEqual(expect.objectContaining(deployment.spec.selector.matchLabels));
   });
 
-  it('exposes OTLP/gRPC 4317 and HTTP 4320', () => {
-    expect(containerPorts(runledger)).toEqual([4317, 4320]);
+  it('exposes OTLP/gRPC 4317, OTLP/HTTP 4318 and HTTP 4320', () => {
+    expect(containerPorts(runledger)).toEqual([4317, 4318, 4320]);
     expect(runledger.ports?.find((p) => p.containerPort === 4317)?.name).toBe('otlp-grpc');
+    expect(runledger.ports?.find((p) => p.containerPort === 4318)?.name).toBe('otlp-http');
     expect(runledger.ports?.find((p) => p.containerPort === 4320)?.name).toBe('http');
   });
 
@@ -386,6 +388,8 @@ describe('deploy/kubernetes/sidecar.yaml', () => {
     expect(LOOPBACK.has(hostPort(settings.grpc).host), `effective receiver endpoint ${settings.grpc}`).toBe(true);
     expect(hostPort(settings.grpc).port).toBe(4317);
     expect(config.parsed.receiver?.otlp_grpc?.endpoint).toBe('localhost:4317');
+    expect(LOOPBACK.has(hostPort(settings.otlpHttp).host), `effective OTLP/HTTP endpoint ${settings.otlpHttp}`).toBe(true);
+    expect(hostPort(settings.otlpHttp).port).toBe(4318);
     expect(ALL_INTERFACES.has(hostPort(settings.http).host), `effective http endpoint ${settings.http}`).toBe(true);
     expect(hostPort(settings.http).port).toBe(4320);
   });
@@ -449,14 +453,15 @@ describe('deploy/kubernetes/gateway.yaml', () => {
     const service = only<K8sObject & { spec: ServiceSpec }>(objects, 'Service', statefulSet.spec.serviceName);
     expect(service.spec.clusterIP).toBe('None');
     expect(statefulSet.spec.template.metadata.labels).toEqual(expect.objectContaining(service.spec.selector));
-    expect(service.spec.ports.map((p) => p.port)).toContain(4317);
+    expect(service.spec.ports.map((p) => p.port)).toEqual(expect.arrayContaining([4317, 4318]));
   });
 
   it('listens on all interfaces, probes and secures like the sidecar', () => {
     expect(hostPort(settings.grpc)).toEqual({ host: '0.0.0.0', port: 4317 });
     expect(config.parsed.receiver?.otlp_grpc?.endpoint).toBe('0.0.0.0:4317');
+    expect(hostPort(settings.otlpHttp)).toEqual({ host: '0.0.0.0', port: 4318 });
     expect(ALL_INTERFACES.has(hostPort(settings.http).host)).toBe(true);
-    expect(containerPorts(runledger)).toEqual([4317, 4320]);
+    expect(containerPorts(runledger)).toEqual([4317, 4318, 4320]);
     expect(runledger.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 4320 });
     expect(runledger.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 4320 });
     expect(runledger.resources?.requests).toBeDefined();

@@ -1,14 +1,16 @@
 /**
- * `npm run bench:ingest [-- options]`: a printed benchmark (never a test) of OTLP/gRPC ingest.
+ * `npm run bench:ingest [-- options]`: a printed benchmark (never a test) of OTLP ingest.
  *
  * The same load — a forked load generator (load-generator.ts) keeping N pre-encoded 512-span requests in
  * flight over 127.0.0.1 — is run against the real runledger (`node dist/main.js serve`) and against a
  * naive baseline server (naive-server.ts), each in its own process with its own temporary database.
  * Prints spans/s acknowledged, p50/p99 acknowledgement latency, peak RSS and errors for each, and the
- * ratio runledger/naive.
+ * ratio runledger/naive. With `--transport http` runledger is also measured receiving the same requests
+ * over OTLP/HTTP (POST /v1/traces, protobuf; target `runledger-http`, a fresh server) in the same run, and
+ * the ratio HTTP/gRPC is printed against its target.
  *
  * Options: --seconds S (15)  --warmup S (2)  --inflight N (8)  --synchronous full|normal (full)
- *          --pool N (64)  --seed N (1)  --servers runledger,naive  --dir DIR (os tmpdir)
+ *          --pool N (64)  --seed N (1)  --servers runledger,naive  --transport grpc|http (grpc)  --dir DIR (os tmpdir)
  *          --cpu-prof (profile the servers with node --cpu-prof and summarise)
  *          --timeline (per second: acks and slowest ack; with --cpu-prof, main-thread time by stage)
  *          --set KEY=VALUE (runledger config override, repeatable, e.g. --set runs.settle_ms=600000)
@@ -41,7 +43,8 @@ import type { GeneratorMessage } from './load-generator.js';
 import { LOAD_OPTIONS, type GeneratorReady, type GeneratorResult } from './otlp-client.js';
 import { formatProfileSummary, formatStagesBySecond, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 
-type Target = 'runledger' | 'naive';
+type Target = 'runledger' | 'runledger-http' | 'naive';
+const TARGETS: readonly Target[] = ['runledger', 'runledger-http', 'naive'];
 
 const NAIVE = fileURLToPath(new URL('./naive-server.js', import.meta.url));
 const GENERATOR = fileURLToPath(new URL('./load-generator.js', import.meta.url));
@@ -50,6 +53,8 @@ const GENERATOR = fileURLToPath(new URL('./load-generator.js', import.meta.url))
 const TARGET_RATIO = 2;
 const TARGET_P99_MS = 250;
 const TARGET_RSS_MB = 300;
+/** OTLP/HTTP (protobuf) spans/s as a share of OTLP/gRPC's (issue 14). */
+const TARGET_HTTP_SHARE = 0.8;
 
 interface Settings {
   readonly seconds: number;
@@ -105,11 +110,15 @@ function parseSettings(): Settings {
       timeline: { type: 'boolean', default: false },
       set: { type: 'string', multiple: true, default: [] },
       rounds: { type: 'string', default: '1' },
+      transport: { type: 'string', default: 'grpc' },
     },
   });
   const synchronous = synchronousOption(values.synchronous);
   const servers = values.servers.split(',').map((s) => s.trim());
-  for (const s of servers) if (s !== 'runledger' && s !== 'naive') throw new Error(`unknown server ${s}`);
+  for (const s of servers) if (!TARGETS.includes(s as Target)) throw new Error(`unknown server ${s}`);
+  if (values.transport !== 'grpc' && values.transport !== 'http') throw new Error(`--transport must be grpc or http`);
+  // HTTP is measured beside gRPC: its figure means something only against gRPC's in the same run.
+  if (values.transport === 'http' && !servers.includes('runledger-http')) servers.splice(servers.indexOf('runledger') + 1, 0, 'runledger-http');
   return {
     seconds: positive('seconds', values.seconds, 600),
     warmup: warmupSeconds(values.warmup),
@@ -139,9 +148,10 @@ interface TargetServer {
 
 async function startTarget(target: Target, dir: string, settings: Settings, profDir: string | undefined): Promise<TargetServer> {
   const timeouts = { startTimeoutMs: 20_000, stopTimeoutMs: 30_000 };
-  if (target === 'runledger') {
+  if (target !== 'naive') {
     const server = await startServer({ dir, synchronous: settings.synchronous, overrides: settings.overrides, ...(profDir === undefined ? {} : { profDir }), onSpawn: track, ...timeouts });
-    return { pid: server.pid, port: server.grpcPort, dbPath: server.dbPath, stop: server.stop };
+    const port = target === 'runledger-http' ? server.otlpHttpPort : server.grpcPort;
+    return { pid: server.pid, port, dbPath: server.dbPath, stop: server.stop };
   }
   const dbPath = join(dir, `${target}.db`);
   const naive = await spawnListening({
@@ -167,9 +177,10 @@ interface GeneratorRun {
   readonly peakPolledRssKb: number;
 }
 
-function runGenerator(port: number, serverPid: number, settings: Settings): Promise<GeneratorRun> {
+function runGenerator(target: Target, port: number, serverPid: number, settings: Settings): Promise<GeneratorRun> {
   const args = [
     '--port', String(port),
+    '--transport', target === 'runledger-http' ? 'http' : 'grpc',
     '--seconds', String(settings.seconds),
     '--warmup', String(settings.warmup),
     '--inflight', String(settings.inflight),
@@ -235,7 +246,7 @@ function runGenerator(port: number, serverPid: number, settings: Settings): Prom
 function storedCounts(target: Target, dbPath: string): { stored: number; pending: number | null } {
   const db = new BetterSqlite3(dbPath, { readonly: true, fileMustExist: true });
   try {
-    if (target === 'runledger') {
+    if (target !== 'naive') {
       const row = db.prepare('SELECT count(*) AS n, coalesce(sum(run_key IS NULL), 0) AS pending FROM spans').get() as {
         n: number;
         pending: number;
@@ -266,7 +277,7 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
   let hwmKb: number;
   try {
     log(`${target}: listening on 127.0.0.1:${server.port} (pid ${server.pid}); encoding the request pool`);
-    run = await runGenerator(server.port, server.pid, settings);
+    run = await runGenerator(target, server.port, server.pid, settings);
     hwmKb = procStatus(server.pid).hwmKb;
   } finally {
     await server.stop();
@@ -366,10 +377,11 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   const w = results[0]?.workload;
   const dbFs = fsType(settings.dir);
   const lines: string[] = [];
-  lines.push(`runledger ingest benchmark (OTLP/gRPC Export, 127.0.0.1), runledger ${sourceVersion()}`);
+  const overHttp = settings.servers.includes('runledger-http');
+  lines.push(`runledger ingest benchmark (OTLP/gRPC Export${overHttp ? ' and OTLP/HTTP protobuf POST /v1/traces (runledger-http)' : ''}, 127.0.0.1), runledger ${sourceVersion()}`);
   lines.push(machineLine());
   lines.push(
-    `settings: ${settings.seconds} s timed after ${settings.warmup} s warm-up, ${settings.inflight} requests in flight (one HTTP/2 connection), synchronous=${settings.synchronous}${settings.synchronous === 'full' ? ' (durable: WAL fsync per commit)' : ' (NOT durable on power loss)'}`,
+    `settings: ${settings.seconds} s timed after ${settings.warmup} s warm-up, ${settings.inflight} requests in flight (gRPC: one HTTP/2 connection${overHttp ? '; HTTP: one keep-alive HTTP/1.1 connection per request in flight' : ''}), synchronous=${settings.synchronous}${settings.synchronous === 'full' ? ' (durable: WAL fsync per commit)' : ' (NOT durable on power loss)'}`,
   );
   if (w !== undefined) {
     lines.push(
@@ -382,7 +394,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   lines.push(`database: ${settings.dir} (${dbFs})${dbFs === 'tmpfs' ? '  WARNING: tmpfs ignores fsync, commits are not durable' : ''}`);
   lines.push('');
   const header = ['server', 'spans/s', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'server CPU', 'errors'];
-  const summaries = (['runledger', 'naive'] as const)
+  const summaries = TARGETS
     .map((server) => summarizeServer(server, results))
     .filter((x): x is Summary => x !== undefined);
   const shown: Summary[] =
@@ -425,6 +437,11 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     lines.push(`  p99 ack latency ≤ ${TARGET_P99_MS} ms at ${settings.inflight} in flight: ${check(rl.p99Ms <= TARGET_P99_MS)} (${num(rl.p99Ms, 1)} ms)`);
     lines.push(`  peak RSS ≤ ${TARGET_RSS_MB} MB: ${check(rl.peakRssMb <= TARGET_RSS_MB)} (${num(rl.peakRssMb, 1)} MB)`);
     if (settings.inflight !== 8) lines.push('  (the latency target is defined at 8 in flight)');
+    const overHttpSummary = summaries.find((r) => r.server === 'runledger-http');
+    if (overHttpSummary !== undefined) {
+      const share = overHttpSummary.spansPerSecond / rl.spansPerSecond;
+      lines.push(`  OTLP/HTTP spans/s ≥ ${TARGET_HTTP_SHARE * 100}% of OTLP/gRPC's (same run): ${check(share >= TARGET_HTTP_SHARE)} (${num(share * 100)}%)`);
+    }
   }
   if (settings.timeline) {
     for (const r of results) {
@@ -473,7 +490,7 @@ async function main(): Promise<void> {
           machine: machineJson(),
           settings: { ...settings, dbFilesystem: fsType(settings.dir) },
           results,
-          summaries: (['runledger', 'naive'] as const).map((server) => summarizeServer(server, results)).filter((x) => x !== undefined),
+          summaries: TARGETS.map((server) => summarizeServer(server, results)).filter((x) => x !== undefined),
           ratioRunledgerToNaive: ratioOf(results),
         },
         null,

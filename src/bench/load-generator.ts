@@ -4,10 +4,10 @@
  *
  * Encodes a pool of requests first, then keeps `--inflight` Export calls in flight against
  * 127.0.0.1:`--port` for `--warmup` + `--seconds` seconds, over a raw grpc-js client (identity
- * serializers). Reports to its parent over IPC: `ready`, `timed-start`, `timed-end`, then `result`.
+ * serializers), or with `--transport http` as OTLP/HTTP protobuf posts. Reports to its parent over IPC: `ready`, `timed-start`, `timed-end`, then `result`.
  */
 import { parseArgs } from 'node:util';
-import { LOAD_OPTIONS, connect, runGenerator, send, timedLoad, type GeneratorReady, type GeneratorResult } from './otlp-client.js';
+import { LOAD_OPTIONS, connect, exportCall, httpExportSender, runGenerator, send, timedLoad, type GeneratorReady, type GeneratorResult } from './otlp-client.js';
 import { buildRequest, type EncodedRequest } from './workload.js';
 
 export type GeneratorMessage =
@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     options: {
       ...LOAD_OPTIONS,
       port: { type: 'string' },
+      transport: { type: 'string', default: 'grpc' },
       pool: { type: 'string', default: '64' },
       'spans-per-request': { type: 'string', default: '512' },
       'attributes-per-span': { type: 'string', default: '12' },
@@ -59,9 +60,12 @@ async function main(): Promise<void> {
     },
   } satisfies GeneratorMessage);
 
-  const client = await connect(port);
-  const load = await timedLoad(client, pool, { maxBytes, inflight, seconds, warmup });
-  client.close();
+  const sender =
+    values.transport === 'http'
+      ? httpExportSender(port, inflight)
+      : await connect(port).then((client) => ({ send: (body: Buffer) => exportCall(client, body), close: () => client.close() }));
+  const load = await timedLoad(sender.send, pool, { maxBytes, inflight, seconds, warmup });
+  sender.close();
 
   const result: GeneratorResult = load.tally.result(false, { windowSeconds: seconds, ...load });
   await send({ type: 'result', result } satisfies GeneratorMessage);

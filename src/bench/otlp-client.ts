@@ -1,11 +1,13 @@
 /**
  * The core both load generators (load-generator.ts for bench:ingest, runs-generator.ts for bench:runs)
- * share: a raw grpc-js client on 127.0.0.1 with identity serializers, one OTLP Export call, the tally of
+ * share: a raw grpc-js client on 127.0.0.1 with identity serializers (or a keep-alive OTLP/HTTP client
+ * posting the same protobuf bodies), one OTLP Export call, the tally of
  * answers, the timed load (`--inflight` calls in flight for `--warmup` + `--seconds`), latency
  * percentiles, and the IPC messages to the parent process.
  *
  * Importing this module runs nothing (unlike the generators, which run their main() when loaded).
  */
+import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { ExportTraceServiceResponse, TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
 import { stampRequest, type EncodedRequest } from './workload.js';
@@ -110,6 +112,9 @@ export interface CallOutcome {
   readonly response: Buffer | undefined;
 }
 
+/** One Export call over some transport. */
+export type ExportSender = (body: Buffer) => Promise<CallOutcome>;
+
 export function exportCall(client: grpc.Client, body: Buffer): Promise<CallOutcome> {
   return new Promise((resolve) => {
     client.makeUnaryRequest<Buffer, Buffer>(
@@ -125,6 +130,55 @@ export function exportCall(client: grpc.Client, body: Buffer): Promise<CallOutco
       },
     );
   });
+}
+
+/** OTLP/HTTP answers as the gRPC status of the same meaning, so one tally counts both transports. */
+const GRPC_STATUS_OF_HTTP: Readonly<Record<number, grpc.status>> = {
+  200: grpc.status.OK,
+  400: grpc.status.INVALID_ARGUMENT,
+  401: grpc.status.UNAUTHENTICATED,
+  413: grpc.status.RESOURCE_EXHAUSTED,
+  429: grpc.status.UNAVAILABLE,
+  503: grpc.status.UNAVAILABLE,
+};
+
+/**
+ * Export calls as POST /v1/traces (application/x-protobuf) to 127.0.0.1:`port`, over at most `sockets`
+ * keep-alive connections: the same bodies the gRPC sender sends, as the OTel protobuf exporter posts them.
+ */
+export function httpExportSender(port: number, sockets: number): { send: ExportSender; close(): void } {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
+  const send: ExportSender = (body) =>
+    new Promise((resolve) => {
+      const request = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/v1/traces',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/x-protobuf', 'content-length': body.length },
+          timeout: CALL_DEADLINE_MS,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const answer = Buffer.concat(chunks);
+            const code = GRPC_STATUS_OF_HTTP[response.statusCode ?? 0] ?? grpc.status.UNKNOWN;
+            resolve(
+              code === grpc.status.OK
+                ? { code, details: '', response: answer }
+                : { code, details: `HTTP ${response.statusCode}: ${answer.length} B status body`, response: undefined },
+            );
+          });
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('deadline exceeded')));
+      request.on('error', (err) => resolve({ code: grpc.status.UNAVAILABLE, details: `HTTP client: ${err.message}`, response: undefined }));
+      request.end(body);
+    });
+  return { send, close: () => agent.destroy() };
 }
 
 function rejectedIn(response: Buffer | undefined): number {
@@ -207,7 +261,7 @@ export class CallTally {
  * answers inside it. Returns the tally and the figures of its `result` message.
  */
 export async function timedLoad(
-  client: grpc.Client,
+  exportOnce: ExportSender,
   pool: readonly Template[],
   /** `rate`: at most this many spans/s, counted from the start (unpaced when absent). */
   options: { readonly maxBytes: number; readonly inflight: number; readonly seconds: number; readonly warmup: number; readonly rate?: number },
@@ -254,7 +308,7 @@ export async function timedLoad(
       totalCalls++;
       const sent = performance.now();
       sentAt[index] = sent;
-      const outcome = await exportCall(client, body);
+      const outcome = await exportOnce(body);
       sentAt[index] = NaN;
       const answered = performance.now();
       // A failing server answers at once; do not spin on it.

@@ -178,7 +178,7 @@ async function startQueryServer(dbPath: string, dir: string): Promise<QueryServe
   writeFileSync(
     configPath,
     stringify({
-      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' } },
+      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' }, otlp_http: { endpoint: '127.0.0.1:0' } },
       http: { endpoint: '127.0.0.1:0' },
       storage: { sqlite: { path: dbPath } },
       integrity: { signing_key_file: join(dir, 'signing-key.pem') },
@@ -201,7 +201,7 @@ async function startQueryServer(dbPath: string, dir: string): Promise<QueryServe
     onLogLine: (entry) => {
       if (entry.msg === 'HTTP server listening' && typeof entry.port === 'number') httpPort = entry.port;
       // The receiver starts last: once it listens, start() is done.
-      return entry.msg === 'OTLP/gRPC receiver listening' && httpPort !== undefined ? httpPort : undefined;
+      return entry.msg === 'OTLP/HTTP receiver listening' && httpPort !== undefined ? httpPort : undefined;
     },
   });
   return {

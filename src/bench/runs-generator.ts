@@ -108,7 +108,7 @@ async function main(): Promise<void> {
 }
 
 async function timed(client: grpc.Client, pool: readonly RunsRequest[], maxBytes: number, inflight: number, seconds: number, warmup: number, rate?: number): Promise<void> {
-  const load = await timedLoad(client, pool, { maxBytes, inflight, seconds, warmup, ...(rate !== undefined ? { rate } : {}) });
+  const load = await timedLoad((body) => exportCall(client, body), pool, { maxBytes, inflight, seconds, warmup, ...(rate !== undefined ? { rate } : {}) });
   const result = load.tally.result(true, { windowSeconds: seconds, ...load }) as RunsGeneratorResult;
   await send({ type: 'result', result } satisfies RunsGeneratorMessage);
 }

@@ -153,6 +153,7 @@ export interface RunningServer {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly grpcPort: number;
+  readonly otlpHttpPort: number;
   readonly httpPort: number;
   readonly dbPath: string;
   /** The last log lines (stdout and stderr). */
@@ -183,7 +184,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const dbPath = join(options.dir, 'runledger.db');
   const configPath = join(options.dir, 'runledger.yaml');
   const config: Record<string, unknown> = {
-    receiver: { otlp_grpc: { endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 64 } },
+    receiver: {
+      otlp_grpc: { endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 64 },
+      otlp_http: { endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 64 },
+    },
     http: { endpoint: '127.0.0.1:0' },
     storage: { sqlite: { path: dbPath, synchronous: options.synchronous } },
     telemetry: { logs: { level: 'info' } },
@@ -192,6 +196,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   for (const [path, value] of options.overrides ?? []) setPath(config, path.split('.'), value);
   writeFileSync(configPath, stringify(config));
   let httpPort: number | undefined;
+  let grpcPort: number | undefined;
   const listening = await spawnListening({
     args: [...profArgs(options.profDir), MAIN, 'serve', '--config', configPath],
     cwd: options.dir,
@@ -202,9 +207,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.onSpawn === undefined ? {} : { onSpawn: options.onSpawn }),
     onLogLine: (entry) => {
       if (entry.msg === 'HTTP server listening' && typeof entry.port === 'number') httpPort = entry.port;
-      if (entry.msg === 'OTLP/gRPC receiver listening' && typeof entry.port === 'number') {
-        if (httpPort === undefined) return new Error('runledger listened for OTLP before logging its HTTP port');
-        return { grpcPort: entry.port, httpPort };
+      if (entry.msg === 'OTLP/gRPC receiver listening' && typeof entry.port === 'number') grpcPort = entry.port;
+      // The OTLP/HTTP receiver starts last: once it listens, start() is done.
+      if (entry.msg === 'OTLP/HTTP receiver listening' && typeof entry.port === 'number') {
+        if (httpPort === undefined || grpcPort === undefined) return new Error('runledger listened for OTLP/HTTP before its other ports');
+        return { grpcPort, otlpHttpPort: entry.port, httpPort };
       }
       return undefined;
     },

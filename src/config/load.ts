@@ -7,6 +7,7 @@ import { configSchema, type Config } from './schema.js';
 /** Environment variables that override single keys, for containers (DESIGN §10). */
 const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['RUNLEDGER_OTLP_GRPC_ENDPOINT', ['receiver', 'otlp_grpc', 'endpoint']],
+  ['RUNLEDGER_OTLP_HTTP_ENDPOINT', ['receiver', 'otlp_http', 'endpoint']],
   ['RUNLEDGER_HTTP_ENDPOINT', ['http', 'endpoint']],
   ['RUNLEDGER_DB_PATH', ['storage', 'sqlite', 'path']],
 ];

@@ -25,7 +25,7 @@ export function renderDefaultConfigYaml(): string {
   const lines = [
     '# runledger configuration: every key with its default.',
     '# Generated from the schema by `npm run docs:config`; `runledger config check --config FILE` validates a file.',
-    '# Environment overrides: RUNLEDGER_CONFIG (this file), RUNLEDGER_OTLP_GRPC_ENDPOINT, RUNLEDGER_HTTP_ENDPOINT, RUNLEDGER_DB_PATH.',
+    '# Environment overrides: RUNLEDGER_CONFIG (this file), RUNLEDGER_OTLP_GRPC_ENDPOINT, RUNLEDGER_OTLP_HTTP_ENDPOINT, RUNLEDGER_HTTP_ENDPOINT, RUNLEDGER_DB_PATH.',
   ];
   renderObject(jsonSchema(), 0, lines);
   return `${lines.join('\n')}\n`;

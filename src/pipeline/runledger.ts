@@ -8,6 +8,7 @@ import { SpanFilter, filterAttributeKeys } from '../processors/filter/filter.js'
 import { PodIdentityStage } from '../processors/pod-identity/pod-identity-stage.js';
 import { KeySelector } from '../otlp/key-selector.js';
 import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
+import { OtlpHttpReceiver } from '../receiver/otlp-http-receiver.js';
 import type { HistoryEvents } from '../runs/run-history.js';
 import { runIdentityFromConfig } from '../runs/run-identity.js';
 import { loadOrCreateHmacKey } from '../redaction/hmac-key.js';
@@ -29,7 +30,7 @@ const HOUSEKEEPING_INTERVAL_MS = 5_000;
 
 /**
  * The only module that knows the order of stages. Main thread:
- *   receiver → pod identity → filter → intake client → history client
+ *   receiver (OTLP/gRPC, OTLP/HTTP) → pod identity → filter → intake client → history client
  * Intake writer worker (src/store/intake-worker.ts): SQLite inserts, committed before the OTLP answer.
  * History worker (src/runs/run-history.ts): run assembler → evaluate (profiles, inventory, catalogue)
  *   → run revision + hash chain + checkpoints + retention.
@@ -41,6 +42,7 @@ export class Runledger implements Component {
   private readonly workflowLabel: BoundedLabel;
   private readDb: Database | undefined;
   private receiver: OtlpGrpcReceiver | undefined;
+  private httpReceiver: OtlpHttpReceiver | undefined;
   private http: HttpServer | undefined;
   private intake: IntakeClient | undefined;
   private directory: SpanDirectory | undefined;
@@ -65,6 +67,10 @@ export class Runledger implements Component {
 
   get grpcPort(): number {
     return this.receiver?.port ?? 0;
+  }
+
+  get otlpHttpPort(): number {
+    return this.httpReceiver?.port ?? 0;
   }
 
   get httpPort(): number {
@@ -104,11 +110,19 @@ export class Runledger implements Component {
       this.intake,
     );
     const podIdentity = new PodIdentityStage(this.podIdentity, filter);
-    this.receiver = new OtlpGrpcReceiver(config.receiver.otlp_grpc, podIdentity, {
-      logger: logger.child({ component: 'receiver/otlp_grpc' }),
+    // Both transports share one decode-and-intake path (src/receiver/otlp-intake.ts) and feed the same stages.
+    const intakeDeps = {
       metrics,
       redactor: createRedactor(config.redaction, loadOrCreateHmacKey(config.redaction.hmac_key_file)),
       spanAttributes: new KeySelector(filterAttributeKeys(identity, config.filter)),
+    };
+    this.receiver = new OtlpGrpcReceiver(config.receiver.otlp_grpc, podIdentity, {
+      ...intakeDeps,
+      logger: logger.child({ component: 'receiver/otlp_grpc' }),
+    });
+    this.httpReceiver = new OtlpHttpReceiver(config.receiver.otlp_http, podIdentity, {
+      ...intakeDeps,
+      logger: logger.child({ component: 'receiver/otlp_http' }),
     });
     const evidenceSources = {
       queries: new RunQueries(readDb),
@@ -126,6 +140,7 @@ export class Runledger implements Component {
     await this.history.start();
     await this.http.start();
     await this.receiver.start();
+    await this.httpReceiver.start();
     this.runHousekeeping();
     this.housekeeping = setInterval(() => this.runHousekeeping(), HOUSEKEEPING_INTERVAL_MS);
     this.housekeeping.unref();
@@ -139,7 +154,7 @@ export class Runledger implements Component {
     }
     this.state = 'stopped';
     clearInterval(this.housekeeping);
-    await this.receiver?.shutdown();
+    await Promise.all([this.receiver?.shutdown(), this.httpReceiver?.shutdown()]);
     await this.history?.shutdown();
     await this.http?.shutdown();
     this.readDb?.close();
@@ -171,7 +186,7 @@ export class Runledger implements Component {
   private notReady(): string[] {
     const parts: string[] = [];
     if (this.intake === undefined || !this.intake.running || this.readDb === undefined || !this.readDb.open) parts.push('store');
-    if (this.receiver === undefined || !this.receiver.listening) parts.push('receiver');
+    if (!this.receiver?.listening || !this.httpReceiver?.listening) parts.push('receiver');
     if (this.history === undefined || !this.history.running) parts.push('history');
     return parts;
   }

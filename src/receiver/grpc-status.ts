@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { isRunledgerError, type ErrorCode } from '../errors.js';
-import { encodeRetryStatus } from '../otlp/responses.js';
+import { isRunledgerError, type ErrorCode, type RunledgerError } from '../errors.js';
+import { encodeStatus } from '../otlp/responses.js';
 
 const STATUS_BY_CODE: Record<ErrorCode, grpc.status> = {
   CONFIG_INVALID: grpc.status.INTERNAL,
@@ -9,7 +9,16 @@ const STATUS_BY_CODE: Record<ErrorCode, grpc.status> = {
   OVERLOADED: grpc.status.UNAVAILABLE,
   STORAGE_UNAVAILABLE: grpc.status.UNAVAILABLE,
   UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  SHUTTING_DOWN: grpc.status.UNAVAILABLE,
+  NOT_FOUND: grpc.status.UNIMPLEMENTED,
+  METHOD_NOT_ALLOWED: grpc.status.UNIMPLEMENTED,
+  UNSUPPORTED_MEDIA_TYPE: grpc.status.INVALID_ARGUMENT,
 };
+
+/** The gRPC code of an error; OTLP/HTTP puts it in the google.rpc.Status body too. */
+export function grpcCodeOf(err: RunledgerError): grpc.status {
+  return STATUS_BY_CODE[err.code];
+}
 
 /**
  * The one mapping from runledger errors to gRPC statuses (OTLP spec: retryable failures are
@@ -19,8 +28,8 @@ export function toGrpcError(err: unknown, retryDelayMs: number): Partial<grpc.St
   if (!isRunledgerError(err)) {
     return { code: grpc.status.INTERNAL, details: 'internal error' };
   }
-  const code = STATUS_BY_CODE[err.code];
+  const code = grpcCodeOf(err);
   const metadata = new grpc.Metadata();
-  if (err.retryable) metadata.set('grpc-status-details-bin', encodeRetryStatus(code, err.message, retryDelayMs));
+  if (err.retryable) metadata.set('grpc-status-details-bin', encodeStatus(code, err.message, retryDelayMs));
   return { code, details: err.message, metadata };
 }

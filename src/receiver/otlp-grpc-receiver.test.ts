@@ -10,31 +10,15 @@ import {
   RpcStatus,
   TRACE_SERVICE_EXPORT_PATH,
 } from '../otlp/proto.js';
-import type { SpanBatch } from '../pipeline/span-batch.js';
 import type { SpanSink } from '../pipeline/span-sink.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { receiverConfigSchema, type ReceiverConfig } from './config.js';
 import { OtlpGrpcReceiver } from './otlp-grpc-receiver.js';
-import { FailingSink, RecordingSink } from '../../test/support/sinks.js';
+import { FailingSink, GatedSink, RecordingSink } from '../../test/support/sinks.js';
 
 const logger = pino({ level: 'silent' });
 
 
-
-/** Holds every batch until release(), like a store waiting on a lock. */
-class GatedSink implements SpanSink {
-  readonly batches: SpanBatch[] = [];
-  private readonly waiting: Array<() => void> = [];
-
-  consume(batch: SpanBatch): Promise<void> {
-    this.batches.push(batch);
-    return new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    for (const resolve of this.waiting.splice(0)) resolve();
-  }
-}
 
 interface Outcome {
   code: grpc.status;
@@ -47,7 +31,7 @@ interface Outcome {
 
 const passThrough = (b: Buffer): Buffer => b;
 
-// Regression guard (fixed bug in src/otlp/responses.ts encodeRetryStatus): the RetryInfo detail is built with `typeUrl`, but
+// Regression guard (fixed bug in src/otlp/responses.ts encodeStatus): the RetryInfo detail is built with `typeUrl`, but
 // protobufjs's bundled google.protobuf.Any names the field `type_url`, so the detail goes out with
 // an empty type URL and clients cannot recognise it. The two RetryInfo assertions below fail until
 // it is encoded as `type_url` (they check the URL as a client would).
@@ -218,7 +202,7 @@ describe('OtlpGrpcReceiver', () => {
     expect(sink.batches[0]!.spans.map((s) => s.span.name)).toEqual(['good']);
     expect((await metrics.spansReceived.get()).values[0]!.value).toBe(3);
     expect((await metrics.spansRejected.get()).values).toEqual([
-      expect.objectContaining({ labels: { reason: 'invalid_span' }, value: 2 }),
+      expect.objectContaining({ labels: { reason: 'invalid_span', transport: 'grpc' }, value: 2 }),
     ]);
   });
 
@@ -244,7 +228,7 @@ describe('OtlpGrpcReceiver', () => {
     expect(outcome.details).toBe('storage is unavailable; retry later');
     expect(outcome.statusDetailsCode).toBe(grpc.status.UNAVAILABLE);
     expect((await metrics.spansRejected.get()).values).toEqual([
-      expect.objectContaining({ labels: { reason: 'storage_unavailable' }, value: 1 }),
+      expect.objectContaining({ labels: { reason: 'storage_unavailable', transport: 'grpc' }, value: 1 }),
     ]);
     expect(outcome.retryDelaysMs).toEqual([1500]);
   });

@@ -1,20 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from 'pino';
-import { RunledgerError } from '../errors.js';
-import { decodeIntakeRequest, spanProblem, type IntakeRequest } from '../otlp/intake-request.js';
-import type { KeySelector } from '../otlp/key-selector.js';
 import { encodeExportResponse } from '../otlp/responses.js';
 import { TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
-import type { BatchSpan } from '../pipeline/span-batch.js';
 import type { Component } from '../pipeline/component.js';
 import type { SpanSink } from '../pipeline/span-sink.js';
-import { countRedactions, type Metrics } from '../telemetry/metrics.js';
-import type { ReceiverConfig } from './config.js';
+import type { OtlpTransportConfig } from './config.js';
 import { toGrpcError } from './grpc-status.js';
-import { createServerCredentials } from './credentials.js';
-import { BearerTokenCheck } from '../auth/bearer-token.js';
-import { redactIntakeRequest } from '../redaction/redact-intake.js';
-import type { Redactor } from '../redaction/redactor.js';
+import { createServerCredentials, tlsMode } from './credentials.js';
+import { OtlpIntake, type OtlpIntakeDeps } from './otlp-intake.js';
 
 const passThrough = (b: Buffer): Buffer => b;
 
@@ -31,31 +23,20 @@ const TRACE_SERVICE: grpc.ServiceDefinition = {
   },
 };
 
-/** At most this many distinct problems are quoted in partial_success.error_message. */
-const MAX_QUOTED_PROBLEMS = 3;
-
-export interface OtlpGrpcReceiverDeps {
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  /** Erases secrets before any stage sees the request (DESIGN §7); absent in tests of the receiver alone. */
-  readonly redactor?: Redactor;
-  /** The span attributes later stages read; the rest stay encoded (default: all are decoded). */
-  readonly spanAttributes?: KeySelector;
-}
+export type OtlpGrpcReceiverDeps = OtlpIntakeDeps;
 
 export class OtlpGrpcReceiver implements Component {
   private server: grpc.Server | undefined;
-  private inFlight = 0;
   private stopping = false;
   private boundPort = 0;
-  private readonly auth: BearerTokenCheck | undefined;
+  private readonly intake: OtlpIntake;
 
   constructor(
-    private readonly config: ReceiverConfig['otlp_grpc'],
-    private readonly next: SpanSink,
+    private readonly config: OtlpTransportConfig,
+    next: SpanSink,
     private readonly deps: OtlpGrpcReceiverDeps,
   ) {
-    this.auth = config.auth === undefined ? undefined : new BearerTokenCheck(config.auth.bearer_token_file);
+    this.intake = new OtlpIntake(config, next, 'grpc', deps);
   }
 
   /** The port actually bound (useful when the endpoint asked for port 0). */
@@ -82,7 +63,7 @@ export class OtlpGrpcReceiver implements Component {
     });
     this.server = server;
     this.deps.logger.info(
-      { endpoint: this.config.endpoint, port: this.boundPort, tls: this.config.tls === undefined ? 'off' : this.config.tls.client_ca_file ? 'mtls' : 'tls', auth: this.auth ? 'bearer' : 'none' },
+      { endpoint: this.config.endpoint, port: this.boundPort, tls: tlsMode(this.config.tls), auth: this.intake.authMode },
       'OTLP/gRPC receiver listening',
     );
   }
@@ -98,80 +79,13 @@ export class OtlpGrpcReceiver implements Component {
   }
 
   private readonly handleExport: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
-    const started = process.hrtime.bigint();
-    const { metrics } = this.deps;
-    const answer = (result: 'success' | 'partial' | 'refused', error: Partial<grpc.StatusObject> | null, body?: Buffer) => {
-      metrics.ingestDuration.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
-      callback(error, body);
-    };
-
-    if (this.auth !== undefined && !this.auth.accepts(call.metadata.get('authorization')[0]?.toString())) {
-      metrics.requestsUnauthenticated.inc();
-      answer('refused', toGrpcError(new RunledgerError('UNAUTHENTICATED', 'missing or invalid bearer token'), 0));
-      return;
-    }
     // No stopping check: once shutdown begins grpc-js accepts no new calls, so a call that reaches
     // here was already arriving and is finished like any other in flight.
-    if (this.inFlight >= this.config.max_concurrent_requests) {
-      const err = new RunledgerError('OVERLOADED', 'too many requests in flight; retry later', { retryable: true });
-      answer('refused', toGrpcError(err, this.config.retry_delay_ms));
-      return;
-    }
-
-    let request: IntakeRequest;
-    try {
-      request = decodeIntakeRequest(call.request, this.deps.spanAttributes);
-      if (this.deps.redactor !== undefined) {
-        const redacted = redactIntakeRequest(request, this.deps.redactor);
-        request = redacted.request;
-        countRedactions(metrics, redacted.counts);
-      }
-    } catch (err) {
-      const message = `cannot decode ExportTraceServiceRequest: ${(err as Error).message}`;
-      answer('refused', toGrpcError(new RunledgerError('REQUEST_MALFORMED', message, { cause: err }), 0));
-      return;
-    }
-    metrics.spansReceived.inc(request.spanCount);
-
-    const receivedNs = BigInt(Date.now()) * 1_000_000n;
-    const spans: BatchSpan[] = [];
-    const problems = new Set<string>();
-    let rejected = 0;
-    for (const resource of request.resources) {
-      for (const scope of resource.scopes) {
-        for (const span of scope.spans) {
-          const problem = spanProblem(span);
-          if (problem === undefined) {
-            spans.push({ span, resource, scope, runKey: null, identity: false });
-          } else {
-            rejected++;
-            problems.add(problem);
-          }
-        }
-      }
-    }
-    if (rejected > 0) metrics.spansRejected.inc({ reason: 'invalid_span' }, rejected);
-    const errorMessage =
-      rejected === 0 ? '' : `${rejected} span(s) rejected: ${[...problems].slice(0, MAX_QUOTED_PROBLEMS).join('; ')}`;
-
-    this.inFlight++;
-    let consumed: Promise<void>;
-    try {
-      consumed = this.next.consume({ spans, receivedNs, claims: [] });
-    } catch (err) {
-      // A stage that throws instead of rejecting must not keep its slot forever.
-      consumed = Promise.reject(err);
-    }
-    consumed.then(
-      () => {
-        this.inFlight--;
-        answer(rejected > 0 ? 'partial' : 'success', null, encodeExportResponse(rejected, errorMessage));
-      },
-      (err: unknown) => {
-        this.inFlight--;
-        if (spans.length > 0) metrics.spansRejected.inc({ reason: 'storage_unavailable' }, spans.length);
-        answer('refused', toGrpcError(err, this.config.retry_delay_ms));
-      },
-    );
+    void this.intake
+      .export({ authorization: call.metadata.get('authorization')[0]?.toString(), encoding: 'protobuf', body: () => call.request })
+      .then((result) => {
+        if (result.status === 'success') callback(null, encodeExportResponse(result.rejectedSpans, result.errorMessage));
+        else callback(toGrpcError(result.error, this.config.retry_delay_ms));
+      });
   };
 }

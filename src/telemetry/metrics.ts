@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** The OTLP transport a request came over: the `transport` label of per-transport metrics. */
+export type Transport = 'grpc' | 'http';
+
 /**
  * runledger's own Prometheus metrics. Labels are bounded: reasons and codes come from fixed sets,
  * never from a run id, trace id or identity.
@@ -18,13 +21,14 @@ export function createMetrics(sources: MetricSources = {}) {
     registry,
     spansReceived: new Counter({
       name: 'runledger_spans_received_total',
-      help: 'Spans received over OTLP (since process start).',
+      help: 'Spans received over OTLP, by transport (since process start).',
+      labelNames: ['transport'] as const,
       registers: [registry],
     }),
     spansRejected: new Counter({
       name: 'runledger_spans_rejected_total',
-      help: 'Spans refused, by reason (since process start).',
-      labelNames: ['reason'] as const,
+      help: 'Spans refused, by reason and transport (since process start).',
+      labelNames: ['reason', 'transport'] as const,
       registers: [registry],
     }),
     spansDropped: new Counter({
@@ -41,13 +45,14 @@ export function createMetrics(sources: MetricSources = {}) {
     }),
     requestsUnauthenticated: new Counter({
       name: 'runledger_requests_unauthenticated_total',
-      help: 'Export requests refused for a missing or invalid bearer token (since process start).',
+      help: 'Export requests refused for a missing or invalid bearer token, by transport (since process start).',
+      labelNames: ['transport'] as const,
       registers: [registry],
     }),
     ingestDuration: new Histogram({
       name: 'runledger_ingest_duration_seconds',
-      help: 'Time from receiving an Export request to answering it.',
-      labelNames: ['result'] as const,
+      help: 'Time from receiving an Export request to answering it, by result and transport.',
+      labelNames: ['result', 'transport'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),

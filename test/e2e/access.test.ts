@@ -3,7 +3,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import * as grpc from '@grpc/grpc-js';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
 import { createSecureOtelSender, rawExport, type SecureSenderOptions } from '../support/secure-clients.js';
@@ -57,6 +61,43 @@ async function waitForStored(dbPath: string, traceId: string): Promise<number> {
   }
 }
 
+/** An empty OTLP/HTTP Export (protobuf) over TLS: the HTTP status, or `error: CODE` when the connection failed. */
+function httpsExport(p: RunledgerProcess, tlsOptions: { ca: Buffer; cert?: Buffer; key?: Buffer }): Promise<number | string> {
+  return settle(https.request({ host: '127.0.0.1', port: p.otlpHttpPort, path: '/v1/traces', method: 'POST', ...tlsOptions, headers: EMPTY_EXPORT }));
+}
+
+/** An empty OTLP/HTTP Export in plaintext, with an optional authorization header. */
+function plainExport(p: RunledgerProcess, authorization?: string): Promise<number | string> {
+  const headers = { ...EMPTY_EXPORT, ...(authorization === undefined ? {} : { authorization }) };
+  return settle(http.request({ host: '127.0.0.1', port: p.otlpHttpPort, path: '/v1/traces', method: 'POST', headers }));
+}
+
+const EMPTY_EXPORT = { 'content-type': 'application/x-protobuf', 'content-length': '0' };
+
+function settle(request: http.ClientRequest): Promise<number | string> {
+  return new Promise((resolve) => {
+    request.on('response', (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.on('error', (err: NodeJS.ErrnoException) => resolve(`error: ${err.code ?? err.message}`));
+    request.end();
+  });
+}
+
+/** Exports one span through `exporter` and resolves with its trace id once the export succeeded. */
+async function exportOneSpan(exporter: OTLPTraceExporter): Promise<string> {
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  try {
+    const span = provider.getTracer('runledger-e2e-access').startSpan('deploy step over https');
+    span.end();
+    await provider.forceFlush();
+    return span.spanContext().traceId;
+  } finally {
+    await provider.shutdown();
+  }
+}
+
 describe.concurrent('receiver and API access control', () => {
   let mtls: RunledgerProcess;
   let tlsOnly: RunledgerProcess;
@@ -65,12 +106,12 @@ describe.concurrent('receiver and API access control', () => {
 
   beforeAll(async () => {
     [mtls, tlsOnly, bearer] = await Promise.all([
-      startRunledger({ config: { ...signing('mtls'), receiver: { otlp_grpc: { tls: tls(ca.certFile) } } } }),
-      startRunledger({ config: { ...signing('tls'), receiver: { otlp_grpc: { tls: tls() } } } }),
+      startRunledger({ config: { ...signing('mtls'), receiver: { otlp_grpc: { tls: tls(ca.certFile) }, otlp_http: { tls: tls(ca.certFile) } } } }),
+      startRunledger({ config: { ...signing('tls'), receiver: { otlp_grpc: { tls: tls() }, otlp_http: { tls: tls() } } } }),
       startRunledger({
         config: {
           ...signing('bearer'),
-          receiver: { otlp_grpc: { auth: { bearer_token_file: grpcTokenFile } } },
+          receiver: { otlp_grpc: { auth: { bearer_token_file: grpcTokenFile } }, otlp_http: { auth: { bearer_token_file: grpcTokenFile } } },
           http: { auth: { bearer_token_file: httpTokenFile } },
           telemetry: { logs: { level: 'debug' } },
         },
@@ -176,6 +217,42 @@ describe.concurrent('receiver and API access control', () => {
     });
   });
 
+  describe.concurrent('OTLP/HTTP with the same tls and auth options', () => {
+    it('accepts a client certificate from the configured CA over mTLS, and the official exporter stores its spans', async () => {
+      expect(await httpsExport(mtls, { ca: ca.cert, cert: client.cert, key: client.key })).toBe(200);
+      const exporter = new OTLPTraceExporter({
+        url: `https://127.0.0.1:${mtls.otlpHttpPort}/v1/traces`,
+        httpAgentOptions: { ca: ca.cert, cert: client.cert, key: client.key },
+      });
+      const traceId = await exportOneSpan(exporter);
+      expect(await waitForStored(mtls.dbPath, traceId)).toBe(1);
+    });
+
+    it('refuses, in the TLS handshake, a client without a certificate, with one from another CA, or in plaintext', async () => {
+      expect(await httpsExport(mtls, { ca: ca.cert })).toMatch(/^error: /);
+      expect(await httpsExport(mtls, { ca: ca.cert, cert: strangerClient.cert, key: strangerClient.key })).toMatch(/^error: /);
+      expect(await plainExport(mtls)).toMatch(/^error: /);
+    });
+
+    it('accepts a client without a certificate over TLS, and is refused by one that does not trust the server CA', async () => {
+      expect(await httpsExport(tlsOnly, { ca: ca.cert })).toBe(200);
+      expect(await httpsExport(tlsOnly, { ca: otherCa.cert })).toMatch(/^error: /);
+      expect(await plainExport(tlsOnly)).toMatch(/^error: /);
+    });
+
+    it('answers 401 without the bearer token or with the API token, and 200 with the right one', async () => {
+      expect(await plainExport(bearer)).toBe(401);
+      expect(await plainExport(bearer, `Bearer ${HTTP_TOKEN}`)).toBe(401);
+      expect(await plainExport(bearer, `Bearer ${GRPC_TOKEN}`)).toBe(200);
+    });
+
+    it('names the transport security in its listening log line', () => {
+      expect(mtls.logs.find((l) => l.msg === 'OTLP/HTTP receiver listening')).toMatchObject({ tls: 'mtls', auth: 'none' });
+      expect(tlsOnly.logs.find((l) => l.msg === 'OTLP/HTTP receiver listening')).toMatchObject({ tls: 'tls', auth: 'none' });
+      expect(bearer.logs.find((l) => l.msg === 'OTLP/HTTP receiver listening')).toMatchObject({ tls: 'off', auth: 'bearer' });
+    });
+  });
+
   describe.sequential('bearer token on the HTTP API (http.auth)', () => {
     const get = (path: string, authorization?: string) =>
       fetch(`${bearer.httpUrl}${path}`, authorization === undefined ? {} : { headers: { authorization } });
@@ -221,6 +298,8 @@ describe.concurrent('receiver and API access control', () => {
   it('never writes a token to its logs', async () => {
     // accepted and refused requests carrying both tokens, logged at level debug
     await rawExport(address(bearer), grpc.credentials.createInsecure(), { headers: { authorization: `Bearer ${GRPC_TOKEN}` } });
+    await plainExport(bearer, `Bearer ${GRPC_TOKEN}`);
+    await plainExport(bearer, `Bearer ${HTTP_TOKEN}`);
     await fetch(`${bearer.httpUrl}/api/v1/runs`, { headers: { authorization: `Bearer ${HTTP_TOKEN}` } });
     await fetch(`${bearer.httpUrl}/api/v1/runs`, { headers: { authorization: `Bearer ${GRPC_TOKEN}` } });
     const out = bearer.stdout();

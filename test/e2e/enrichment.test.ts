@@ -688,7 +688,7 @@ function attemptServe(configPath: string): Promise<ServeAttempt> {
     let grace: NodeJS.Timeout | undefined;
     const onOutput = (chunk: Buffer): void => {
       output += chunk.toString();
-      if (!started && output.includes('"OTLP/gRPC receiver listening"') && output.includes('"HTTP server listening"')) {
+      if (!started && output.includes('"OTLP/HTTP receiver listening"') && output.includes('"HTTP server listening"')) {
         started = true;
         child.kill('SIGTERM');
       }
@@ -712,7 +712,7 @@ function writeServeConfig(dir: string, enrich: Record<string, unknown>): string 
   writeFileSync(
     configPath,
     stringify({
-      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' } },
+      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' }, otlp_http: { endpoint: '127.0.0.1:0' } },
       http: { endpoint: '127.0.0.1:0' },
       storage: { sqlite: { path: join(dir, 'runledger.db') } },
       integrity: { signing_key_file: join(dir, 'signing-key.pem') },

@@ -111,7 +111,7 @@ describe('GET /metrics after real OTel traffic', () => {
   it('counts every span the OTel exporter sent in runledger_spans_received_total, none rejected, dropped or redacted', async () => {
     const metrics = await scrape(runledger.httpUrl);
     expect(mix.spanCount()).toBe(4 * 6 + 2 * 3);
-    expect(metrics.value('runledger_spans_received_total')).toBe(mix.spanCount());
+    expect(metrics.value('runledger_spans_received_total', { transport: 'grpc' })).toBe(mix.spanCount());
     expect(metrics.sum('runledger_spans_rejected_total')).toBe(0);
     expect(metrics.sum('runledger_spans_dropped_total')).toBe(0);
     // The mix carries no secrets: ids, names and targets must pass redaction untouched.
@@ -151,11 +151,11 @@ describe('GET /metrics after real OTel traffic', () => {
 
   it('observes each successful Export in runledger_ingest_duration_seconds{result="success"}', async () => {
     const metrics = await scrape(runledger.httpUrl);
-    const count = metrics.value('runledger_ingest_duration_seconds_count', { result: 'success' })!;
+    const count = metrics.value('runledger_ingest_duration_seconds_count', { result: 'success', transport: 'grpc' })!;
     expect(count).toBeGreaterThan(0);
     // The mix went out in at least two exports (the replay after its original was judged).
     expect(count).toBeGreaterThanOrEqual(2);
-    expect(metrics.value('runledger_ingest_duration_seconds_sum', { result: 'success' })).toBeGreaterThan(0);
+    expect(metrics.value('runledger_ingest_duration_seconds_sum', { result: 'success', transport: 'grpc' })).toBeGreaterThan(0);
     const buckets = metrics
       .matching('runledger_ingest_duration_seconds_bucket', { result: 'success' })
       .map((s) => [parseValue(s.labels.le!), s.value] as const)
@@ -219,12 +219,12 @@ describe('GET /metrics after real OTel traffic', () => {
       client.close();
     }
     const after = await scrape(runledger.httpUrl);
-    expect(after.series('runledger_spans_rejected_total')).toEqual({ 'reason=invalid_span': 1 });
+    expect(after.series('runledger_spans_rejected_total')).toEqual({ 'reason=invalid_span,transport=grpc': 1 });
     // Received counts every span that arrived, rejected ones included.
-    expect(after.value('runledger_spans_received_total')).toBe(before.value('runledger_spans_received_total')! + 2);
-    expect(after.value('runledger_ingest_duration_seconds_count', { result: 'partial' })).toBe(1);
-    expect(after.value('runledger_ingest_duration_seconds_count', { result: 'success' })).toBe(
-      before.value('runledger_ingest_duration_seconds_count', { result: 'success' }),
+    expect(after.value('runledger_spans_received_total', { transport: 'grpc' })).toBe(before.value('runledger_spans_received_total', { transport: 'grpc' })! + 2);
+    expect(after.value('runledger_ingest_duration_seconds_count', { result: 'partial', transport: 'grpc' })).toBe(1);
+    expect(after.value('runledger_ingest_duration_seconds_count', { result: 'success', transport: 'grpc' })).toBe(
+      before.value('runledger_ingest_duration_seconds_count', { result: 'success', transport: 'grpc' }),
     );
   });
 
@@ -243,7 +243,7 @@ describe('GET /metrics after real OTel traffic', () => {
     // Gauge rebuilt from the stored revisions of the window: the same values as before the restart.
     expect(after.series('runledger_compliance_ratio')).toEqual(ratios);
     // Counters count since process start (Prometheus rate()/increase() handle the reset).
-    expect(after.value('runledger_spans_received_total')).toBe(0);
+    expect(after.sum('runledger_spans_received_total')).toBe(0);
     expect(after.sum('runledger_spans_rejected_total')).toBe(0);
     expect(after.series('runledger_runs_evaluated_total')).toEqual({});
     expect(after.series('runledger_findings_total')).toEqual({});

@@ -1,7 +1,6 @@
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { metricValue } from '../support/metrics.js';
 import {
@@ -13,6 +12,7 @@ import {
 import { RawOtlpClient, type ExportOutcome } from '../support/raw-otlp-client.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
 import { spansNamedLike } from '../support/stored-spans.js';
+import { holdWriteLock } from '../support/store-lock.js';
 import { RETRY_INFO_TYPE_URL } from '../../src/otlp/proto.js';
 
 
@@ -34,21 +34,6 @@ function expectRetryableRefusal(outcome: ExportOutcome, delayMs: number, message
 }
 
 const storedIds = (dbPath: string, prefix: string) => spansNamedLike(dbPath, `${prefix}-%`).map((s) => s.span_id).sort();
-
-/**
- * Another connection holding SQLite's write lock (as a backup or a CLI writer could): the server's
- * intake commit waits busy_timeout_ms and then fails, which is our storage-unavailable condition.
- */
-function holdWriteLock(dbPath: string): { release(): void } {
-  const db = new BetterSqlite3(dbPath);
-  db.exec('BEGIN IMMEDIATE');
-  return {
-    release: () => {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      if (db.open) db.close();
-    },
-  };
-}
 
 describe('receiver refusing with UNAVAILABLE and RetryInfo', () => {
   let runledger: RunledgerProcess | undefined;
@@ -79,7 +64,7 @@ describe('receiver refusing with UNAVAILABLE and RetryInfo', () => {
     const refused = await client.export(body);
     expectRetryableRefusal(refused, 1500, /storage/);
     expect(storedIds(runledger.dbPath, 'locked')).toEqual([]);
-    expect(await metricValue(runledger.httpUrl, 'runledger_spans_rejected_total', { reason: 'storage_unavailable' })).toBe(3);
+    expect(await metricValue(runledger.httpUrl, 'runledger_spans_rejected_total', { reason: 'storage_unavailable', transport: 'grpc' })).toBe(3);
 
     lock.release();
     const retried = await client.export(body);

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import {
+  ExportRequestView,
   ExportTraceServiceRequest,
   ExportTraceServiceResponse,
   RETRY_INFO_TYPE_URL,
   RetryInfo,
   RpcStatus,
+  Span,
 } from '../../src/otlp/proto.js';
 
 /** One span of a hand-built request; ids are raw bytes so tests can make them invalid on purpose. */
@@ -122,3 +124,17 @@ export function retryInfosOf(statusDetails: Buffer | undefined): number[] {
 
 export const toNumber = (value: { toNumber(): number } | number | undefined): number =>
   value === undefined ? 0 : typeof value === 'number' ? value : value.toNumber();
+
+/** Span id (hex) → the exact bytes of that span inside an encoded ExportTraceServiceRequest. */
+export function spanBytesById(request: Uint8Array): Map<string, Buffer> {
+  const view = ExportRequestView.decode(request) as unknown as { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: Uint8Array[] }> }> };
+  const out = new Map<string, Buffer>();
+  for (const rs of view.resourceSpans ?? []) {
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const bytes of ss.spans ?? []) {
+        out.set(Buffer.from((Span.decode(bytes) as unknown as { spanId: Uint8Array }).spanId).toString('hex'), Buffer.from(bytes));
+      }
+    }
+  }
+  return out;
+}

@@ -26,10 +26,10 @@ export class RawOtlpClient {
     this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options);
   }
 
-  export(body: Uint8Array, deadlineMs = PATIENCE_MS): Promise<ExportOutcome> {
+  export(body: Uint8Array, deadlineMs = PATIENCE_MS, headers: Readonly<Record<string, string>> = {}): Promise<ExportOutcome> {
     return new Promise<ExportOutcome>((resolve) => {
       try {
-        this.call(body, deadlineMs, resolve);
+        this.call(body, deadlineMs, headers, resolve);
       } catch (err) {
         // e.g. "Channel has been shut down": a client-side failure, never an acknowledgement.
         resolve({ code: grpc.status.CANCELLED, details: `client: ${(err as Error).message}` });
@@ -37,13 +37,15 @@ export class RawOtlpClient {
     });
   }
 
-  private call(body: Uint8Array, deadlineMs: number, resolve: (outcome: ExportOutcome) => void): void {
+  private call(body: Uint8Array, deadlineMs: number, headers: Readonly<Record<string, string>>, resolve: (outcome: ExportOutcome) => void): void {
+    const metadata = new grpc.Metadata();
+    for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
     this.client.makeUnaryRequest<Buffer, Buffer>(
       TRACE_SERVICE_EXPORT_PATH,
       identity,
       identity,
       Buffer.from(body),
-      new grpc.Metadata(),
+      metadata,
       { deadline: Date.now() + deadlineMs },
       (err, value) => {
         if (err) {
@@ -84,6 +86,8 @@ export interface Http2ExportOptions {
   /** Send only this many bytes of the frame, then run `whilePaused`, then the rest. */
   readonly pauseAfterBytes?: number;
   readonly whilePaused?: () => Promise<void>;
+  /** Extra request headers, e.g. `authorization`. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -105,6 +109,7 @@ export function http2Export(
       [h2.HTTP2_HEADER_PATH]: TRACE_SERVICE_EXPORT_PATH,
       [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
       te: 'trailers',
+      ...options.headers,
     };
     if (encoding !== 'identity') headers['grpc-encoding'] = encoding;
     const stream = session.request(headers);

@@ -14,6 +14,9 @@ export interface RunledgerProcess {
   readonly configPath: string;
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** The OTLP/HTTP receiver's port, and its traces URL (`http://127.0.0.1:PORT/v1/traces`). */
+  readonly otlpHttpPort: number;
+  readonly otlpHttpUrl: string;
   readonly grpcUrl: string;
   readonly httpUrl: string;
   /** Every log line so far, parsed. */
@@ -37,7 +40,7 @@ export async function startRunledger(options: StartOptions = {}): Promise<Runled
   const dbPath = join(dir, 'runledger.db');
   const config = deepMerge(
     {
-      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' } },
+      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' }, otlp_http: { endpoint: '127.0.0.1:0' } },
       http: { endpoint: '127.0.0.1:0' },
       storage: { sqlite: { path: dbPath } },
       telemetry: { logs: { level: 'info' } },
@@ -54,9 +57,10 @@ export async function startRunledger(options: StartOptions = {}): Promise<Runled
   let out = '';
   let buffered = '';
   child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const ports = await new Promise<{ grpc: number; http: number }>((resolvePorts, reject) => {
+  const ports = await new Promise<{ grpc: number; http: number; otlpHttp: number }>((resolvePorts, reject) => {
     let grpc = 0;
     let http = 0;
+    let otlpHttp = 0;
     const timer = setTimeout(() => reject(new Error(`runledger did not start:\n${out}`)), PATIENCE_MS);
     child.on('exit', (code) => {
       clearTimeout(timer);
@@ -74,9 +78,10 @@ export async function startRunledger(options: StartOptions = {}): Promise<Runled
           logs.push(entry);
           if (entry.msg === 'OTLP/gRPC receiver listening') grpc = entry.port as number;
           if (entry.msg === 'HTTP server listening') http = entry.port as number;
-          if (grpc && http) {
+          if (entry.msg === 'OTLP/HTTP receiver listening') otlpHttp = entry.port as number;
+          if (grpc && http && otlpHttp) {
             clearTimeout(timer);
-            resolvePorts({ grpc, http });
+            resolvePorts({ grpc, http, otlpHttp });
           }
         } catch {
           logs.push({ raw: line }); // not JSON: keep it for the assertion messages
@@ -95,6 +100,8 @@ export async function startRunledger(options: StartOptions = {}): Promise<Runled
     configPath,
     grpcPort: ports.grpc,
     httpPort: ports.http,
+    otlpHttpPort: ports.otlpHttp,
+    otlpHttpUrl: `http://127.0.0.1:${ports.otlpHttp}/v1/traces`,
     grpcUrl: `http://127.0.0.1:${ports.grpc}`,
     httpUrl: `http://127.0.0.1:${ports.http}`,
     logs,

@@ -30,3 +30,18 @@ export class FailingSink implements SpanSink {
     return Promise.reject(this.error);
   }
 }
+
+/** Holds every batch until release(), like a store waiting on a lock. */
+export class GatedSink implements SpanSink {
+  readonly batches: SpanBatch[] = [];
+  private readonly waiting: Array<() => void> = [];
+
+  consume(batch: SpanBatch): Promise<void> {
+    this.batches.push(batch);
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+}
