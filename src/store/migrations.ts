@@ -140,5 +140,14 @@ export const MIGRATIONS: readonly string[] = [
     signature TEXT NOT NULL
   );
   `,
+  // 4: forwarding (exporters.otlp). One cursor per stream: the last spans.id or chain.seq sent downstream.
+  // Span ids only grow (SpanIntake never reuses one, even after the newest rows were deleted), so a
+  // cursor never passes a span that commits later.
+  `
+  CREATE TABLE forward_cursors (
+    stream TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    updated_ns INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
-
