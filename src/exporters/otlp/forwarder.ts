@@ -68,7 +68,7 @@ export class Forwarder implements Component {
   ) {}
 
   start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`cannot start forwarding in state ${this.state}`);
+    if (this.state !== 'new') return Promise.reject(new Error(`cannot start forwarding in state ${this.state}`));
     this.state = 'started';
     const streams: Array<Stream<ForwardSpanRow> | Stream<ForwardVerdictRow>> = [this.spanStream()];
     if (this.config.verdicts) streams.push(this.verdictStream());
@@ -134,7 +134,7 @@ export class Forwarder implements Component {
         if (result.status === 'retryable') {
           events.sent(stream.signal, 'retried', batch.length);
           if (failures === 0) log.warn({ reason: result.message }, 'forwarding failed; retrying with backoff');
-          const delay = this.backoff(failures++, result.retryDelayMs);
+          const delay = retryDelayMs(config.retry_on_failure, failures++, result.retryDelayMs);
           await this.sleep(delay);
           continue;
         }
@@ -155,14 +155,6 @@ export class Forwarder implements Component {
       if (expired > 0) events.sent(stream.signal, 'expired', expired);
       this.positions.set(stream.name, stream.positionOf(rows[rows.length - 1]!));
     }
-  }
-
-  /** Exponential backoff spread by ± randomization_factor; a server's RetryInfo delay is used as given. */
-  private backoff(failures: number, retryDelayMs: number | undefined): number {
-    if (retryDelayMs !== undefined) return retryDelayMs;
-    const { initial_interval_ms, max_interval_ms, multiplier, randomization_factor } = this.config.retry_on_failure;
-    const base = Math.min(max_interval_ms, initial_interval_ms * multiplier ** failures);
-    return base * (1 - randomization_factor + Math.random() * 2 * randomization_factor);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -245,6 +237,21 @@ export class Forwarder implements Component {
       rejected: (response) => partialSuccess(ExportLogsServiceResponse.decode(response), 'rejectedLogRecords'),
     };
   }
+}
+
+/**
+ * The wait before the next attempt after `failures` failed ones: exponential backoff spread by
+ * ± randomization_factor, unless the server said when (RetryInfo), which is used as given.
+ */
+export function retryDelayMs(
+  retry: OtlpExporterConfig['retry_on_failure'],
+  failures: number,
+  serverDelayMs: number | undefined,
+  random: () => number = Math.random,
+): number {
+  if (serverDelayMs !== undefined) return serverDelayMs;
+  const base = Math.min(retry.max_interval_ms, retry.initial_interval_ms * retry.multiplier ** failures);
+  return base * (1 - retry.randomization_factor + random() * 2 * retry.randomization_factor);
 }
 
 function partialSuccess(response: unknown, field: 'rejectedSpans' | 'rejectedLogRecords'): { count: number; message: string } {
