@@ -100,8 +100,9 @@ function verdictRecord(row: ForwardVerdictRow, observedNs: bigint): Record<strin
     eventName: VERDICT_EVENT_NAME,
     body: str(`run ${record.run_id ?? row.runKey} revision ${row.revision}: ${record.status ?? 'unknown'}, outcome ${record.outcome ?? 'unknown'}`),
     attributes,
-    // The run's first trace and its root span, so a log backend links the verdict to the trace.
+    // The run's first trace (all are in runledger.run.trace_ids), and its root span when the run has
+    // one trace, so a log backend links the verdict to the trace.
     ...(traceId === undefined ? {} : { traceId: Buffer.from(traceId, 'hex') }),
-    ...(traceId === undefined || record.root_span_id == null ? {} : { spanId: Buffer.from(record.root_span_id, 'hex') }),
+    ...(record.trace_ids?.length !== 1 || record.root_span_id == null ? {} : { spanId: Buffer.from(record.root_span_id, 'hex') }),
   };
 }
