@@ -17,13 +17,15 @@ export const otlpExporterConfigSchema = z
       })
       .prefault({})
       .refine((tls) => (tls.cert_file === undefined) === (tls.key_file === undefined), 'cert_file and key_file go together')
-      .refine((tls) => !tls.insecure || (tls.ca_file ?? tls.cert_file) === undefined, 'insecure: true sends plaintext: drop ca_file, cert_file and key_file'),
+      .refine((tls) => !tls.insecure || (tls.ca_file ?? tls.cert_file) === undefined, 'insecure: true sends plaintext: drop ca_file, cert_file and key_file')
+      .describe('TLS to the downstream (on by default, as in the Collector); mTLS with cert_file and key_file'),
     headers: z.record(z.string().min(1), z.string()).default({}).describe('gRPC metadata sent with every export (e.g. a tenant id)'),
     auth: z
       .strictObject({
         bearer_token_file: z.string().min(1).describe('file holding the token sent as "authorization: Bearer <token>" (re-read at each start)'),
       })
-      .optional(),
+      .optional()
+      .describe('authenticate to the downstream with a bearer token (as the Collector\'s bearertokenauth extension)'),
     compression: z.enum(['gzip', 'none']).default('gzip').describe('compression of export requests'),
     timeout_ms: z.number().int().positive().default(5000).describe('deadline of one export request'),
     send_batch_size: z.number().int().positive().max(10_000).default(512).describe('spans (or verdict records) per export request, at most'),
