@@ -7,8 +7,12 @@
  * Prints spans/s acknowledged, p50/p99 acknowledgement latency, peak RSS and errors for each, and the
  * ratio runledger/naive.
  *
+ * With `--servers runledger,forwarding` it compares runledger alone with runledger forwarding every
+ * span (exporters.otlp, gzip) to a sink on 127.0.0.1 (otlp-sink.ts, its own process), and prints the
+ * ratio and how many of the stored spans were forwarded by shutdown.
+ *
  * Options: --seconds S (15)  --warmup S (2)  --inflight N (8)  --synchronous full|normal (full)
- *          --pool N (64)  --seed N (1)  --servers runledger,naive  --dir DIR (os tmpdir)
+ *          --pool N (64)  --seed N (1)  --servers runledger,naive[,forwarding]  --dir DIR (os tmpdir)
  *          --cpu-prof (profile the servers with node --cpu-prof and summarise)
  *          --timeline (per second: acks and slowest ack; with --cpu-prof, main-thread time by stage)
  *          --set KEY=VALUE (runledger config override, repeatable, e.g. --set runs.settle_ms=600000)
@@ -41,15 +45,19 @@ import type { GeneratorMessage } from './load-generator.js';
 import { LOAD_OPTIONS, type GeneratorReady, type GeneratorResult } from './otlp-client.js';
 import { formatProfileSummary, formatStagesBySecond, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 
-type Target = 'runledger' | 'naive';
+type Target = 'runledger' | 'naive' | 'forwarding';
+const TARGETS: readonly Target[] = ['runledger', 'forwarding', 'naive'];
 
 const NAIVE = fileURLToPath(new URL('./naive-server.js', import.meta.url));
+const SINK = fileURLToPath(new URL('./otlp-sink.js', import.meta.url));
 const GENERATOR = fileURLToPath(new URL('./load-generator.js', import.meta.url));
 
 /** The targets the project must show (from the brief); printed, never asserted. */
 const TARGET_RATIO = 2;
 const TARGET_P99_MS = 250;
 const TARGET_RSS_MB = 300;
+/** Forwarding may cost at most 15% of the spans/s (issue 15). */
+const TARGET_FORWARDING_RATIO = 0.85;
 
 interface Settings {
   readonly seconds: number;
@@ -85,6 +93,8 @@ interface TargetResult {
   readonly storedSpans: number;
   /** runledger only: stored spans without a run (the filter's pending state); 0 means all were routed. */
   readonly pendingSpans: number | null;
+  /** forwarding only: stored spans the downstream had accepted by shutdown. */
+  readonly forwardedSpans: number | null;
   readonly dbBytes: number;
   readonly profile?: { readonly file: string; readonly summary: ProfileSummary; readonly bySecond?: string };
 }
@@ -109,7 +119,7 @@ function parseSettings(): Settings {
   });
   const synchronous = synchronousOption(values.synchronous);
   const servers = values.servers.split(',').map((s) => s.trim());
-  for (const s of servers) if (s !== 'runledger' && s !== 'naive') throw new Error(`unknown server ${s}`);
+  for (const s of servers) if (!TARGETS.includes(s as Target)) throw new Error(`unknown server ${s}`);
   return {
     seconds: positive('seconds', values.seconds, 600),
     warmup: warmupSeconds(values.warmup),
@@ -139,9 +149,25 @@ interface TargetServer {
 
 async function startTarget(target: Target, dir: string, settings: Settings, profDir: string | undefined): Promise<TargetServer> {
   const timeouts = { startTimeoutMs: 20_000, stopTimeoutMs: 30_000 };
-  if (target === 'runledger') {
-    const server = await startServer({ dir, synchronous: settings.synchronous, overrides: settings.overrides, ...(profDir === undefined ? {} : { profDir }), onSpawn: track, ...timeouts });
-    return { pid: server.pid, port: server.grpcPort, dbPath: server.dbPath, stop: server.stop };
+  if (target === 'runledger' || target === 'forwarding') {
+    const sink =
+      target === 'forwarding'
+        ? await spawnListening({
+            args: [SINK],
+            cwd: dir,
+            label: 'sink',
+            ...timeouts,
+            onSpawn: track,
+            onLogLine: (entry) => (entry.msg === 'sink listening' && typeof entry.port === 'number' ? entry.port : undefined),
+          })
+        : undefined;
+    const config = sink === undefined ? {} : { exporters: { otlp: { endpoint: `127.0.0.1:${sink.value}`, tls: { insecure: true } } } };
+    const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, ...(profDir === undefined ? {} : { profDir }), onSpawn: track, ...timeouts });
+    const stop = async () => {
+      await server.stop();
+      await sink?.stop();
+    };
+    return { pid: server.pid, port: server.grpcPort, dbPath: server.dbPath, stop };
   }
   const dbPath = join(dir, `${target}.db`);
   const naive = await spawnListening({
@@ -232,17 +258,21 @@ function runGenerator(port: number, serverPid: number, settings: Settings): Prom
 
 // ---------------------------------------------------------------- one target
 
-function storedCounts(target: Target, dbPath: string): { stored: number; pending: number | null } {
+function storedCounts(target: Target, dbPath: string): { stored: number; pending: number | null; forwarded: number | null } {
   const db = new BetterSqlite3(dbPath, { readonly: true, fileMustExist: true });
   try {
-    if (target === 'runledger') {
+    if (target !== 'naive') {
       const row = db.prepare('SELECT count(*) AS n, coalesce(sum(run_key IS NULL), 0) AS pending FROM spans').get() as {
         n: number;
         pending: number;
       };
-      return { stored: row.n, pending: row.pending };
+      const forwarded =
+        target === 'forwarding'
+          ? (db.prepare("SELECT count(*) FROM spans WHERE id <= (SELECT position FROM forward_cursors WHERE stream = 'spans')").pluck().get() as number)
+          : null;
+      return { stored: row.n, pending: row.pending, forwarded };
     }
-    return { stored: (db.prepare('SELECT count(*) FROM spans').pluck().get() as number) ?? 0, pending: null };
+    return { stored: (db.prepare('SELECT count(*) FROM spans').pluck().get() as number) ?? 0, pending: null, forwarded: null };
   } finally {
     db.close();
   }
@@ -271,7 +301,7 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
   } finally {
     await server.stop();
   }
-  const { stored, pending } = storedCounts(target, server.dbPath);
+  const { stored, pending, forwarded } = storedCounts(target, server.dbPath);
   const dbBytes = fileBytes(server.dbPath) + fileBytes(`${server.dbPath}-wal`);
   if (!settings.keep) rmSync(dir, { recursive: true, force: true });
 
@@ -304,6 +334,7 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
     iowaitPercent: (run.iowaitSeconds / result.windowSeconds) * 100,
     storedSpans: stored,
     pendingSpans: pending,
+    forwardedSpans: forwarded,
     dbBytes,
     ...(profile === undefined ? {} : { profile }),
   };
@@ -382,8 +413,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   lines.push(`database: ${settings.dir} (${dbFs})${dbFs === 'tmpfs' ? '  WARNING: tmpfs ignores fsync, commits are not durable' : ''}`);
   lines.push('');
   const header = ['server', 'spans/s', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'server CPU', 'errors'];
-  const summaries = (['runledger', 'naive'] as const)
-    .map((server) => summarizeServer(server, results))
+  const summaries = TARGETS.map((server) => summarizeServer(server, results))
     .filter((x): x is Summary => x !== undefined);
   const shown: Summary[] =
     settings.rounds === 1 ? summaries : [...results.map((r) => summaryOf(r, `${r.server} #${r.round}`)), ...summaries];
@@ -404,7 +434,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     lines.push(
       `${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''}: ${num(g.okRequests)} requests acknowledged in the window (latency mean ${num(g.latency.meanMs, 1)} ms, p90 ${num(g.latency.p90Ms, 1)} ms; oldest call unanswered at its end: ${num(g.oldestUnansweredMs)} ms), ` +
         `${num(g.bytesSent / 2 ** 20 / g.windowSeconds, 1)} MiB/s; generator CPU ${num(g.generatorCpuPercent)}%, other CPU (other processes, kernel threads) ${num(r.otherCpuPercent)}%, iowait ${num(r.iowaitPercent)}% (of one core); ` +
-        `stored ${num(r.storedSpans)} spans${r.pendingSpans === null ? '' : ` (${num(r.pendingSpans)} pending)`} of ${num(g.totalCalls * r.workload.spansPerRequest)} sent in all (warm-up and drain included), ` +
+        `stored ${num(r.storedSpans)} spans${r.pendingSpans === null ? '' : ` (${num(r.pendingSpans)} pending)`}${r.forwardedSpans === null ? '' : `, ${num(r.forwardedSpans)} forwarded by shutdown`} of ${num(g.totalCalls * r.workload.spansPerRequest)} sent in all (warm-up and drain included), ` +
         `db ${num(r.dbBytes / 2 ** 20, 1)} MiB (${num(r.storedSpans === 0 ? NaN : r.dbBytes / r.storedSpans)} B/span)`,
     );
     for (const [code, message] of Object.entries(g.errorSamples)) lines.push(`  ${code}: ${message}`);
@@ -425,6 +455,14 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     lines.push(`  p99 ack latency ≤ ${TARGET_P99_MS} ms at ${settings.inflight} in flight: ${check(rl.p99Ms <= TARGET_P99_MS)} (${num(rl.p99Ms, 1)} ms)`);
     lines.push(`  peak RSS ≤ ${TARGET_RSS_MB} MB: ${check(rl.peakRssMb <= TARGET_RSS_MB)} (${num(rl.peakRssMb, 1)} MB)`);
     if (settings.inflight !== 8) lines.push('  (the latency target is defined at 8 in flight)');
+  }
+  const forwarding = summaries.find((r) => r.server === 'forwarding');
+  if (rl !== undefined && forwarding !== undefined) {
+    const ratio = forwarding.spansPerSecond / rl.spansPerSecond;
+    lines.push('');
+    const compression = settings.overrides.find(([path]) => path === 'exporters.otlp.compression')?.[1] ?? 'gzip';
+    lines.push(`ratio forwarding/runledger: ${num(ratio, 2)}× spans/s (forwarding every span to a sink on 127.0.0.1, compression ${String(compression)})`);
+    lines.push(`  spans/s with forwarding ≥ ${TARGET_FORWARDING_RATIO}× without: ${check(ratio >= TARGET_FORWARDING_RATIO)} (${num(ratio, 2)}×)`);
   }
   if (settings.timeline) {
     for (const r of results) {
@@ -473,7 +511,7 @@ async function main(): Promise<void> {
           machine: machineJson(),
           settings: { ...settings, dbFilesystem: fsType(settings.dir) },
           results,
-          summaries: (['runledger', 'naive'] as const).map((server) => summarizeServer(server, results)).filter((x) => x !== undefined),
+          summaries: TARGETS.map((server) => summarizeServer(server, results)).filter((x) => x !== undefined),
           ratioRunledgerToNaive: ratioOf(results),
         },
         null,
