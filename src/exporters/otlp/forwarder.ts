@@ -219,7 +219,7 @@ export class Forwarder implements Component {
             };
           }),
         ),
-      rejected: (response) => partialSuccess(ExportTraceServiceResponse.decode(response), 'rejectedSpans'),
+      rejected: (response) => partialSuccess(() => ExportTraceServiceResponse.decode(response), 'rejectedSpans'),
     };
   }
 
@@ -234,7 +234,7 @@ export class Forwarder implements Component {
       storedNs: (row) => row.createdNs,
       wanted: () => true,
       encode: (rows) => encodeVerdictLogs(rows, nowNs()),
-      rejected: (response) => partialSuccess(ExportLogsServiceResponse.decode(response), 'rejectedLogRecords'),
+      rejected: (response) => partialSuccess(() => ExportLogsServiceResponse.decode(response), 'rejectedLogRecords'),
     };
   }
 }
@@ -254,7 +254,14 @@ export function retryDelayMs(
   return base * (1 - retry.randomization_factor + random() * 2 * retry.randomization_factor);
 }
 
-function partialSuccess(response: unknown, field: 'rejectedSpans' | 'rejectedLogRecords'): { count: number; message: string } {
+function partialSuccess(decode: () => unknown, field: 'rejectedSpans' | 'rejectedLogRecords'): { count: number; message: string } {
+  let response: unknown;
+  try {
+    response = decode();
+  } catch (err) {
+    // The server said OK: what it sent with it cannot take back the acknowledgement.
+    return { count: 0, message: `undecodable response: ${err instanceof Error ? err.message : String(err)}` };
+  }
   const partial = (response as { partialSuccess?: Record<string, unknown> | null }).partialSuccess;
   const value = partial?.[field] as { toNumber(): number } | number | undefined;
   const count = value === undefined ? 0 : typeof value === 'number' ? value : value.toNumber();
