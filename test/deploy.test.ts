@@ -95,6 +95,7 @@ interface RunledgerConfigFile {
   receiver?: { otlp_grpc?: { endpoint?: string }; otlp_http?: { endpoint?: string } };
   http?: { endpoint?: string };
   storage?: { sqlite?: { path?: string } };
+  exporters?: { otlp?: { endpoint?: string; verdicts?: boolean; tls?: { insecure?: boolean } } };
 }
 interface CollectorConfig {
   extensions?: Record<string, unknown>;
@@ -306,6 +307,7 @@ const RUNLEDGER_METRICS = new Set([
   'runledger_store_bytes',
   'runledger_compliance_ratio',
   'runledger_runs_capped_total',
+  'runledger_forward_lag_seconds',
 ]);
 
 // ===================================================================================================
@@ -319,6 +321,7 @@ describe('deploy/: every file parses', () => {
         'kubernetes/gateway.yaml',
         'collector/otelcol-gateway.yaml',
         'collector/otelcol-single.yaml',
+        'collector/otelcol-downstream.yaml',
         'prometheus/alerts.yaml',
         'grafana/runledger-dashboard.json',
       ]),
@@ -560,6 +563,42 @@ describe('deploy/collector', () => {
     const otlp = single.exporters.otlp as { endpoint?: string };
     expect(otlp.endpoint).toMatch(new RegExp(`(^|\\.)${headless.replace(/\./g, '\\.')}\\.svc(\\.cluster\\.local)?:4317$`));
     expect(single.service.pipelines.traces?.exporters).toEqual(['otlp']);
+  });
+});
+
+describe('forwarding to a Collector (exporters.otlp)', () => {
+  const downstream = yamlFile<CollectorConfig>('collector/otelcol-downstream.yaml');
+  const forwarders = ['kubernetes/sidecar.yaml', 'kubernetes/gateway.yaml'].map((path) => {
+    const objects = k8sObjects(path);
+    const workload = objects.find((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')!;
+    const pod = (workload.spec as WorkloadSpec).template.spec;
+    return [path, mountedConfig(pod, runledgerContainer(pod), objects).parsed] as const;
+  });
+
+  it.each(forwarders)('%s: forwards spans and verdicts to the downstream Collector on 4317', (_path, config) => {
+    const otlp = config.exporters?.otlp;
+    expect(otlp?.endpoint).toBe('otel-collector.observability.svc.cluster.local:4317');
+    expect(otlp?.verdicts).toBe(true);
+  });
+
+  it('the downstream Collector receives OTLP/gRPC on 4317 and has a traces and a logs pipeline', () => {
+    expect(downstream.receivers.otlp?.protocols?.grpc?.endpoint).toBe('0.0.0.0:4317');
+    const { traces, logs } = downstream.service.pipelines;
+    expect(traces?.receivers).toEqual(['otlp']);
+    expect(logs?.receivers).toEqual(['otlp']);
+    for (const [pipeline, { receivers, processors = [], exporters }] of Object.entries(downstream.service.pipelines)) {
+      for (const r of receivers) expect(Object.keys(downstream.receivers), `${pipeline} receiver`).toContain(r);
+      for (const p of processors) expect(Object.keys(downstream.processors ?? {}), `${pipeline} processor`).toContain(p);
+      for (const e of exporters) expect(Object.keys(downstream.exporters), `${pipeline} exporter`).toContain(e);
+    }
+    for (const e of downstream.service.extensions ?? []) expect(Object.keys(downstream.extensions ?? {})).toContain(e);
+  });
+
+  it('the downstream Collector keeps its export queues on disk', () => {
+    for (const name of [...downstream.service.pipelines.traces!.exporters, ...downstream.service.pipelines.logs!.exporters]) {
+      const queue = downstream.exporters[name]?.sending_queue as { enabled?: boolean; storage?: string } | undefined;
+      expect(queue?.storage, `${name} sending_queue.storage`).toBe('file_storage');
+    }
   });
 });
 

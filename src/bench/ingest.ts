@@ -9,8 +9,12 @@
  * over OTLP/HTTP (POST /v1/traces, protobuf; target `runledger-http`, a fresh server) in the same run, and
  * the ratio HTTP/gRPC is printed against its target.
  *
+ * With `--servers runledger,forwarding` it compares runledger alone with runledger forwarding every
+ * span (exporters.otlp, gzip) to a sink on 127.0.0.1 (otlp-sink.ts, its own process), and prints the
+ * ratio and how many of the stored spans were forwarded by shutdown.
+ *
  * Options: --seconds S (15)  --warmup S (2)  --inflight N (8)  --synchronous full|normal (full)
- *          --pool N (64)  --seed N (1)  --servers runledger,naive  --transport grpc|http (grpc)  --dir DIR (os tmpdir)
+ *          --pool N (64)  --seed N (1)  --servers runledger,naive[,forwarding]  --transport grpc|http (grpc)  --dir DIR (os tmpdir)
  *          --cpu-prof (profile the servers with node --cpu-prof and summarise)
  *          --timeline (per second: acks and slowest ack; with --cpu-prof, main-thread time by stage)
  *          --set KEY=VALUE (runledger config override, repeatable, e.g. --set runs.settle_ms=600000)
@@ -43,10 +47,11 @@ import type { GeneratorMessage } from './load-generator.js';
 import { LOAD_OPTIONS, type GeneratorReady, type GeneratorResult } from './otlp-client.js';
 import { formatProfileSummary, formatStagesBySecond, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 
-type Target = 'runledger' | 'runledger-http' | 'naive';
-const TARGETS: readonly Target[] = ['runledger', 'runledger-http', 'naive'];
+type Target = 'runledger' | 'runledger-http' | 'naive' | 'forwarding';
+const TARGETS: readonly Target[] = ['runledger', 'runledger-http', 'forwarding', 'naive'];
 
 const NAIVE = fileURLToPath(new URL('./naive-server.js', import.meta.url));
+const SINK = fileURLToPath(new URL('./otlp-sink.js', import.meta.url));
 const GENERATOR = fileURLToPath(new URL('./load-generator.js', import.meta.url));
 
 /** The targets the project must show (from the brief); printed, never asserted. */
@@ -55,6 +60,8 @@ const TARGET_P99_MS = 250;
 const TARGET_RSS_MB = 300;
 /** OTLP/HTTP (protobuf) spans/s as a share of OTLP/gRPC's (issue 14). */
 const TARGET_HTTP_SHARE = 0.8;
+/** Forwarding may cost at most 15% of the spans/s (issue 15). */
+const TARGET_FORWARDING_RATIO = 0.85;
 
 interface Settings {
   readonly seconds: number;
@@ -90,6 +97,8 @@ interface TargetResult {
   readonly storedSpans: number;
   /** runledger only: stored spans without a run (the filter's pending state); 0 means all were routed. */
   readonly pendingSpans: number | null;
+  /** forwarding only: stored spans the downstream had accepted by shutdown. */
+  readonly forwardedSpans: number | null;
   readonly dbBytes: number;
   readonly profile?: { readonly file: string; readonly summary: ProfileSummary; readonly bySecond?: string };
 }
@@ -148,10 +157,26 @@ interface TargetServer {
 
 async function startTarget(target: Target, dir: string, settings: Settings, profDir: string | undefined): Promise<TargetServer> {
   const timeouts = { startTimeoutMs: 20_000, stopTimeoutMs: 30_000 };
-  if (target !== 'naive') {
-    const server = await startServer({ dir, synchronous: settings.synchronous, overrides: settings.overrides, ...(profDir === undefined ? {} : { profDir }), onSpawn: track, ...timeouts });
+  if (target === 'runledger' || target === 'runledger-http' || target === 'forwarding') {
+    const sink =
+      target === 'forwarding'
+        ? await spawnListening({
+            args: [SINK],
+            cwd: dir,
+            label: 'sink',
+            ...timeouts,
+            onSpawn: track,
+            onLogLine: (entry) => (entry.msg === 'sink listening' && typeof entry.port === 'number' ? entry.port : undefined),
+          })
+        : undefined;
+    const config = sink === undefined ? {} : { exporters: { otlp: { endpoint: `127.0.0.1:${sink.value}`, tls: { insecure: true } } } };
+    const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, ...(profDir === undefined ? {} : { profDir }), onSpawn: track, ...timeouts });
+    const stop = async () => {
+      await server.stop();
+      await sink?.stop();
+    };
     const port = target === 'runledger-http' ? server.otlpHttpPort : server.grpcPort;
-    return { pid: server.pid, port, dbPath: server.dbPath, stop: server.stop };
+    return { pid: server.pid, port, dbPath: server.dbPath, stop };
   }
   const dbPath = join(dir, `${target}.db`);
   const naive = await spawnListening({
@@ -243,7 +268,7 @@ function runGenerator(target: Target, port: number, serverPid: number, settings:
 
 // ---------------------------------------------------------------- one target
 
-function storedCounts(target: Target, dbPath: string): { stored: number; pending: number | null } {
+function storedCounts(target: Target, dbPath: string): { stored: number; pending: number | null; forwarded: number | null } {
   const db = new BetterSqlite3(dbPath, { readonly: true, fileMustExist: true });
   try {
     if (target !== 'naive') {
@@ -251,9 +276,13 @@ function storedCounts(target: Target, dbPath: string): { stored: number; pending
         n: number;
         pending: number;
       };
-      return { stored: row.n, pending: row.pending };
+      const forwarded =
+        target === 'forwarding'
+          ? (db.prepare("SELECT count(*) FROM spans WHERE id <= (SELECT position FROM forward_cursors WHERE stream = 'spans')").pluck().get() as number)
+          : null;
+      return { stored: row.n, pending: row.pending, forwarded };
     }
-    return { stored: (db.prepare('SELECT count(*) FROM spans').pluck().get() as number) ?? 0, pending: null };
+    return { stored: (db.prepare('SELECT count(*) FROM spans').pluck().get() as number) ?? 0, pending: null, forwarded: null };
   } finally {
     db.close();
   }
@@ -282,7 +311,7 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
   } finally {
     await server.stop();
   }
-  const { stored, pending } = storedCounts(target, server.dbPath);
+  const { stored, pending, forwarded } = storedCounts(target, server.dbPath);
   const dbBytes = fileBytes(server.dbPath) + fileBytes(`${server.dbPath}-wal`);
   if (!settings.keep) rmSync(dir, { recursive: true, force: true });
 
@@ -315,6 +344,7 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
     iowaitPercent: (run.iowaitSeconds / result.windowSeconds) * 100,
     storedSpans: stored,
     pendingSpans: pending,
+    forwardedSpans: forwarded,
     dbBytes,
     ...(profile === undefined ? {} : { profile }),
   };
@@ -394,8 +424,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
   lines.push(`database: ${settings.dir} (${dbFs})${dbFs === 'tmpfs' ? '  WARNING: tmpfs ignores fsync, commits are not durable' : ''}`);
   lines.push('');
   const header = ['server', 'spans/s', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MB', 'server CPU', 'errors'];
-  const summaries = TARGETS
-    .map((server) => summarizeServer(server, results))
+  const summaries = TARGETS.map((server) => summarizeServer(server, results))
     .filter((x): x is Summary => x !== undefined);
   const shown: Summary[] =
     settings.rounds === 1 ? summaries : [...results.map((r) => summaryOf(r, `${r.server} #${r.round}`)), ...summaries];
@@ -416,7 +445,7 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
     lines.push(
       `${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''}: ${num(g.okRequests)} requests acknowledged in the window (latency mean ${num(g.latency.meanMs, 1)} ms, p90 ${num(g.latency.p90Ms, 1)} ms; oldest call unanswered at its end: ${num(g.oldestUnansweredMs)} ms), ` +
         `${num(g.bytesSent / 2 ** 20 / g.windowSeconds, 1)} MiB/s; generator CPU ${num(g.generatorCpuPercent)}%, other CPU (other processes, kernel threads) ${num(r.otherCpuPercent)}%, iowait ${num(r.iowaitPercent)}% (of one core); ` +
-        `stored ${num(r.storedSpans)} spans${r.pendingSpans === null ? '' : ` (${num(r.pendingSpans)} pending)`} of ${num(g.totalCalls * r.workload.spansPerRequest)} sent in all (warm-up and drain included), ` +
+        `stored ${num(r.storedSpans)} spans${r.pendingSpans === null ? '' : ` (${num(r.pendingSpans)} pending)`}${r.forwardedSpans === null ? '' : `, ${num(r.forwardedSpans)} forwarded by shutdown`} of ${num(g.totalCalls * r.workload.spansPerRequest)} sent in all (warm-up and drain included), ` +
         `db ${num(r.dbBytes / 2 ** 20, 1)} MiB (${num(r.storedSpans === 0 ? NaN : r.dbBytes / r.storedSpans)} B/span)`,
     );
     for (const [code, message] of Object.entries(g.errorSamples)) lines.push(`  ${code}: ${message}`);
@@ -442,6 +471,14 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
       const share = overHttpSummary.spansPerSecond / rl.spansPerSecond;
       lines.push(`  OTLP/HTTP spans/s ≥ ${TARGET_HTTP_SHARE * 100}% of OTLP/gRPC's (same run): ${check(share >= TARGET_HTTP_SHARE)} (${num(share * 100)}%)`);
     }
+  }
+  const forwarding = summaries.find((r) => r.server === 'forwarding');
+  if (rl !== undefined && forwarding !== undefined) {
+    const ratio = forwarding.spansPerSecond / rl.spansPerSecond;
+    lines.push('');
+    const compression = settings.overrides.find(([path]) => path === 'exporters.otlp.compression')?.[1] ?? 'gzip';
+    lines.push(`ratio forwarding/runledger: ${num(ratio, 2)}× spans/s (forwarding every span to a sink on 127.0.0.1, compression ${String(compression)})`);
+    lines.push(`  spans/s with forwarding ≥ ${TARGET_FORWARDING_RATIO}× without: ${check(ratio >= TARGET_FORWARDING_RATIO)} (${num(ratio, 2)}×)`);
   }
   if (settings.timeline) {
     for (const r of results) {

@@ -41,6 +41,19 @@ describe('parseConfig', () => {
     expect(config.telemetry.logs.level).toBe('info');
   });
 
+  it('leaves forwarding off by default, and reports its TLS mistakes by YAML path', () => {
+    expect(parseConfig({}).exporters.otlp).toMatchObject({ compression: 'gzip', forward_unmatched: true, verdicts: false });
+    expect(parseConfig({}).exporters.otlp.endpoint).toBeUndefined();
+    expect(
+      problemsOf(() =>
+        parseConfig({ exporters: { otlp: { endpoint: 'collector:4317', tls: { cert_file: 'client.pem' }, timeout_ms: 0 } } }),
+      ),
+    ).toEqual(['exporters.otlp.tls: cert_file and key_file go together', 'exporters.otlp.timeout_ms: Too small: expected number to be >0']);
+    expect(problemsOf(() => parseConfig({ exporters: { otlp: { tls: { insecure: true, ca_file: 'ca.pem' } } } }))).toEqual([
+      'exporters.otlp.tls: insecure: true sends plaintext: drop ca_file, cert_file and key_file',
+    ]);
+  });
+
   it('treats an empty YAML document (null) as all defaults', () => {
     expect(parseConfig(null)).toEqual(parseConfig({}));
   });

@@ -10,6 +10,7 @@ import { integrityConfigSchema } from '../integrity/config.js';
 import { retentionConfigSchema } from '../retention/config.js';
 import { enrichConfigSchema } from '../enrich/config.js';
 import { redactionConfigSchema } from '../redaction/config.js';
+import { exportersConfigSchema } from '../exporters/otlp/config.js';
 
 export const telemetryConfigSchema = z
   .strictObject({
@@ -57,6 +58,7 @@ export const configSchema = z.strictObject({
   integrity: integrityConfigSchema,
   redaction: redactionConfigSchema,
   retention: retentionConfigSchema,
+  exporters: exportersConfigSchema,
   telemetry: telemetryConfigSchema,
 });
 

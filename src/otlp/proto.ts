@@ -19,6 +19,7 @@ const root = new protobuf.Root();
 root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
 root.loadSync([
   'opentelemetry/proto/collector/trace/v1/trace_service.proto',
+  'opentelemetry/proto/collector/logs/v1/logs_service.proto',
   'runledger/v1/intake.proto',
   'google/rpc/status.proto',
   'google/rpc/error_details.proto',
@@ -32,11 +33,15 @@ export const Span = root.lookupType('opentelemetry.proto.trace.v1.Span');
 export const Resource = root.lookupType('opentelemetry.proto.resource.v1.Resource');
 export const KeyValue = root.lookupType('opentelemetry.proto.common.v1.KeyValue');
 export const InstrumentationScope = root.lookupType('opentelemetry.proto.common.v1.InstrumentationScope');
+export const ExportLogsServiceRequest = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
+export const ExportLogsServiceResponse = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');
 export const RpcStatus = root.lookupType('google.rpc.Status');
 export const RetryInfo = root.lookupType('google.rpc.RetryInfo');
 
 export const TRACE_SERVICE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+export const LOGS_SERVICE_EXPORT_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 export const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
 
 export { Long };
 export const Reader = protobuf.Reader;
+export const Writer = protobuf.Writer;

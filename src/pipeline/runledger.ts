@@ -22,6 +22,7 @@ import { WriterTurn } from '../store/writer-turn.js';
 import { ComplianceWindow } from '../telemetry/compliance-window.js';
 import { BoundedLabel, createMetrics, type Metrics } from '../telemetry/metrics.js';
 import type { Component } from './component.js';
+import { ForwardClient } from './forward-client.js';
 import { HistoryClient } from './history-client.js';
 import { IntakeClient } from './intake-client.js';
 
@@ -34,6 +35,8 @@ const HOUSEKEEPING_INTERVAL_MS = 5_000;
  * Intake writer worker (src/store/intake-worker.ts): SQLite inserts, committed before the OTLP answer.
  * History worker (src/runs/run-history.ts): run assembler → evaluate (profiles, inventory, catalogue)
  *   → run revision + hash chain + checkpoints + retention.
+ * Forwarding worker (src/exporters/otlp/forward-worker.ts), when configured: committed spans and sealed
+ *   revisions → downstream OTLP, behind cursors kept in the store.
  * Queries (HTTP API) read through a separate read-only connection.
  */
 export class Runledger implements Component {
@@ -47,6 +50,7 @@ export class Runledger implements Component {
   private intake: IntakeClient | undefined;
   private directory: SpanDirectory | undefined;
   private history: HistoryClient | undefined;
+  private forward: ForwardClient | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
   private lastCheckpointMs: number | undefined;
   private state: 'new' | 'started' | 'stopped' = 'new';
@@ -138,6 +142,10 @@ export class Runledger implements Component {
     });
 
     await this.history.start();
+    if (config.exporters.otlp.endpoint !== undefined) {
+      this.forward = new ForwardClient(config, metrics, logger.child({ component: 'exporters/otlp' }), writerTurn);
+      await this.forward.start();
+    }
     await this.http.start();
     await this.receiver.start();
     await this.httpReceiver.start();
@@ -156,6 +164,7 @@ export class Runledger implements Component {
     clearInterval(this.housekeeping);
     await Promise.all([this.receiver?.shutdown(), this.httpReceiver?.shutdown()]);
     await this.history?.shutdown();
+    await this.forward?.shutdown();
     await this.http?.shutdown();
     this.readDb?.close();
     this.readDb = undefined;
@@ -188,6 +197,7 @@ export class Runledger implements Component {
     if (this.intake === undefined || !this.intake.running || this.readDb === undefined || !this.readDb.open) parts.push('store');
     if (!this.receiver?.listening || !this.httpReceiver?.listening) parts.push('receiver');
     if (this.history === undefined || !this.history.running) parts.push('history');
+    if (this.forward !== undefined && !this.forward.running) parts.push('forwarding');
     return parts;
   }
 

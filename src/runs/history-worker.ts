@@ -1,8 +1,8 @@
 /** Worker-thread entry of run history (see run-history.ts); talks to the main thread by messages. */
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../logger.js';
+import { lowerThreadPriority } from '../pipeline/thread-priority.js';
 import { RunHistory, type HistoryEvents } from './run-history.js';
 import { WriterTurn } from '../store/writer-turn.js';
 import type { ToHistory, FromHistory } from './history-messages.js';
@@ -12,21 +12,9 @@ if (port === null) throw new Error('history-worker must run in a worker thread')
 const { config, writerTurn } = workerData as { config: Config; writerTurn: SharedArrayBuffer };
 const logger = createLogger(config.telemetry.logs.level).child({ component: 'runs/history' });
 
-/**
- * Judging is background work: when the cores are busy, answering OTLP requests goes first (an exporter
- * that waits retries, queues and in the end drops spans), and a backlog of runs is judged as load
- * eases. Under full load this took ingest from 0.6 to 0.75 of its rate without judging; spans are
- * durable either way, only verdicts come later. On Linux a nice value belongs to the thread that
- * sets it; elsewhere it would slow the whole process, so it is left alone there.
- */
-const HISTORY_NICE = 10;
-if (process.platform === 'linux') {
-  try {
-    setPriority(0, HISTORY_NICE);
-  } catch (err) {
-    logger.warn({ err }, 'could not lower the CPU priority of run history');
-  }
-}
+// Judging is background work. Under full load this took ingest from 0.6 to 0.75 of its rate without
+// judging; spans are durable either way, only verdicts come later.
+lowerThreadPriority(logger);
 const send = (message: FromHistory) => port.postMessage(message);
 
 const events: HistoryEvents = {

@@ -22,7 +22,13 @@ let db: Database;
 let intake: SpanIntake;
 try {
   db = openDatabase(config.storage.sqlite);
-  intake = new SpanIntake(db, logger, new WriterTurn(writerTurn, config.storage.sqlite.busy_timeout_ms));
+  const forward = config.exporters.otlp;
+  intake = new SpanIntake(
+    db,
+    logger,
+    new WriterTurn(writerTurn, config.storage.sqlite.busy_timeout_ms),
+    forward.endpoint === undefined ? undefined : { maxBacklogAgeMs: forward.max_backlog_age_minutes * 60_000 },
+  );
 } catch (err) {
   send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
   throw err;

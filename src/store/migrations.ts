@@ -147,4 +147,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN judged_spans INTEGER;
   ALTER TABLE runs ADD COLUMN duplicate_spans INTEGER NOT NULL DEFAULT 0;
   `,
+  // 5: forwarding (exporters.otlp). One cursor per stream: the last spans.id or chain.seq sent downstream.
+  // Span ids only grow (SpanIntake never reuses one, even after the newest rows were deleted), so a
+  // cursor never passes a span that commits later.
+  `
+  CREATE TABLE forward_cursors (
+    stream TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    updated_ns INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

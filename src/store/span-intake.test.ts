@@ -313,6 +313,44 @@ describe('SpanIntake', () => {
   });
 });
 
+describe('SpanIntake with forwarding', () => {
+  const pendingBatch = (ids: string[], receivedNs: bigint): IntakeRows => ({ ...batchOf(ids.map((id) => ({ id, runKey: null }))), receivedNs });
+  const ids = (db: BetterSqlite3.Database) => db.prepare('SELECT span_id FROM spans ORDER BY id').pluck().all() as string[];
+
+  it('never gives a span the id of a deleted newer one, nor one at or below the forward cursor', async () => {
+    const config = sqliteConfig();
+    const db = open(config);
+    await new SpanIntake(db, logger).enqueue(batchOf([{ id: '1' }, { id: '2' }]));
+    db.prepare("INSERT INTO forward_cursors (stream, position, updated_ns) VALUES ('spans', 2, 0)").run();
+    db.prepare('DELETE FROM spans').run(); // the newest rows went (expired, pruned)
+
+    await new SpanIntake(db, logger).enqueue(batchOf([{ id: '3' }]));
+
+    expect(count(reader(config.path), 'SELECT id FROM spans')).toBe(3);
+  });
+
+  it('keeps pending spans until forwarded, or until they are older than the backlog bound', async () => {
+    const config = sqliteConfig();
+    const db = open(config);
+    const intake = new SpanIntake(db, logger, undefined, { maxBacklogAgeMs: 60_000 });
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    await intake.enqueue(pendingBatch(['1', '2'], nowNs - 1_000_000n)); // ids 1, 2
+    await intake.enqueue(pendingBatch(['3'], nowNs - 120_000n * 1_000_000n)); // id 3, past the bound
+    db.prepare("INSERT INTO forward_cursors (stream, position, updated_ns) VALUES ('spans', 1, 0)").run();
+
+    expect(intake.expirePending(nowNs)).toBe(2);
+    expect(ids(reader(config.path))).toEqual(['0000000000000002']);
+  });
+
+  it('without forwarding expires every pending span past the cutoff', async () => {
+    const config = sqliteConfig();
+    const intake = new SpanIntake(open(config), logger);
+    await intake.enqueue(pendingBatch(['1', '2'], 5n));
+
+    expect(intake.expirePending(10n)).toBe(2);
+  });
+});
+
 describe('openDatabase', () => {
   it('applies every migration and records it in user_version', () => {
     const db = open(sqliteConfig());

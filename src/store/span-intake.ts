@@ -5,6 +5,12 @@ import type { Database } from './database.js';
 import type { WriterTurn } from './writer-turn.js';
 import { bodyOf, Column, NUMBER_COLUMNS, type EncodedPart, type IntakeRows } from './intake-rows.js';
 
+/** What forwarding (exporters.otlp) asks of intake: keep pending spans until they were forwarded. */
+export interface IntakeForwarding {
+  /** Unforwarded pending spans older than this are expired all the same (the forward backlog's bound). */
+  readonly maxBacklogAgeMs: number;
+}
+
 interface Pending {
   readonly rows: IntakeRows;
   readonly resolve: () => void;
@@ -29,12 +35,19 @@ export class SpanIntake {
   private readonly scopeIds = new Map<string, number>();
   private readonly statements;
   private readonly writeAll: (batches: readonly IntakeRows[]) => void;
+  /**
+   * The id the next span gets. SQLite would give max(id) + 1, reusing the ids of the newest rows once
+   * they are deleted (expired, pruned): a span stored later under such an id would sit behind the
+   * forward cursor, never forwarded. So ids only grow, past what was forwarded too.
+   */
+  private nextSpanId: number;
 
   constructor(
     private readonly db: Database,
     private readonly logger: Logger,
     /** Shared with run history, which writes through another connection (see WriterTurn). */
     private readonly turn?: WriterTurn,
+    private readonly forwarding?: IntakeForwarding,
   ) {
     // A group commit writes 1–2 MiB; the default 2 MiB page cache would spill mid-transaction.
     db.pragma('cache_size = -4096');
@@ -51,9 +64,9 @@ export class SpanIntake {
       insertScope: db.prepare('INSERT OR IGNORE INTO scopes (digest, body, schema_url) VALUES (?, ?, ?)'),
       selectScope: db.prepare('SELECT id FROM scopes WHERE digest = ?').pluck(),
       insertSpan: db.prepare(
-        `INSERT INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,
+        `INSERT INTO spans (id, run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,
            status_code, resource_id, scope_id, body, received_ns, redactions)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       claimTrace: db.prepare('UPDATE spans SET run_key = ? WHERE trace_id = ? AND run_key IS NULL'),
       claimDescendants: db.prepare(
@@ -78,7 +91,17 @@ export class SpanIntake {
            span_count = span_count + excluded.span_count`,
       ),
       expirePending: db.prepare('DELETE FROM spans WHERE run_key IS NULL AND received_ns < ?'),
+      // Forwarding on: a pending span goes once forwarded, or once it is too old to be forwarded at all.
+      expireForwardedPending: db.prepare(
+        `DELETE FROM spans WHERE run_key IS NULL AND received_ns < @before
+           AND (id <= (SELECT coalesce(max(position), 0) FROM forward_cursors WHERE stream = 'spans') OR received_ns < @unsendable)`,
+      ),
     };
+    this.nextSpanId =
+      (db
+        .prepare("SELECT max(coalesce((SELECT max(id) FROM spans), 0), coalesce((SELECT max(position) FROM forward_cursors WHERE stream = 'spans'), 0))")
+        .pluck()
+        .get() as number) + 1;
     this.writeAll = db.transaction((batches: readonly IntakeRows[]) => {
       for (const rows of batches) this.write(rows);
     });
@@ -133,7 +156,9 @@ export class SpanIntake {
 
   /** Deletes pending spans received before the cutoff (no run claimed their trace); returns how many. */
   expirePending(receivedBeforeNs: bigint): number {
-    return this.statements.expirePending.run(receivedBeforeNs).changes;
+    if (this.forwarding === undefined) return this.statements.expirePending.run(receivedBeforeNs).changes;
+    const unsendable = BigInt(Date.now() - this.forwarding.maxBacklogAgeMs) * 1_000_000n;
+    return this.statements.expireForwardedPending.run({ before: receivedBeforeNs, unsendable }).changes;
   }
 
   private write(rows: IntakeRows): void {
@@ -157,6 +182,7 @@ export class SpanIntake {
       const runKey = rows.runKeys[i]!;
       const traceId = rows.traceIds[i]!;
       insertSpan.run(
+        this.nextSpanId++,
         runKey,
         traceId,
         rows.spanIds[i],

@@ -120,6 +120,28 @@ export function createMetrics(sources: MetricSources = {}) {
         if (age !== undefined) this.set(age);
       },
     }),
+    forwardSent: new Counter({
+      name: 'runledger_forward_sent_total',
+      help: 'Spans (signal traces) and verdict records (signal logs) forwarded, by result: sent, rejected (refused for good), expired (older than max_backlog_age_minutes), retried (in a failed attempt) (since process start).',
+      labelNames: ['signal', 'result'] as const,
+      registers: [registry],
+    }),
+    forwardBacklogSpans: new Gauge({
+      name: 'runledger_forward_backlog_spans',
+      help: 'Stored spans not forwarded yet.',
+      registers: [registry],
+    }),
+    forwardBacklogVerdicts: new Gauge({
+      name: 'runledger_forward_backlog_verdicts',
+      help: 'Sealed run revisions not exported as logs yet.',
+      registers: [registry],
+    }),
+    forwardLag: new Gauge({
+      name: 'runledger_forward_lag_seconds',
+      help: 'Age of the oldest stored item not forwarded yet, by signal (0 when all are sent).',
+      labelNames: ['signal'] as const,
+      registers: [registry],
+    }),
     storeBytes: new Gauge({
       name: 'runledger_store_bytes',
       help: 'Size of the SQLite database and its WAL, in bytes.',

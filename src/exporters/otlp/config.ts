@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { endpointSchema } from '../../config/endpoint.js';
+
+/** Option names follow the OpenTelemetry Collector's otlp exporter, with units in the names. */
+export const otlpExporterConfigSchema = z
+  .strictObject({
+    endpoint: endpointSchema
+      .optional()
+      .describe('downstream OTLP/gRPC host:port (e.g. a Collector at otel-collector:4317); absent: nothing is forwarded'),
+    tls: z
+      .strictObject({
+        insecure: z.boolean().default(false).describe('plaintext gRPC (no TLS), e.g. to a Collector on localhost'),
+        ca_file: z.string().min(1).optional().describe('CA (PEM) the server certificate must chain to (default: the system roots)'),
+        cert_file: z.string().min(1).optional().describe('client certificate (PEM) for mTLS, with key_file'),
+        key_file: z.string().min(1).optional().describe('client private key (PEM) for mTLS, with cert_file'),
+        server_name_override: z.string().min(1).optional().describe('name expected in the server certificate, when it differs from the endpoint host'),
+      })
+      .prefault({})
+      .refine((tls) => (tls.cert_file === undefined) === (tls.key_file === undefined), 'cert_file and key_file go together')
+      .refine((tls) => !tls.insecure || (tls.ca_file ?? tls.cert_file) === undefined, 'insecure: true sends plaintext: drop ca_file, cert_file and key_file')
+      .describe('TLS to the downstream (on by default, as in the Collector); mTLS with cert_file and key_file'),
+    headers: z.record(z.string().min(1), z.string()).default({}).describe('gRPC metadata sent with every export (e.g. a tenant id)'),
+    auth: z
+      .strictObject({
+        bearer_token_file: z.string().min(1).describe('file holding the token sent as "authorization: Bearer <token>" (re-read at each start)'),
+      })
+      .optional()
+      .describe('authenticate to the downstream with a bearer token (as the Collector\'s bearertokenauth extension)'),
+    compression: z.enum(['gzip', 'none']).default('gzip').describe('compression of export requests'),
+    timeout_ms: z.number().int().positive().default(5000).describe('deadline of one export request'),
+    send_batch_size: z.number().int().positive().max(10_000).default(512).describe('spans (or verdict records) per export request, at most'),
+    retry_on_failure: z
+      .strictObject({
+        initial_interval_ms: z.number().int().positive().default(5000).describe('wait after the first failed export'),
+        max_interval_ms: z.number().int().positive().default(30_000).describe('longest wait between attempts (a longer RetryInfo delay from the server wins)'),
+        multiplier: z.number().min(1).default(1.5).describe('growth of the wait after each failure'),
+        randomization_factor: z.number().min(0).max(1).default(0.5).describe('each wait is spread by ± this fraction'),
+      })
+      .prefault({})
+      .describe('retryable failures are retried without limit (the data waits in the store); INVALID_ARGUMENT is not retried'),
+    forward_unmatched: z
+      .boolean()
+      .default(true)
+      .describe('also forward spans of no workflow run (pending spans), so runledger can sit in front of an existing pipeline'),
+    verdicts: z.boolean().default(false).describe('export each sealed run revision as one OTLP log record (event runledger.run.evaluated)'),
+    max_backlog_age_minutes: z
+      .number()
+      .positive()
+      .default(1440)
+      .describe('spans and verdicts still unsent after this long are skipped (counted as expired); unsent pending spans are kept until then'),
+    poll_interval_ms: z.number().int().positive().default(200).describe('how often the store is checked for new spans and verdicts when everything is sent'),
+  })
+  .prefault({})
+  .describe('forward stored spans (enriched, redacted) and verdicts to a downstream OTLP/gRPC endpoint');
+
+export const exportersConfigSchema = z.strictObject({ otlp: otlpExporterConfigSchema }).prefault({});
+
+export type OtlpExporterConfig = z.infer<typeof otlpExporterConfigSchema>;

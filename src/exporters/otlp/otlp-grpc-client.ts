@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { RETRY_INFO_TYPE_URL, RetryInfo, RpcStatus } from '../../otlp/proto.js';
+import type { OtlpExporterConfig } from './config.js';
+
+/** How one export ended (OTLP spec, "Failures"): sent, retry later, or never retry. */
+export type ExportResult =
+  | { readonly status: 'success'; readonly response: Buffer }
+  | { readonly status: 'retryable'; readonly message: string; readonly retryDelayMs?: number }
+  | { readonly status: 'permanent'; readonly message: string };
+
+export interface OtlpExporter {
+  export(path: string, body: Uint8Array): Promise<ExportResult>;
+  close(): void;
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+/** grpc-js's code for gzip in `grpc.default_compression_algorithm`. */
+const GZIP = 2;
+
+/**
+ * A gRPC client that sends already-encoded OTLP requests: forwarding builds the bytes itself (the
+ * stored span bytes plus appended attributes), so nothing is decoded and encoded again here.
+ */
+export class OtlpGrpcClient implements OtlpExporter {
+  private readonly client: grpc.Client;
+  private readonly metadata: grpc.Metadata;
+
+  constructor(private readonly config: Readonly<OtlpExporterConfig> & { readonly endpoint: string }) {
+    const { tls } = config;
+    const credentials = tls.insecure
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(
+          tls.ca_file === undefined ? null : readFileSync(tls.ca_file),
+          tls.key_file === undefined ? null : readFileSync(tls.key_file),
+          tls.cert_file === undefined ? null : readFileSync(tls.cert_file),
+        );
+    const options: grpc.ChannelOptions = {
+      ...(config.compression === 'gzip' ? { 'grpc.default_compression_algorithm': GZIP } : {}),
+      ...(tls.server_name_override === undefined ? {} : { 'grpc.ssl_target_name_override': tls.server_name_override }),
+    };
+    this.client = new grpc.Client(config.endpoint, credentials, options);
+    this.metadata = new grpc.Metadata();
+    for (const [key, value] of Object.entries(config.headers)) this.metadata.set(key.toLowerCase(), value);
+    if (config.auth !== undefined) {
+      this.metadata.set('authorization', `Bearer ${readFileSync(config.auth.bearer_token_file, 'utf8').trim()}`);
+    }
+  }
+
+  export(path: string, body: Uint8Array): Promise<ExportResult> {
+    return new Promise<ExportResult>((resolve) => {
+      try {
+        this.client.makeUnaryRequest<Buffer, Buffer>(
+          path,
+          identity,
+          identity,
+          Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+          this.metadata,
+          { deadline: Date.now() + this.config.timeout_ms },
+          (err, response) => resolve(err ? classify(err) : { status: 'success', response: response ?? Buffer.alloc(0) }),
+        );
+      } catch (err) {
+        resolve({ status: 'retryable', message: err instanceof Error ? err.message : String(err) });
+      }
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/**
+ * As the Collector's otlp exporter decides, with one difference: only a request the server calls
+ * malformed (INVALID_ARGUMENT), or too large with no RetryInfo, is dropped. Authentication and
+ * permission failures, UNIMPLEMENTED and the like are configuration problems: the data waits in the
+ * store until they are fixed rather than being dropped.
+ */
+export function classify(err: grpc.ServiceError): ExportResult {
+  const message = `${grpc.status[err.code] ?? err.code}: ${err.details}`;
+  const retryDelayMs = retryDelayOf(err.metadata?.get('grpc-status-details-bin')[0]);
+  if (err.code === grpc.status.INVALID_ARGUMENT) return { status: 'permanent', message };
+  if (err.code === grpc.status.RESOURCE_EXHAUSTED && retryDelayMs === undefined) return { status: 'permanent', message };
+  return { status: 'retryable', message, ...(retryDelayMs === undefined ? {} : { retryDelayMs }) };
+}
+
+/** The delay of a google.rpc.RetryInfo in a grpc-status-details-bin trailer, in milliseconds. */
+function retryDelayOf(details: grpc.MetadataValue | undefined): number | undefined {
+  if (!Buffer.isBuffer(details)) return undefined;
+  try {
+    const status = RpcStatus.decode(details) as unknown as { details?: Array<{ type_url?: string; typeUrl?: string; value?: Uint8Array }> };
+    const info = status.details?.find((d) => (d.type_url ?? d.typeUrl) === RETRY_INFO_TYPE_URL);
+    if (info?.value === undefined) return undefined;
+    const delay = (RetryInfo.decode(info.value) as unknown as { retryDelay?: { seconds?: { toNumber(): number } | number; nanos?: number } }).retryDelay;
+    if (delay === undefined) return undefined;
+    const seconds = typeof delay.seconds === 'object' ? delay.seconds.toNumber() : (delay.seconds ?? 0);
+    return seconds * 1000 + (delay.nanos ?? 0) / 1e6;
+  } catch {
+    return undefined; // an undecodable detail is as if absent: the usual backoff applies
+  }
+}
