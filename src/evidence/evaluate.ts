@@ -90,7 +90,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   const spanEvidence = spans.map((span) => reader.evidenceOf(span));
   // Run-level evidence: the root first, then the other spans in history order (the root read again finds nothing new).
   const rootEvidence = spanEvidence.find((e) => e.span === root);
-  const evidence = SpanEvidence.firstOfEach(rootEvidence === undefined ? spanEvidence : [rootEvidence, ...spanEvidence]);
+  const evidence = SpanEvidence.runEvidence(rootEvidence, spanEvidence);
 
   // The root span's status stands in for a declared result it does not carry (DESIGN §5 table).
   if (evidence['run.result'] === undefined && root !== undefined && root.statusCode !== 0) {

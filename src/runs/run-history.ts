@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { awaitsRoot, evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
 import { resolveFieldKeys } from '../evidence/fields.js';
 import { attributeKeysRead } from '../evidence/keys-read.js';
+import { Recognisers } from '../evidence/recognisers.js';
 import { KeySelector } from '../otlp/key-selector.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';
@@ -90,11 +91,11 @@ export class RunHistory implements Component {
     const catalogue = await this.watch('policies', config.enrich.policies_file, loadCatalogue);
     const fieldKeys = resolveFieldKeys(config.evidence.fields);
     const context = {
-      reader: new EvidenceReader(fieldKeys),
+      reader: new EvidenceReader(fieldKeys, Recognisers.fromConfig(config.evidence.recognisers)),
       profiles: resolveProfiles(config.evidence.profiles),
       identity: runIdentityFromConfig(config),
     };
-    const keysRead = attributeKeysRead(fieldKeys, context.identity, context.profiles);
+    const keysRead = attributeKeysRead(fieldKeys, context.identity, context.profiles, context.reader.recognisers);
     const store = new RunStore(db, this.chain, this.writerTurn, keysRead === undefined ? undefined : new KeySelector(keysRead));
     this.assembler = new RunAssembler(
       config.runs,
