@@ -9,7 +9,7 @@ import { continuesCaller } from '../runs/root.js';
 import type { RunIdentity } from '../runs/run-identity.js';
 import type { Inventory } from '../enrich/inventory.js';
 import { attributeText } from '../otlp/attributes.js';
-import { byStart, EvidenceReader, isoTime, toStep, SpanEvidence, type RunStep } from './steps.js';
+import { byStart, EvidenceReader, isoTime, repeatedToolCalls, toStep, SpanEvidence, type RunStep } from './steps.js';
 
 export type Outcome = 'complete' | 'partial' | 'failed';
 
@@ -147,6 +147,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
   const denied = complete.some((d) => d.read('decision.result')?.toLowerCase() === 'deny');
   // Changes: each span with an operation is an attempt; tool calls act for agents.
   const attempts: ChangeAttempt[] = [];
+  const repeated = repeatedToolCalls(spanEvidence);
   for (const e of spanEvidence) {
     const { span } = e;
     const operation = e.read('change.operation');
@@ -156,7 +157,7 @@ export function evaluateRun(input: RunInput, ctx: EvaluationContext): RunVerdict
       if (target === undefined) {
         findings.push(finding('missing_field', `change "${operation}" (${span.name}) has no target`, { field: 'change.target', span_id: span.spanId }));
       }
-    } else if (e.isToolCall()) {
+    } else if (e.isToolCall() && !repeated.has(e)) {
       const tool = e.read('tool.name');
       if (tool === undefined) {
         findings.push(finding('missing_field', `tool call "${span.name}" has no gen_ai.tool.name`, { field: 'tool.name', span_id: span.spanId }));

@@ -261,6 +261,30 @@ export class SpanEvidence {
   }
 }
 
+/**
+ * Tool call spans that repeat the tool call around them rather than make another: the nearest tool
+ * call above carries the same call id, or names the same tool. An MCP tool call is an execute_tool
+ * span on the client and another on the server beneath it; the AI SDK's ai.toolCall wraps the MCP
+ * client's. Counting each would judge one call two or three times.
+ */
+export function repeatedToolCalls(spans: readonly SpanEvidence[]): Set<SpanEvidence> {
+  const bySpan = new Map(spans.map((e) => [`${e.span.traceId}/${e.span.spanId}`, e]));
+  const repeated = new Set<SpanEvidence>();
+  for (const call of spans) {
+    if (!call.isToolCall()) continue;
+    let above = bySpan.get(`${call.span.traceId}/${call.span.parentSpanId}`);
+    for (let depth = 0; above !== undefined && depth < spans.length; depth++) {
+      if (above.isToolCall()) {
+        const id = call.read('tool.call_id');
+        if ((id !== undefined && id === above.read('tool.call_id')) || call.read('tool.name') === above.read('tool.name')) repeated.add(call);
+        break;
+      }
+      above = bySpan.get(`${above.span.traceId}/${above.span.parentSpanId}`);
+    }
+  }
+  return repeated;
+}
+
 export function stepType(spanEvidence: SpanEvidence): StepType {
   if (spanEvidence.read('change.operation') !== undefined) return 'change';
   if (spanEvidence.read('decision.policy') !== undefined || spanEvidence.read('decision.result') !== undefined) {
