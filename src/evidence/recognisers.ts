@@ -113,6 +113,8 @@ export const BUILT_IN_RECOGNISERS: readonly Recogniser[] = [
     when: { attribute: 'traceloop.span.kind', equals: ['tool'] },
     role: 'tool_call',
     name_keys: ['traceloop.entity.name'],
+    // Set on every span inside withAgent.
+    agent_keys: ['gen_ai.agent.name'],
     content_keys: ['traceloop.entity.input', 'traceloop.entity.output'],
   },
   {

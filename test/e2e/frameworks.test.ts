@@ -12,6 +12,7 @@ import { AIMessage, AIMessageChunk } from '@langchain/core/messages';
 import { RunnableLambda } from '@langchain/core/runnables';
 import { tool as langchainTool } from '@langchain/core/tools';
 import { FakeStreamingChatModel } from '@langchain/core/utils/testing';
+import { withAgent, withTool } from '@traceloop/node-server-sdk';
 import { generateText, stepCountIs, tool } from 'ai';
 import { MockLanguageModelV3 } from 'ai/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,9 +23,10 @@ import { waitForRuns, type FindingView, type RunView } from '../support/runs-cli
 
 /**
  * README "Recognition", end to end with the real libraries: an AI SDK agent (its mock model, real
- * tools) and a LangChain tool loop (its fake chat model, real tools) instrumented by OpenInference.
- * Their spans go through a registered NodeTracerProvider and the OTel gRPC exporter to a real
- * runledger, which judges each run against a policy catalogue approving some tools per agent.
+ * tools), a LangChain tool loop (its fake chat model, real tools) instrumented by OpenInference, and
+ * Traceloop's withAgent/withTool. Their spans go through a registered NodeTracerProvider and the OTel
+ * gRPC exporter to a real runledger, which judges each run against a policy catalogue approving some
+ * tools per agent.
  */
 
 const AI_SDK_AGENT = 'support-triage';
@@ -248,5 +250,46 @@ describe('LangChain through OpenInference (@langchain/core fake chat model and t
     expect(outside).toHaveLength(1);
     expect(outside[0]!.message).toContain('export_customers');
     expect(run.steps?.find((s) => s.span_id === outside[0]!.span_id)).toMatchObject({ name: 'export_customers', type: 'tool_call' });
+  });
+});
+
+// --- OpenLLMetry / Traceloop: withAgent and withTool on the app's own registered provider. ---
+
+/**
+ * Traceloop's initialize() would start its own NodeSDK (OTel 0.203 line) and replace the app's
+ * provider; its entity helpers trace through the global one, which is what these spans need.
+ */
+async function runTraceloopAgent(tools: readonly string[]): Promise<string> {
+  return withAgent({ name: AI_SDK_AGENT }, async () => {
+    for (const name of tools) await withTool({ name }, () => Promise.resolve(`${name} done`));
+    return trace.getActiveSpan()!.spanContext().traceId;
+  });
+}
+
+async function judgedTrace(traceId: string): Promise<RunRecord> {
+  await provider.forceFlush();
+  await waitForRuns(runledger.dbPath, [traceId]);
+  return getJson<RunRecord>(`${runledger.httpUrl}/api/v1/runs/${traceId}`);
+}
+
+describe('OpenLLMetry / Traceloop (@traceloop/node-server-sdk withAgent, withTool)', () => {
+  it('makes an agent_task run of the withAgent span, its tool inside the approved set', async () => {
+    const run = await judgedTrace(await runTraceloopAgent(['lookup_order']));
+
+    expect(run).toMatchObject({ kind: 'agent_task', workflow: AI_SDK_AGENT, actor: { id: AI_SDK_AGENT, type: 'ai_agent' } });
+    expect(run.steps?.map((s) => [s.name, s.type])).toEqual([
+      [`${AI_SDK_AGENT}.agent`, 'agent'],
+      ['lookup_order.tool', 'tool_call'],
+    ]);
+    expect(codes(run)).not.toContain('tool_outside_boundary');
+    expect(codes(run)).not.toContain('agent_boundary_missing');
+  });
+
+  it('flags a withTool outside the approved set as tool_outside_boundary', async () => {
+    const run = await judgedTrace(await runTraceloopAgent(['lookup_order', 'refund_everything']));
+
+    expect(run.status).toBe('violation');
+    const outside = run.findings.filter((f) => f.code === 'tool_outside_boundary');
+    expect(outside.map((f) => run.steps?.find((s) => s.span_id === f.span_id)?.name)).toEqual(['refund_everything.tool']);
   });
 });
