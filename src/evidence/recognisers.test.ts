@@ -27,6 +27,7 @@ const SHAPES: ReadonlyArray<{ name: string; span: string; attributes: Attributes
     role: 'agent',
     found: { name: 'support-triage' },
   },
+  { name: 'mastra.task', span: 'workflow_step fetch-order', attributes: { 'mastra.span.type': 'workflow_step', 'gen_ai.operation.name': 'workflow_step' }, role: 'task' },
   { name: 'gen_ai.workflow', span: 'invoke_workflow triage', attributes: { 'gen_ai.operation.name': 'invoke_workflow', 'gen_ai.workflow.name': 'triage' }, role: 'workflow' },
   {
     name: 'ai_sdk.tool_call',

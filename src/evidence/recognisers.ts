@@ -44,7 +44,14 @@ const GEN_AI_OPERATION = 'gen_ai.operation.name';
 
 /** Built in, most specific first. */
 export const BUILT_IN_RECOGNISERS: readonly Recogniser[] = [
-  // GenAI semantic conventions (current names); the Vercel AI SDK v7 emits these through @ai-sdk/otel.
+  // Mastra (@mastra/otel-exporter): its spans follow the GenAI conventions below; a workflow step is a task.
+  {
+    name: 'mastra.task',
+    when: { attribute: 'mastra.span.type', equals: ['workflow_step'] },
+    role: 'task',
+    content_keys: ['mastra.workflow_step.input', 'mastra.workflow_step.output'],
+  },
+  // GenAI semantic conventions (current names); the Vercel AI SDK v7 (@ai-sdk/otel) and Mastra emit these.
   {
     name: 'gen_ai.tool_call',
     when: { attribute: GEN_AI_OPERATION, equals: ['execute_tool'] },
@@ -239,24 +246,27 @@ export class Recognisers {
 
   /** The first recogniser that claims the span, with what it found; undefined when none does. */
   recognise(span: RecognisableSpan): Recognition | undefined {
-    for (const recogniser of this.table) {
-      if (!claims(recogniser.when, span)) continue;
-      const { attributes } = span;
-      return {
-        recogniser,
-        role: recogniser.role,
-        ...defined('name', firstText(recogniser.name_keys ?? [], attributes)),
-        ...defined('id', firstText(recogniser.id_keys ?? [], attributes)),
-        ...defined('agent', firstText(recogniser.agent_keys ?? [], attributes)),
-        ...defined('result', firstText(recogniser.result_keys ?? [], attributes)),
-      };
-    }
-    return undefined;
+    const recogniser = this.claimant(span);
+    if (recogniser === undefined) return undefined;
+    const { attributes } = span;
+    return {
+      recogniser,
+      role: recogniser.role,
+      ...defined('name', firstText(recogniser.name_keys ?? [], attributes)),
+      ...defined('id', firstText(recogniser.id_keys ?? [], attributes)),
+      ...defined('agent', firstText(recogniser.agent_keys ?? [], attributes)),
+      ...defined('result', firstText(recogniser.result_keys ?? [], attributes)),
+    };
   }
 
-  /** Whether the span is an agent invocation (what `evidence.agent_runs` starts runs at). */
+  /** Whether the span is an agent invocation (what `evidence.agent_runs` starts runs at; asked of every span at intake). */
   isAgent(span: RecognisableSpan): boolean {
-    return this.recognise(span)?.role === 'agent';
+    return this.claimant(span)?.role === 'agent';
+  }
+
+  private claimant(span: RecognisableSpan): Recogniser | undefined {
+    for (const recogniser of this.table) if (claims(recogniser.when, span)) return recogniser;
+    return undefined;
   }
 
   /** The attribute keys recognition reads: never content keys, which judging must not need. */
