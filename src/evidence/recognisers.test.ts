@@ -138,17 +138,17 @@ describe('agent runs', () => {
   const keys = resolveFieldKeys({});
   const agentSpan = { name: 'ai.generateText', parentSpanId: 'abc', attributes: { 'ai.operationId': 'ai.generateText', 'ai.telemetry.functionId': 'support-triage' } };
 
-  it('make an agent span name a run only when switched on', () => {
+  it('make an agent span carry the run identity only when switched on', () => {
     const on = new RunIdentity(keys['run.id'], runIdentityKeys(keys), [], builtIn);
     const off = new RunIdentity(keys['run.id'], runIdentityKeys(keys));
-    expect([on.namesRun(agentSpan, {}), off.namesRun(agentSpan, {})]).toEqual([true, false]);
+    expect([on.carries(agentSpan, {}), off.carries(agentSpan, {})]).toEqual([true, false]);
     // Intake decodes only the keys routing reads: the recognisers' match keys must be among them.
     expect(on.attributeKeys).toEqual(expect.arrayContaining(['ai.operationId', 'gen_ai.operation.name', 'openinference.span.kind', 'traceloop.span.kind']));
   });
 
   it('are on by default and off with evidence.agent_runs: false', () => {
-    expect(runIdentityFromConfig(parseConfig({})).namesRun(agentSpan, {})).toBe(true);
-    expect(runIdentityFromConfig(parseConfig({ evidence: { agent_runs: false } })).namesRun(agentSpan, {})).toBe(false);
+    expect(runIdentityFromConfig(parseConfig({})).carries(agentSpan, {})).toBe(true);
+    expect(runIdentityFromConfig(parseConfig({ evidence: { agent_runs: false } })).carries(agentSpan, {})).toBe(false);
   });
 
   it('start at the recognisers the config defines', () => {
@@ -156,8 +156,8 @@ describe('agent runs', () => {
       evidence: { recognisers: { replace: [{ name: 'acme.agent', when: { attribute: 'acme.kind', equals: ['agent'] }, role: 'agent', name_keys: ['acme.agent'] }] } },
     });
     const identity = runIdentityFromConfig(config);
-    expect(identity.namesRun({ name: 'x', parentSpanId: '', attributes: { 'acme.kind': 'agent' } }, {})).toBe(true);
-    expect(identity.namesRun(agentSpan, {})).toBe(false);
+    expect(identity.carries({ name: 'x', parentSpanId: '', attributes: { 'acme.kind': 'agent' } }, {})).toBe(true);
+    expect(identity.carries(agentSpan, {})).toBe(false);
   });
 });
 

@@ -42,21 +42,27 @@ export class RunIdentity {
     return firstText(this.runIdKeys, span.attributes, resource);
   }
 
-  /** Whether the span carries a run identity: a run id, a workflow name or kind, or an include rule. */
+  /**
+   * Whether the span carries a run identity: a run id, a workflow name or kind, an include rule, or
+   * (agent_runs) an agent invocation — the top one of a run is its root, nested agents are steps.
+   */
   carries(span: IdentitySpan, resource: Attributes): boolean {
-    return this.runId(span, resource) !== undefined || this.namesRun(span, resource);
+    return this.runId(span, resource) !== undefined || this.namesRun(span, resource) || this.isAgentSpan(span);
   }
 
-  /** The identity short of a run id: a workflow name or kind, an include rule, or (opted in) an agent invocation. */
+  /** The identity short of a run id: a workflow name or kind, or an include rule. */
   namesRun(span: IdentitySpan, resource: Attributes): boolean {
     return (
       this.identityKeys.some((k) => span.attributes[k] !== undefined) ||
       // A resource-wide workflow name marks the trace roots of that service, not each of its spans.
       (span.parentSpanId === '' && this.identityKeys.some((k) => resource[k] !== undefined)) ||
-      this.include.some((rule) => matches(rule, span, resource)) ||
-      // Every agent span names the run; its top one is the root (findRoot), nested agents are steps.
-      this.agentRuns?.isAgent(span) === true
+      this.include.some((rule) => matches(rule, span, resource))
     );
+  }
+
+  /** With `evidence.agent_runs`: an agent invocation a recogniser tells, which makes a run of its trace. */
+  isAgentSpan(span: IdentitySpan): boolean {
+    return this.agentRuns?.isAgent(span) === true;
   }
 }
 
