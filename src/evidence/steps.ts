@@ -94,7 +94,9 @@ const ROLE_FIELDS: Readonly<Record<SpanRole, ReadonlyArray<readonly [Recognition
   tool_call: [['name', 'tool.name'], ['id', 'tool.call_id'], ['agent', 'actor.id']],
   // An agent is known by its id, else by its name.
   agent: [['id', 'actor.id'], ['name', 'actor.id']],
-  workflow: [['name', 'run.workflow'], ['result', 'run.result']],
+  // A run's own fields (run.workflow, run.result) come from the keys evidence.fields configures, as
+  // routing reads them: a workflow span is a step type, not another source of them.
+  workflow: [],
   task: [],
   decision: [['name', 'decision.policy'], ['result', 'decision.result'], ['id', 'decision.id']],
   change: [['name', 'change.operation'], ['id', 'change.target']],
