@@ -6,6 +6,7 @@ import { runsConfigSchema } from '../runs/config.js';
 import { filterConfigSchema } from '../processors/filter/config.js';
 import { fieldsConfigSchema } from '../evidence/fields.js';
 import { profilesConfigSchema } from '../evidence/profiles.js';
+import { recognisersConfigSchema } from '../evidence/recognisers.js';
 import { integrityConfigSchema } from '../integrity/config.js';
 import { retentionConfigSchema } from '../retention/config.js';
 import { enrichConfigSchema } from '../enrich/config.js';
@@ -43,6 +44,11 @@ export const evidenceConfigSchema = z
   .strictObject({
     fields: fieldsConfigSchema,
     profiles: profilesConfigSchema,
+    recognisers: recognisersConfigSchema,
+    agent_runs: z
+      .boolean()
+      .default(true)
+      .describe('an agent framework\'s top agent span (a recogniser\'s role agent) makes a run of kind agent_task even with no nhi.* attributes'),
   })
   .prefault({});
 

@@ -8,7 +8,7 @@ import type { FieldKeys, FieldName } from './fields.js';
 import type { Profile } from './profiles.js';
 import { findRoot } from './run-root.js';
 import type { RunHistory, RunInput, RunSpan } from './run-input.js';
-import { byStart, SpanEvidence, type EvidenceReader, type StepActor } from './steps.js';
+import { byStart, repeatedToolCalls, SpanEvidence, type EvidenceReader, type StepActor } from './steps.js';
 
 /** Snapshots of the reloadable reference data a run is judged against. */
 export interface Enrichment {
@@ -100,7 +100,7 @@ export function readRunFacts(input: RunInput, ctx: EvaluationContext): RunFacts 
   const spanEvidence = spans.map((span) => reader.evidenceOf(span));
   // The root first, then the other spans in history order (the root read again finds nothing new).
   const rootEvidence = spanEvidence.find((e) => e.span === root);
-  const evidence = SpanEvidence.firstOfEach(rootEvidence === undefined ? spanEvidence : [rootEvidence, ...spanEvidence]);
+  const evidence = SpanEvidence.runEvidence(rootEvidence, spanEvidence);
 
   // The root span's status stands in for a declared result it does not carry (DESIGN §5 table).
   if (evidence['run.result'] === undefined && root !== undefined && root.statusCode !== 0) {
@@ -177,14 +177,18 @@ function decisionFact(evidence: SpanEvidence): DecisionFact {
   };
 }
 
-/** Each span with an operation is a change attempt; a tool call acts for its agent like one. */
+/**
+ * Each span with an operation is a change attempt; a tool call acts for its agent like one, counted
+ * once when two spans record it (an MCP client's and server's).
+ */
 function changeAttempts(spanEvidence: readonly SpanEvidence[]): ChangeAttempt[] {
   const attempts: ChangeAttempt[] = [];
+  const repeated = repeatedToolCalls(spanEvidence);
   for (const e of spanEvidence) {
     const operation = e.read('change.operation');
     if (operation !== undefined) {
       attempts.push({ span: e.span, evidence: e, operation, target: e.read('change.target'), failed: e.isFailed(), toolCall: false });
-    } else if (e.isToolCall()) {
+    } else if (e.isToolCall() && !repeated.has(e)) {
       attempts.push({ span: e.span, evidence: e, operation: 'execute_tool', target: e.read('tool.name'), failed: e.isFailed(), toolCall: true });
     }
   }

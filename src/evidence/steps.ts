@@ -2,8 +2,9 @@ import { attributeText, type Attributes, type AttributeValue } from '../otlp/att
 import { FIELD_NAMES, type FieldKeys, type FieldName } from './fields.js';
 import type { RunSpan } from './run-input.js';
 import { firstText } from '../runs/run-identity.js';
+import { isFailedResult, Recognisers, type Recognition, type SpanRole } from './recognisers.js';
 
-export type StepType = 'decision' | 'change' | 'tool_call' | 'other';
+export type StepType = 'decision' | 'change' | 'tool_call' | 'agent' | 'workflow' | 'task' | 'other';
 export type StepStatus = 'ok' | 'error' | 'unset';
 
 /** One span of a run's history, as the CLI and API show it. */
@@ -24,7 +25,7 @@ export interface Step {
   readonly status_message?: string;
   /** Evidence fields this span carries (span attribute, else its resource). */
   readonly evidence: Partial<Record<FieldName, string>>;
-  /** For changes and tool calls: whether this attempt succeeded. */
+  /** For changes, tool calls and tasks: whether this attempt succeeded. */
   readonly succeeded?: boolean;
   readonly events?: ReadonlyArray<{ name: string; time: string }>;
   /** For decisions: the policy as the catalogue knows it. */
@@ -96,6 +97,24 @@ const STEP_FIELDS = (
   ['decision.policy', 'decision.result', 'decision.revision', 'decision.id', 'change.operation', 'change.target', 'tool.name', 'tool.call_id', 'failure.class', 'actor.id'] as const
 ).map((field) => ({ field, position: FIELD_POSITION.get(field)! }));
 
+type RecognitionPart = 'id' | 'name' | 'agent' | 'result';
+
+/**
+ * The evidence field each part of a recognition stands for, by role, in the order they are filled.
+ * They fill only what the span's own attributes leave open: configured keys win.
+ */
+const ROLE_FIELDS: Readonly<Record<SpanRole, ReadonlyArray<readonly [RecognitionPart, FieldName]>>> = {
+  tool_call: [['name', 'tool.name'], ['id', 'tool.call_id'], ['agent', 'actor.id']],
+  // An agent is known by its id, else by its name.
+  agent: [['id', 'actor.id'], ['name', 'actor.id']],
+  // A run's own fields (run.workflow, run.result) come from the keys evidence.fields configures, as
+  // routing reads them: a workflow span is a step type, not another source of them.
+  workflow: [],
+  task: [],
+  decision: [['name', 'decision.policy'], ['result', 'decision.result'], ['id', 'decision.id']],
+  change: [['name', 'change.operation'], ['id', 'change.target']],
+};
+
 /** Reads evidence fields from a span: span attributes first, then its resource (DESIGN §5). */
 export class EvidenceReader {
   /** Positions of the fields each attribute key may carry (a key may serve more than one field). */
@@ -106,7 +125,11 @@ export class EvidenceReader {
    */
   private readonly resourceTexts = new WeakMap<Attributes, FieldTexts>();
 
-  constructor(readonly keys: FieldKeys) {
+  constructor(
+    readonly keys: FieldKeys,
+    /** What framework spans are (tool calls, agents, ...): read after the configured keys. */
+    readonly recognisers: Recognisers = new Recognisers(),
+  ) {
     FIELD_NAMES.forEach((field, position) => {
       for (const key of keys[field]) {
         const positions = this.positionsOfKey.get(key) ?? [];
@@ -140,7 +163,9 @@ export class EvidenceReader {
       resource = this.fieldTexts(span.resource);
       this.resourceTexts.set(span.resource, resource);
     }
-    return new SpanEvidence(span, this.fieldTexts(span.attributes), resource);
+    const recognition = this.recognisers.recognise(span);
+    const own = this.fieldTexts(span.attributes);
+    return new SpanEvidence(span, recognition === undefined ? own : withRecognition(own, recognition), resource, recognition);
   }
 
   /**
@@ -164,12 +189,27 @@ export class EvidenceReader {
   }
 }
 
+/** The span's own field texts with what its recogniser found filled in where they are open. */
+function withRecognition(own: FieldTexts, recognition: Recognition): FieldTexts {
+  let texts: Array<string | undefined> | undefined;
+  for (const [part, field] of ROLE_FIELDS[recognition.role]) {
+    const text = recognition[part];
+    const position = FIELD_POSITION.get(field)!;
+    if (text === undefined || (texts ?? own)[position] !== undefined) continue;
+    texts ??= [...own];
+    texts[position] = text;
+  }
+  return texts ?? own;
+}
+
 /** A span with its evidence fields read (EvidenceReader.evidenceOf). */
 export class SpanEvidence {
   constructor(
     readonly span: RunSpan,
     private readonly own: FieldTexts,
     private readonly resource: FieldTexts,
+    /** What a recogniser says the span is, if one claims it. */
+    readonly recognition?: Recognition,
   ) {}
 
   /** The field as EvidenceReader.read finds it: span attributes first, then the resource. */
@@ -193,14 +233,31 @@ export class SpanEvidence {
     return evidence;
   }
 
-  /** A GenAI tool call: an execute_tool operation, or a named tool (by the keys configured for them). */
+  /** A tool call: recognised as one, an execute_tool operation, or a named tool (by the keys configured for tool calls). */
   isToolCall(): boolean {
-    return this.read('tool.operation') === 'execute_tool' || this.read('tool.name') !== undefined;
+    return this.recognition?.role === 'tool_call' || this.read('tool.operation') === 'execute_tool' || this.read('tool.name') !== undefined;
   }
 
-  /** An error status, or a failure.class. */
+  /** An error status, a failure.class, or a failed result its recogniser read (a CI/CD task's). */
   isFailed(): boolean {
-    return this.span.statusCode === 2 || this.read('failure.class') !== undefined;
+    return this.span.statusCode === 2 || this.read('failure.class') !== undefined || isFailedResult(this.recognition?.result);
+  }
+
+  /**
+   * A run's evidence fields: each as the root reads it, else the first other span carrying it (in the
+   * given order). A run whose root is an agent invocation is that agent's task, named after it, unless
+   * its spans say otherwise: an agent framework's top span makes a run with no nhi.* attributes.
+   */
+  static runEvidence(root: SpanEvidence | undefined, spans: readonly SpanEvidence[]): Partial<Record<FieldName, string>> {
+    const found = SpanEvidence.firstOfEach(root === undefined ? spans : [root, ...spans]);
+    const agent = root?.recognition?.role === 'agent' ? root.recognition : undefined;
+    if (agent !== undefined) {
+      found['run.kind'] ??= 'agent_task';
+      found['actor.type'] ??= 'ai_agent';
+      const name = agent.name ?? agent.id;
+      if (name !== undefined) found['run.workflow'] ??= name;
+    }
+    return found;
   }
 
   /** Each field as `read` finds it on the first of `spans` that carries it, in FIELD_NAMES order. */
@@ -219,12 +276,38 @@ export class SpanEvidence {
   }
 }
 
+/**
+ * Tool call spans that repeat the tool call around them rather than make another: the nearest tool
+ * call above carries the same call id, or names the same tool. An MCP tool call is an execute_tool
+ * span on the client and another on the server beneath it; the AI SDK's ai.toolCall wraps the MCP
+ * client's. Counting each would judge one call two or three times.
+ */
+export function repeatedToolCalls(spans: readonly SpanEvidence[]): Set<SpanEvidence> {
+  const bySpan = new Map(spans.map((e) => [`${e.span.traceId}/${e.span.spanId}`, e]));
+  const repeated = new Set<SpanEvidence>();
+  for (const call of spans) {
+    if (!call.isToolCall()) continue;
+    let above = bySpan.get(`${call.span.traceId}/${call.span.parentSpanId}`);
+    for (let depth = 0; above !== undefined && depth < spans.length; depth++) {
+      if (above.isToolCall()) {
+        const id = call.read('tool.call_id');
+        if ((id !== undefined && id === above.read('tool.call_id')) || call.read('tool.name') === above.read('tool.name')) repeated.add(call);
+        break;
+      }
+      above = bySpan.get(`${above.span.traceId}/${above.span.parentSpanId}`);
+    }
+  }
+  return repeated;
+}
+
 export function stepType(spanEvidence: SpanEvidence): StepType {
   if (spanEvidence.read('change.operation') !== undefined) return 'change';
   if (spanEvidence.read('decision.policy') !== undefined || spanEvidence.read('decision.result') !== undefined) {
     return 'decision';
   }
-  return spanEvidence.isToolCall() ? 'tool_call' : 'other';
+  if (spanEvidence.isToolCall()) return 'tool_call';
+  const role = spanEvidence.recognition?.role;
+  return role === 'agent' || role === 'workflow' || role === 'task' ? role : 'other';
 }
 
 export function toStep(spanEvidence: SpanEvidence, isRoot = false, policy?: StepPolicy, actor?: StepActor): RunStep {
@@ -245,7 +328,7 @@ export function toStep(spanEvidence: SpanEvidence, isRoot = false, policy?: Step
   };
   if (isRoot) step.root = true;
   if (span.statusMessage !== '') step.status_message = span.statusMessage;
-  if (type === 'change' || type === 'tool_call') step.succeeded = !spanEvidence.isFailed();
+  if (type === 'change' || type === 'tool_call' || type === 'task') step.succeeded = !spanEvidence.isFailed();
   if (span.events.length > 0) step.events = span.events.map((e) => ({ name: e.name, timeNs: e.timeNs }));
   if (policy !== undefined) step.policy = policy;
   if (actor !== undefined) step.actor = actor;

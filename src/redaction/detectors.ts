@@ -104,8 +104,9 @@ const VALUE_DETECTORS: readonly ValueDetector[] = [
   { reason: 'dsn_password', pattern: /(?:^|[\s;,?&(])(?:password|passwd|pwd)\s*=\s*[^\s;&,)'"]+/gi },
   {
     reason: 'json_secret_field',
+    // Quotes may be escaped: JSON inside a JSON string (a model's tool call arguments) is common in GenAI spans.
     pattern:
-      /["'](?:password|passwd|pwd|secret|client_secret|api_?key|access_token|refresh_token|id_token|token|private_key)["']\s*:\s*["'][^"']+["']/gi,
+      /\\*["'](?:password|passwd|pwd|secret|client_secret|api_?key|access_token|refresh_token|id_token|token|private_key)\\*["']\s*:\s*\\*["'][^"']+["']/gi,
   },
   {
     reason: 'bearer_token',

@@ -108,7 +108,7 @@ function triggerAt(b: Uint8Array, start: number, end: number, i: number, c: numb
     case 0x22: // "
     case 0x27: // '
       for (const field of JSON_SECRET_FIELDS) {
-        if (isQuote(byteAt(b, end, i + field.length + 1)) && startsWithCaseless(b, end, i + 1, field)) return true;
+        if (isClosingQuote(b, end, i + field.length + 1) && startsWithCaseless(b, end, i + 1, field)) return true;
       }
       return false;
     case 0x3f: // ?
@@ -211,6 +211,12 @@ function startsWithCaseless(b: Uint8Array, end: number, at: number, word: Uint8A
 
 function isOneOf(c: number, chars: string): boolean {
   return c !== 0 && chars.includes(String.fromCharCode(c));
+}
+
+/** A quote at j, escaped or not: JSON inside a JSON string writes `\"password\"`. */
+function isClosingQuote(b: Uint8Array, end: number, j: number): boolean {
+  while (byteAt(b, end, j) === 0x5c) j++;
+  return isQuote(byteAt(b, end, j));
 }
 
 function isQuote(c: number): boolean {

@@ -4,6 +4,7 @@ import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
 import { awaitsRoot } from '../evidence/run-root.js';
 import { resolveFieldKeys } from '../evidence/fields.js';
 import { attributeKeysRead } from '../evidence/keys-read.js';
+import { Recognisers } from '../evidence/recognisers.js';
 import { KeySelector } from '../otlp/key-selector.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';
@@ -92,11 +93,11 @@ export class RunHistory implements Component {
     const catalogue = await this.watch('policies', config.enrich.policies_file, loadCatalogue);
     const fieldKeys = resolveFieldKeys(config.evidence.fields);
     const context = {
-      reader: new EvidenceReader(fieldKeys),
+      reader: new EvidenceReader(fieldKeys, Recognisers.fromConfig(config.evidence.recognisers)),
       profiles: resolveProfiles(config.evidence.profiles),
       identity: runIdentityFromConfig(config),
     };
-    const keysRead = attributeKeysRead(fieldKeys, context.identity, context.profiles);
+    const keysRead = attributeKeysRead(fieldKeys, context.identity, context.profiles, context.reader.recognisers);
     const store = new RunStore(db, this.chain, this.writerTurn, keysRead === undefined ? undefined : new KeySelector(keysRead));
     this.assembler = new RunAssembler(
       config.runs,

@@ -2,6 +2,7 @@ import { attributeText, type Attributes } from '../otlp/attributes.js';
 import type { Config } from '../config/schema.js';
 import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
 import type { SpanMatch } from '../processors/filter/config.js';
+import { Recognisers } from '../evidence/recognisers.js';
 
 /** The parts of a span (intake's or a stored one) that identity rules read. */
 export interface IdentitySpan {
@@ -22,11 +23,18 @@ export class RunIdentity {
     private readonly identityKeys: readonly string[],
     /** Rules that start a run even without identity attributes. */
     private readonly include: readonly SpanMatch[] = [],
+    /** With `evidence.agent_runs`: an agent invocation a recogniser tells starts a run. */
+    private readonly agentRuns?: Recognisers,
   ) {}
 
   /** The span attribute keys these rules read. */
   get attributeKeys(): string[] {
-    return [...this.runIdKeys, ...this.identityKeys, ...this.include.flatMap((rule) => rule.attribute ?? [])];
+    return [
+      ...this.runIdKeys,
+      ...this.identityKeys,
+      ...this.include.flatMap((rule) => rule.attribute ?? []),
+      ...(this.agentRuns?.matchKeys ?? []),
+    ];
   }
 
   /** The run id a span carries (span attributes first, then its resource). */
@@ -34,9 +42,12 @@ export class RunIdentity {
     return firstText(this.runIdKeys, span.attributes, resource);
   }
 
-  /** Whether the span carries a run identity: a run id, a workflow name or kind, or an include rule. */
+  /**
+   * Whether the span carries a run identity: a run id, a workflow name or kind, an include rule, or
+   * (agent_runs) an agent invocation — the top one of a run is its root, nested agents are steps.
+   */
   carries(span: IdentitySpan, resource: Attributes): boolean {
-    return this.runId(span, resource) !== undefined || this.namesRun(span, resource);
+    return this.runId(span, resource) !== undefined || this.namesRun(span, resource) || this.isAgentSpan(span);
   }
 
   /** The identity short of a run id: a workflow name or kind, or an include rule. */
@@ -48,12 +59,18 @@ export class RunIdentity {
       this.include.some((rule) => matches(rule, span, resource))
     );
   }
+
+  /** With `evidence.agent_runs`: an agent invocation a recogniser tells, which makes a run of its trace. */
+  isAgentSpan(span: IdentitySpan): boolean {
+    return this.agentRuns?.isAgent(span) === true;
+  }
 }
 
-/** The run identity the configuration defines (evidence fields and filter include rules). */
+/** The run identity the configuration defines (evidence fields, filter include rules, agent_runs). */
 export function runIdentityFromConfig(config: Pick<Config, 'evidence' | 'filter'>): RunIdentity {
-  const keys = resolveFieldKeys(config.evidence.fields);
-  return new RunIdentity(keys['run.id'], runIdentityKeys(keys), config.filter.include);
+  const { fields, recognisers, agent_runs } = config.evidence;
+  const keys = resolveFieldKeys(fields);
+  return new RunIdentity(keys['run.id'], runIdentityKeys(keys), config.filter.include, agent_runs ? Recognisers.fromConfig(recognisers) : undefined);
 }
 
 export function firstText(keys: readonly string[], ...sources: Attributes[]): string | undefined {

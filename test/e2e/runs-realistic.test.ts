@@ -217,31 +217,35 @@ describe.concurrent('realistic traces', () => {
       'missing_field:actor.id',
       'missing_field:trigger.kind',
     ]);
-    expect(okRun.steps?.map((s) => s.type)).toEqual(['other', 'other', 'other', 'other']);
+    // Its tasks are recognised (cicd.pipeline.task.*) and succeeded by their task run result.
+    expect(okRun.steps?.map((s) => [s.type, s.succeeded])).toEqual([
+      ['other', undefined],
+      ['task', true],
+      ['task', true],
+      ['task', true],
+    ]);
 
     // A failed pipeline (cicd.pipeline.result failure, error.type, status ERROR) failed before acting.
     expect(failedRun).toMatchObject({ declared_result: 'failure', outcome: 'failed', status: 'incomplete' });
     expect(findingsOf(failedRun)).toEqual(['missing_decision:decision.policy', 'missing_field:actor.id', 'missing_field:trigger.kind']);
     expect(failedRun.evidence?.['failure.class']).toBe('failure');
-    expect(failedRun.steps?.find((s) => s.name === 'RUN test')).toMatchObject({ status: 'error', type: 'other' });
+    expect(failedRun.steps?.find((s) => s.name === 'RUN test')).toMatchObject({ status: 'error', type: 'task', succeeded: false });
   });
 
-  it('makes a GenAI-only agent trace a run through filter.include, with gen_ai.agent.id as its actor', async () => {
+  it('makes a GenAI-only agent trace an agent_task run of its agent (evidence.agent_runs), gen_ai.agent.id its actor', async () => {
     const agent = sender({ 'service.name': 'refund-agent', 'telemetry.sdk.language': 'python' });
     const emitted = emitRun(agent.tracer, invokeAgent(newRunId('conv')));
     await agent.flush();
     const run = await waitForRun(runledger, emitted.traceId);
-    expect(run).toMatchObject({ run_id: emitted.traceId, kind: null, span_count: 8 });
-    expect(run.profiles).toEqual(['default']);
-    expect(run.actor?.id).toBe('asst_5j66UpCpwteGg4YSxUnt7lPY');
-    expect(run.steps?.map((s) => s.type)).toEqual(['other', 'other', 'tool_call', 'other', 'tool_call', 'other', 'tool_call', 'other']);
+    expect(run).toMatchObject({ run_id: emitted.traceId, kind: 'agent_task', workflow: 'RefundAgent', span_count: 8 });
+    expect(run.profiles).toEqual(['default', 'agent_task']);
+    expect(run.actor).toMatchObject({ id: 'asst_5j66UpCpwteGg4YSxUnt7lPY', type: 'ai_agent' });
+    expect(run.steps?.map((s) => s.type)).toEqual(['agent', 'other', 'tool_call', 'other', 'tool_call', 'other', 'tool_call', 'other']);
     // lookup_order failed once and succeeded on the next call: the last call of a tool counts.
     expect(run.outcome).toBe('complete');
-    // GenAI conventions have no workflow name here, no declared result, no trigger kind, no policy decision.
-    // (gen_ai.agent.name is not read as run.workflow, and no agent_task profile applies without run.kind.)
-    expect(findingsOf(run)).toEqual(
-      expect.arrayContaining(['missing_decision:decision.policy', 'missing_field:run.result', 'missing_field:run.workflow', 'missing_field:trigger.kind']),
-    );
+    // GenAI conventions carry no declared result, trigger kind or policy decision: never compliant by itself.
+    expect(findingsOf(run)).toEqual(['missing_decision:decision.policy', 'missing_field:run.result', 'missing_field:trigger.kind']);
+    expect(run.status).toBe('incomplete');
   });
 
   // Regression: the filter started the run at the span an include rule matched, but the evaluator's

@@ -25,7 +25,7 @@ export interface StepView {
   readonly parent_span_id: string | null;
   readonly trace_id: string;
   readonly name: string;
-  readonly type: 'decision' | 'change' | 'tool_call' | 'other';
+  readonly type: 'decision' | 'change' | 'tool_call' | 'agent' | 'workflow' | 'task' | 'other';
   /** Set on the run's root span. */
   readonly root?: true;
   readonly service: string | null;

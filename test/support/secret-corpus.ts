@@ -202,6 +202,13 @@ export const SECRETS: readonly SecretSample[] = [
     'dsn_password',
   ),
   secret('password field in a JSON request body', 'http.request.body', `{"username":"deployer","password":"${random(ALNUM, 16)}"}`, 'json_secret_field'),
+  secret(
+    // A model's tool call, its arguments a JSON string inside JSON (the AI SDK's ai.response.toolCalls).
+    'password field in JSON nested in a JSON string',
+    'ai.response.toolCalls',
+    JSON.stringify([{ toolCallId: 'call_1', toolName: 'delete_customer', input: JSON.stringify({ customerId: 'C-9', password: random(ALNUM, 20) }) }]),
+    'json_secret_field',
+  ),
   secret('OAuth authorization code in a callback URL', 'url.full', `https://login.acme.dev/callback?code=${random(BASE64URL, 22)}&state=af0ifjsldkj`, 'url_query_secret'),
   secret('Vault service token (hvs.)', 'vault.lease.handle', `hvs.${random(BASE64URL, 90)}`, 'vault_token'),
   secret('Vault legacy token (s.)', 'vault.legacy.handle', `s.${random(ALNUM, 22)}a1`, 'vault_token'),

@@ -7,6 +7,7 @@ import type { SpanSink } from '../../pipeline/span-sink.js';
 import { filterConfigSchema } from './config.js';
 import { SpanFilter, type TraceDirectory } from './filter.js';
 import { RunIdentity } from '../../runs/run-identity.js';
+import { Recognisers } from '../../evidence/recognisers.js';
 import { FailingSink, RecordingSink } from '../../../test/support/sinks.js';
 
 const TRACE_A = 'aa'.repeat(16);
@@ -72,7 +73,7 @@ function batchOf(...specs: SpanSpec[]): SpanBatch {
 }
 
 /** A filter passing to a RecordingSink (`next`), unless another next stage is given. */
-function createFilter(options: { config?: unknown; directory?: FakeDirectory; next?: SpanSink } = {}) {
+function createFilter(options: { config?: unknown; directory?: FakeDirectory; next?: SpanSink; agentRuns?: boolean } = {}) {
   const keys = resolveFieldKeys({});
   const directory = options.directory ?? new FakeDirectory();
   const recording = new RecordingSink();
@@ -81,7 +82,7 @@ function createFilter(options: { config?: unknown; directory?: FakeDirectory; ne
   const filter = new SpanFilter(
     {
       config,
-      identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys), config.include),
+      identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys), config.include, options.agentRuns === true ? new Recognisers() : undefined),
       directory,
       counters: { dropped: (reason, count) => dropped.push({ reason, count }) },
     },
@@ -364,6 +365,50 @@ describe('SpanFilter', () => {
     await filter.consume(batchOf({ trace: TRACE_A, id: '7', parent: '3' }));
 
     expect(runKeys(next.last)).toEqual({ 7: 'rot-b' });
+  });
+
+  describe('with agent_runs', () => {
+    const agent = { 'ai.operationId': 'ai.generateText', 'ai.telemetry.functionId': 'support-triage' };
+    const tool = { 'ai.operationId': 'ai.toolCall', 'ai.toolCall.name': 'lookup_order' };
+
+    it('makes a run of an agent trace, keyed by its trace id, once the trace root is in (here an HTTP server span)', async () => {
+      const { filter, next } = createFilter({ agentRuns: true });
+
+      await filter.consume(batchOf({ trace: TRACE_A, id: '3', parent: '2', attributes: tool }, { trace: TRACE_A, id: '2', parent: '1', attributes: agent }));
+      expect(runKeys(next.last)).toEqual({ 3: null, 2: null });
+
+      await filter.consume(batchOf({ trace: TRACE_A, id: '1', name: 'POST /api/chat' }));
+      expect(runKeys(next.last)).toEqual({ 1: TRACE_A });
+      expect(next.last.spans[0]!.identity).toBe(true);
+      expect(next.last.claims).toEqual([{ traceId: TRACE_A, runKey: TRACE_A, rootSpanId: null }]);
+    });
+
+    it('makes a run at once of an agent span that is its trace root', async () => {
+      const { filter, next } = createFilter({ agentRuns: true });
+
+      await filter.consume(batchOf({ trace: TRACE_A, id: '2', parent: '1', attributes: tool }, { trace: TRACE_A, id: '1', attributes: agent }));
+
+      expect(runKeys(next.last)).toEqual({ 2: TRACE_A, 1: TRACE_A });
+    });
+
+    it('leaves an agent inside a workflow to that workflow, although its spans came first', async () => {
+      const { filter, next } = createFilter({ agentRuns: true });
+
+      await filter.consume(batchOf({ trace: TRACE_A, id: '3', parent: '2', attributes: tool }, { trace: TRACE_A, id: '2', parent: '1', attributes: agent }));
+      await filter.consume(batchOf({ trace: TRACE_A, id: '1', attributes: { 'nhi.workflow.run.id': 'run-42' } }));
+
+      expect(runKeys(next.last)).toEqual({ 1: 'run-42' });
+      expect(next.last.claims).toEqual([{ traceId: TRACE_A, runKey: 'run-42', rootSpanId: null }]);
+    });
+
+    it('makes no run of an agent trace when agent_runs is off', async () => {
+      const { filter, next } = createFilter();
+
+      await filter.consume(batchOf({ trace: TRACE_A, id: '1', attributes: agent }));
+
+      expect(runKeys(next.last)).toEqual({ 1: null });
+      expect(next.last.claims).toEqual([]);
+    });
   });
 
   it('does not modify the batch it was given', async () => {

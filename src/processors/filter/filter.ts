@@ -1,6 +1,7 @@
 import type { BatchSpan, Claim, SpanBatch } from '../../pipeline/span-batch.js';
 import type { SpanSink } from '../../pipeline/span-sink.js';
 import { matches, type RunIdentity } from '../../runs/run-identity.js';
+import { continuesCaller } from '../../runs/root.js';
 import type { FilterConfig } from './config.js';
 
 /** Finds runs of spans the filter does not remember (the store answers from committed spans). */
@@ -36,6 +37,8 @@ export class SpanFilter implements SpanSink {
   private readonly traceRuns = new Map<string, string>();
   /** Traces known to hold more than one run: their spans are routed by ancestry. */
   private readonly multiRunTraces = new Set<string>();
+  /** Traces with an agent span (evidence.agent_runs) and no run yet: their root, once in, starts one. */
+  private readonly agentTraces = new Set<string>();
 
   constructor(
     private readonly options: FilterOptions,
@@ -49,6 +52,13 @@ export class SpanFilter implements SpanSink {
 
     const runIds = kept.map((s) => identity.runId(s.span, s.resource.attributes));
     const carries = kept.map((s, i) => runIds[i] !== undefined || identity.namesRun(s.span, s.resource.attributes));
+    // An agent span's run starts only when its trace's root is in: a workflow (run id or name) that
+    // arrives first takes the trace instead, the agent acting inside it. Children are exported before
+    // their root, so binding the trace at the agent span would split such a workflow in two.
+    kept.forEach((s, i) => {
+      const { traceId } = s.span;
+      if (!carries[i] && !this.traceRuns.has(traceId) && identity.isAgentSpan(s.span)) this.track(this.agentTraces, traceId);
+    });
 
     // Run ids bind their trace first, so a child earlier in the batch follows its root.
     const traceRun = new Map<string, string>();
@@ -77,19 +87,28 @@ export class SpanFilter implements SpanSink {
       }
       return runKey;
     };
+    // The root that starts an agent run: the trace's first span, or a server span continuing a caller's trace.
+    const startsRun = kept.map(
+      (s, i) =>
+        carries[i] ||
+        ((s.span.parentSpanId === '' || continuesCaller(s.span.kind)) && this.agentTraces.has(s.span.traceId) && runOfTrace(s.span.traceId) === null),
+    );
     // A span that only names its workflow binds its trace to the trace id, unless a run id already did.
     kept.forEach((s, i) => {
-      if (carries[i] && runIds[i] === undefined && runOfTrace(s.span.traceId) === null) {
+      if (startsRun[i] && runIds[i] === undefined && runOfTrace(s.span.traceId) === null) {
         traceRun.set(s.span.traceId, s.span.traceId);
       }
     });
-    for (const [traceId, runKey] of traceRun) this.remember(traceId, runKey);
+    for (const [traceId, runKey] of traceRun) {
+      this.remember(traceId, runKey);
+      this.agentTraces.delete(traceId);
+    }
 
     const byId = new Map(kept.map((s) => [`${s.span.traceId}/${s.span.spanId}`, s]));
     const spans = kept.map((s, i): BatchSpan => ({
       ...s,
       runKey: runIds[i] ?? this.ancestorRun(s, byId, runIdOfSpan) ?? runOfTrace(s.span.traceId),
-      identity: carries[i]!,
+      identity: startsRun[i]!,
     }));
 
     // Pending spans of a bound trace join its run: the whole trace, or in a multi-run trace only the
@@ -101,7 +120,7 @@ export class SpanFilter implements SpanSink {
       const { traceId, spanId } = s.span;
       if (this.multiRunTraces.has(traceId)) {
         if (runId !== undefined) claims.push({ traceId, runKey: runId, rootSpanId: spanId });
-      } else if (carries[i] && !claimedTraces.has(traceId)) {
+      } else if (startsRun[i] && !claimedTraces.has(traceId)) {
         claimedTraces.add(traceId);
         claims.push({ traceId, runKey: traceRun.get(traceId)!, rootSpanId: null });
       }
@@ -126,10 +145,15 @@ export class SpanFilter implements SpanSink {
   }
 
   private markMultiRun(traceId: string): void {
-    this.multiRunTraces.add(traceId);
-    if (this.multiRunTraces.size > this.options.config.max_tracked_traces) {
-      const oldest = this.multiRunTraces.values().next().value;
-      if (oldest !== undefined) this.multiRunTraces.delete(oldest);
+    this.track(this.multiRunTraces, traceId);
+  }
+
+  /** Adds a trace to a bounded set (max_tracked_traces), forgetting the oldest. */
+  private track(traces: Set<string>, traceId: string): void {
+    traces.add(traceId);
+    if (traces.size > this.options.config.max_tracked_traces) {
+      const oldest = traces.values().next().value;
+      if (oldest !== undefined) traces.delete(oldest);
     }
   }
 
