@@ -2,10 +2,12 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import BetterSqlite3 from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { metricValue } from '../support/metrics.js';
 import { encodeExportRequest, newSpanId, newTraceId, type SpanSpec } from '../support/otlp-request.js';
 import { grpcFrame, http2Export, RawOtlpClient, type ExportOutcome } from '../support/raw-otlp-client.js';
-import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
+import { startRunledger, waitForLog, type RunledgerProcess } from '../support/runledger-process.js';
+import { holdWriteLock } from '../support/store-lock.js';
 import { readDb, spansNamedLike, storedSpanIds } from '../support/stored-spans.js';
 import { PATIENCE_MS } from '../support/patience.js';
 
@@ -105,6 +107,32 @@ describe('runledger process lifecycle', () => {
     expect(await p.stop()).toBe(0);
     expect(p.logs.map((l) => l.msg)).toContain('store closed');
     expect(spansNamedLike(p.dbPath, 'in-flight-%').map((s) => s.span_id).sort()).toEqual([...spanIds].sort());
+  });
+
+  it('answers an OTLP/HTTP export in flight at SIGTERM with 200 and keeps its spans', async () => {
+    // A long busy timeout: the export waits on the lock for as long as the test holds it.
+    const p = await start({ config: { storage: { sqlite: { busy_timeout_ms: 60_000 } } } });
+    const { body, spanIds } = request('http-in-flight', 20);
+    const lock = holdWriteLock(p.dbPath);
+    let answer: Promise<Response>;
+    try {
+      answer = fetch(p.otlpHttpUrl, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+      // Decoded and counted: the export is now waiting for its commit.
+      await vi.waitFor(async () => expect(await metricValue(p.httpUrl, 'runledger_spans_received_total', { transport: 'http' })).toBe(20), {
+        timeout: 15_000,
+        interval: 25,
+      });
+      p.child.kill('SIGTERM');
+      await waitForLog(p, (l) => l.msg === 'OTLP/HTTP receiver stopped' || l.msg === 'shutting down');
+      expect(p.child.exitCode).toBeNull(); // still answering the export
+    } finally {
+      lock.release();
+    }
+
+    expect((await answer).status).toBe(200);
+    expect(await p.stop()).toBe(0);
+    expect(p.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['OTLP/HTTP receiver stopped', 'store closed']));
+    expect(spansNamedLike(p.dbPath, 'http-in-flight-%').map((s) => s.span_id).sort()).toEqual([...spanIds].sort());
   });
 
   // DESIGN §8: a call whose stream was open at SIGTERM is in flight and is finished, not refused.
