@@ -7,6 +7,7 @@ import type { HttpConfig } from './config.js';
 import { ApiError } from '../api/errors.js';
 import { BearerTokenCheck } from '../auth/bearer-token.js';
 import { registerRunsRoutes, type RunsApiDeps } from '../api/runs-routes.js';
+import { registerConsoleRoutes, type ConsoleDeps } from '../console/console-routes.js';
 
 export interface HealthProbe {
   /** Names of the parts that are not ready; empty when ready. */
@@ -18,6 +19,8 @@ export interface HttpAppDeps {
   readonly health: HealthProbe;
   /** The run history API; absent in tests of the probes alone. */
   readonly runs?: RunsApiDeps;
+  /** The web console's pages; absent in tests of the API alone. */
+  readonly console?: ConsoleDeps;
   readonly logger?: Logger;
   /** When set, /api/ requests must carry this bearer token. */
   readonly auth?: BearerTokenCheck;
@@ -48,6 +51,7 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     });
   }
   if (deps.runs !== undefined) registerRunsRoutes(app, deps.runs);
+  if (deps.console !== undefined) registerConsoleRoutes(app, deps.console, auth);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const notReady = deps.health.notReady();

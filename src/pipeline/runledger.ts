@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { buildEvidenceBundle } from '../api/evidence-bundle.js';
 import type { Config } from '../config/schema.js';
 import { HttpServer } from '../http/http-server.js';
+import { createWorkerVerifier } from '../console/verify-in-worker.js';
+import { resolveProfiles } from '../evidence/profiles.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { SpanFilter, filterAttributeKeys } from '../processors/filter/filter.js';
 import { PodIdentityStage } from '../processors/pod-identity/pod-identity-stage.js';
@@ -121,6 +123,15 @@ export class Runledger implements Component {
       registry: metrics.registry,
       health: { notReady: () => this.notReady() },
       runs: { queries: () => evidenceSources.queries, evidence: (runKey) => buildEvidenceBundle(evidenceSources, runKey) },
+      console: {
+        queries: () => evidenceSources.queries,
+        chain: () => evidenceSources.chain,
+        evidence: (runKey) => buildEvidenceBundle(evidenceSources, runKey),
+        profiles: resolveProfiles(config.evidence.profiles),
+        verify: createWorkerVerifier(config),
+        publicKey: signingKey.publicKey,
+        logger: logger.child({ component: 'console' }),
+      },
     });
 
     await this.history.start();
