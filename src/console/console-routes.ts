@@ -6,7 +6,9 @@ import { ApiError } from '../api/errors.js';
 import { epochMs } from '../api/runs-routes.js';
 import type { BearerTokenCheck } from '../auth/bearer-token.js';
 import { FINDING_CODES } from '../evidence/findings.js';
+import type { FieldKeys } from '../evidence/fields.js';
 import type { Profile } from '../evidence/profiles.js';
+import type { RunSpan } from '../evidence/run-input.js';
 import { recordDigest, type RevisionPayload } from '../integrity/chain-entry.js';
 import { keyIdOf, verifyText } from '../integrity/signing.js';
 import type { VerifyReport } from '../integrity/verify.js';
@@ -14,6 +16,7 @@ import type { ChainStore } from '../store/chain-store.js';
 import { InvalidCursorError, type RunFilter, type RunQueries, type RunRecord } from '../store/run-queries.js';
 import { ConsoleSessions, SESSION_COOKIE } from './console-session.js';
 import { evidenceChecklist } from './evidence-checklist.js';
+import { createFieldSource } from './field-source.js';
 import { html, type SafeHtml } from './html.js';
 import { integrityPage } from './integrity-page.js';
 import { CSS_PATH, errorPage, page } from './layout.js';
@@ -26,8 +29,11 @@ export interface ConsoleDeps {
   readonly chain: () => ChainStore;
   /** The evidence bundle of a run, as the API serves it; undefined when unknown. */
   readonly evidence: (runKey: string) => Record<string, unknown> | undefined;
-  /** The profiles runs are judged against, by name (for the evidence checklist). */
+  /** A run's stored spans, to show which one proves each evidence field. */
+  readonly spans: (runKey: string) => readonly RunSpan[];
+  /** The profiles runs are judged against, by name, and the evidence fields' keys (for the checklist). */
   readonly profiles: ReadonlyMap<string, Profile>;
+  readonly fieldKeys: FieldKeys;
   /** A verification of the whole chain, as `runledger verify` does it. */
   readonly verify: () => Promise<VerifyReport>;
   /** The store's signing public key, to check checkpoint signatures on the run page. */
@@ -200,7 +206,11 @@ function runView(deps: ConsoleDeps, runId: string, revision: number | undefined)
         };
   return runPage({
     run,
-    checklist: evidenceChecklist(run as Parameters<typeof evidenceChecklist>[0], deps.profiles),
+    checklist: evidenceChecklist(
+      run as Parameters<typeof evidenceChecklist>[0],
+      deps.profiles,
+      createFieldSource(deps.spans(runId), (run.root_span_id as string | null | undefined) ?? null, deps.fieldKeys),
+    ),
     changes,
     proofs,
     checkpoint,

@@ -29,7 +29,12 @@ export interface ChecklistRun {
  * the span that proves it, or the finding that says it is missing or failed. Reads the profiles the run
  * was judged against by name; the verdict itself is the findings, so this never judges anew.
  */
-export function evidenceChecklist(run: ChecklistRun, profiles: ReadonlyMap<string, Profile>): ChecklistItem[] {
+export function evidenceChecklist(
+  run: ChecklistRun,
+  profiles: ReadonlyMap<string, Profile>,
+  /** The span a run-level field's value was read from (see field-source.ts). */
+  fieldSource: (field: string, value: string) => string | undefined = () => undefined,
+): ChecklistItem[] {
   const applied = (run.profiles ?? []).flatMap((name) => profiles.get(name) ?? []);
   const evidence = run.evidence ?? {};
   const findings = run.findings ?? [];
@@ -37,7 +42,8 @@ export function evidenceChecklist(run: ChecklistRun, profiles: ReadonlyMap<strin
   const steps = [...(run.steps ?? [])].sort((a, b) => Number(b.root === true) - Number(a.root === true));
   const finding = (code: string, field?: string, spanId?: string) =>
     findings.find((f) => f.code === code && (field === undefined || f.field === field) && (spanId === undefined || f.span_id === spanId));
-  const provingSpan = (field: string, value: string) => steps.find((s) => (s.evidence as Record<string, string>)[field] === value)?.span_id;
+  const provingSpan = (field: string, value: string) =>
+    steps.find((s) => (s.evidence as Record<string, string>)[field] === value)?.span_id ?? fieldSource(field, value);
   const items: ChecklistItem[] = [];
 
   const fieldItem = (field: string, whenAbsent: () => ChecklistItem): ChecklistItem => {

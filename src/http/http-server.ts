@@ -74,6 +74,8 @@ function validationMessage(err: { message: string; validation?: unknown; validat
   return err.message;
 }
 
+const SHUTDOWN_GRACE_MS = 2000;
+
 export class HttpServer implements Component {
   private app: FastifyInstance | undefined;
   private boundPort = 0;
@@ -102,6 +104,13 @@ export class HttpServer implements Component {
     const app = this.app;
     if (app === undefined) return;
     this.app = undefined;
-    await app.close();
+    // A browser keeps connections it opened ahead of use; Node counts them as busy until their headers
+    // time out (60 s), which would hold the shutdown. Requests still running get a short grace instead.
+    const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    try {
+      await app.close();
+    } finally {
+      clearTimeout(force);
+    }
   }
 }

@@ -4,6 +4,7 @@ import { buildEvidenceBundle } from '../api/evidence-bundle.js';
 import type { Config } from '../config/schema.js';
 import { HttpServer } from '../http/http-server.js';
 import { createWorkerVerifier } from '../console/verify-in-worker.js';
+import { resolveFieldKeys } from '../evidence/fields.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { SpanFilter, filterAttributeKeys } from '../processors/filter/filter.js';
@@ -127,7 +128,9 @@ export class Runledger implements Component {
         queries: () => evidenceSources.queries,
         chain: () => evidenceSources.chain,
         evidence: (runKey) => buildEvidenceBundle(evidenceSources, runKey),
+        spans: (runKey) => runsReader.loadRun(runKey),
         profiles: resolveProfiles(config.evidence.profiles),
+        fieldKeys: resolveFieldKeys(config.evidence.fields),
         verify: createWorkerVerifier(config),
         publicKey: signingKey.publicKey,
         logger: logger.child({ component: 'console' }),
