@@ -93,9 +93,9 @@ function runRow(run: RunRecord): SafeHtml {
   const actor = run.actor as { id?: string | null } | undefined;
   const codes = [...new Set(findings.map((f) => f.code))];
   return html`<tr class="run status-${String(run.status ?? 'open')}">
-    <td>${time(run.started_at)}</td>
+    <td class="when">${time(run.started_at)}</td>
     <td>${statusBadge(run.status)}</td>
-    <td class="id"><a href="${runHref(run.run_id)}">${run.run_id}</a></td>
+    <td class="id run-id"><a href="${runHref(run.run_id)}">${run.run_id}</a></td>
     <td>${text(run.workflow)}</td>
     <td>${text(run.kind)}</td>
     <td class="id">${text(actor?.id)}</td>

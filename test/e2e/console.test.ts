@@ -139,6 +139,9 @@ describe.skipIf(browserTestsSkipped())('web console in Chromium', () => {
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.waitForURL((url) => url.searchParams.get('workflow') === mix.workflowB);
     expect(await runIdsShown(page)).toEqual([ungated.runId]);
+    // Counts follow every filter but status, so the other statuses stay one click away.
+    const count = (status: string) => page.locator(`a.count.status-${status} .count-n`).textContent();
+    expect([await count('compliant'), await count('incomplete'), await count('violation')]).toEqual(['0', '2', '1']);
     // The filters survive a reload from the URL alone: the view can be shared.
     const shared = page.url();
     await page.goto(shared);
