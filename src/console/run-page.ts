@@ -102,8 +102,9 @@ function summary(run: RunRecord): SafeHtml {
 function waterfall(steps: readonly Step[]): SafeHtml {
   if (steps.length === 0) return html`<section><h2>Timeline</h2><p class="muted">No spans.</p></section>`;
   const start = BigInt(steps[0]!.start_ns);
-  const end = steps.reduce((max, s) => (BigInt(s.start_ns) + BigInt(Math.round(s.duration_ms * 1e6)) > max ? BigInt(s.start_ns) + BigInt(Math.round(s.duration_ms * 1e6)) : max), start + 1n);
-  const totalMs = Number(end - start) / 1e6;
+  // Offsets in ms from the first start; the timeline ends where the last span does.
+  const offsetMs = (s: Step) => Number(BigInt(s.start_ns) - start) / 1e6;
+  const totalMs = Math.max(1e-6, ...steps.map((s) => offsetMs(s) + s.duration_ms));
   const byId = new Map(steps.map((s) => [s.span_id, s]));
   const depth = new Map<string, number>();
   const depthOf = (s: Step): number => {
@@ -117,7 +118,7 @@ function waterfall(steps: readonly Step[]): SafeHtml {
   };
   const pct = (ms: number) => `${Math.min(100, Math.max(0, (ms / totalMs) * 100)).toFixed(2)}%`;
   const rows = steps.map((s) => {
-    const offsetMs = Number(BigInt(s.start_ns) - start) / 1e6;
+    const offset = offsetMs(s);
     const failed = s.status === 'error' || s.succeeded === false;
     const mark = failed ? ((s.type === 'change' || s.type === 'tool_call') ? '✕ failed attempt' : '✕ error') : s.status === 'ok' ? 'ok' : '';
     const detail = [s.evidence['change.operation'], s.evidence['change.target'] ?? s.evidence['tool.name'], s.evidence['decision.policy'], s.evidence['decision.result']].filter(Boolean).join(' · ');
@@ -125,9 +126,9 @@ function waterfall(steps: readonly Step[]): SafeHtml {
       <td class="name" style="padding-left:${0.5 + Math.min(depthOf(s), 12)}rem">${s.root ? html`<span class="tag">root</span> ` : ''}${s.name}${detail ? html`<div class="detail">${detail}</div>` : ''}</td>
       <td><span class="type">${TYPE_LABEL[s.type]}</span></td>
       <td>${failed ? html`<strong class="fail">${mark}</strong>${s.status_message ? html`<div class="detail">${s.status_message}</div>` : ''}` : mark}</td>
-      <td class="num">+${offsetMs.toFixed(1)} ms</td>
+      <td class="num">+${offset.toFixed(1)} ms</td>
       <td class="num">${s.duration_ms.toFixed(1)} ms</td>
-      <td class="bar-cell" aria-hidden="true"><div class="bar" style="margin-left:${pct(offsetMs)};width:${pct(Math.max(s.duration_ms, totalMs / 400))}"></div></td>
+      <td class="bar-cell" aria-hidden="true"><div class="bar" style="margin-left:${pct(offset)};width:${pct(Math.max(s.duration_ms, totalMs / 400))}"></div></td>
       <td class="id">${s.span_id}</td>
     </tr>`;
   });

@@ -85,7 +85,7 @@ describe.skipIf(browserTestsSkipped())('web console in Chromium', () => {
     await waitForRuns(runledger.dbPath, [ungatedId, partialId]);
     browser = await launchBrowser();
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
-  });
+  }, 90_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -128,6 +128,24 @@ describe.skipIf(browserTestsSkipped())('web console in Chromium', () => {
     await shot('runs');
   });
 
+  it('is usable from the keyboard: a skip link first, then the filters, then each run', async () => {
+    await page.goto(`${runledger.httpUrl}/`);
+    await page.keyboard.press('Tab');
+    expect(await page.locator(':focus').textContent()).toBe('Skip to content');
+    const reached: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      const focused = page.locator(':focus');
+      reached.push((await focused.getAttribute('id')) ?? (await focused.getAttribute('href')) ?? '');
+      if (reached.at(-1)!.startsWith('/runs/')) break;
+    }
+    expect(reached).toEqual(expect.arrayContaining(['f-status', 'f-workflow', 'f-since']));
+    const runLink = reached.at(-1)!;
+    expect(runLink).toMatch(/^\/runs\//);
+    await page.keyboard.press('Enter');
+    await page.waitForURL((url) => url.pathname === runLink);
+  });
+
   it('narrows the table with the filters and keeps them in the URL', async () => {
     await page.goto(`${runledger.httpUrl}/`);
     await page.getByLabel('Status').selectOption('violation');
@@ -156,10 +174,28 @@ describe.skipIf(browserTestsSkipped())('web console in Chromium', () => {
     expect(await rowsOf(page).count()).toBe(0);
   });
 
-  it('pages older runs by cursor', async () => {
-    // One page is 50 runs; with 8 there is no next page.
-    await page.goto(`${runledger.httpUrl}/`);
+  it('pages older runs by cursor, keeping the filters, until the last page', async () => {
+    // 52 runs of one workflow: one page of 50 and a second of 2.
+    const workflow = `${mix.workflowA}-paged`;
+    const clock = new StepClock(Date.now() - 30 * 60_000);
+    const ids = Array.from({ length: 52 }, (_, i) => newRunId(`console-page-${i}`));
+    for (const runId of ids) emitRun(sender.tracer, workflowRoot({ runId, workflow, kind: 'access_review', actorId: 'reviewer' }, []), { clock });
+    await sender.flush();
+    await waitForRuns(runledger.dbPath, ids);
+
+    await page.goto(`${runledger.httpUrl}/?workflow=${encodeURIComponent(workflow)}`);
+    const first = await runIdsShown(page);
+    expect(first).toHaveLength(50);
+    await page.getByRole('link', { name: /Older runs/ }).click();
+    await page.waitForURL((url) => url.searchParams.has('cursor') && url.searchParams.get('workflow') === workflow);
+    const second = await runIdsShown(page);
+    expect(second).toHaveLength(2);
     expect(await page.getByRole('link', { name: /Older runs/ }).count()).toBe(0);
+    // Every run once, newest first across both pages (each started 2 ms after the one before).
+    expect([...first, ...second]).toEqual([...ids].reverse());
+    await page.getByRole('link', { name: /Newest/ }).click();
+    expect(await runIdsShown(page)).toEqual(first);
+
     await page.goto(`${runledger.httpUrl}/?cursor=bogus`);
     expect(await page.getByRole('alert').textContent()).toContain('not valid');
   });
@@ -280,5 +316,6 @@ describe.skipIf(browserTestsSkipped())('web console in Chromium', () => {
     expect(await altered.textContent()).toContain(`run ${ungated.runId} revision 1 was altered`);
     expect(await altered.getByRole('link').textContent()).toBe(ungated.runId);
     await shot('integrity-problems');
-  });
+    // A stop, a restart and a chain walk: slow on a busy machine, and nothing here depends on time.
+  }, 90_000);
 });
