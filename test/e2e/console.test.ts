@@ -316,6 +316,5 @@ describe.skipIf(browserTestsSkipped())('web console in Chromium', () => {
     expect(await altered.textContent()).toContain(`run ${ungated.runId} revision 1 was altered`);
     expect(await altered.getByRole('link').textContent()).toBe(ungated.runId);
     await shot('integrity-problems');
-    // A stop, a restart and a chain walk: slow on a busy machine, and nothing here depends on time.
-  }, 90_000);
+  }, 90_000); // a stop, a restart and two chain walks: slow on a busy machine (nothing here depends on time)
 });
