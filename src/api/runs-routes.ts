@@ -100,7 +100,7 @@ function notFound(runId: string, revision?: number): ApiError {
 }
 
 /** Epoch ms of a date-time Ajv accepted as RFC 3339; a leap second (:60) is the start of the next second. */
-function epochMs(value: string, name: string): number {
+export function epochMs(value: string, name: string): number {
   let ms = Date.parse(value);
   if (Number.isNaN(ms)) ms = Date.parse(value.replace(/([Tt ]\d{2}:\d{2}:)60/, (_, prefix: string) => `${prefix}59`)) + 1000;
   if (Number.isNaN(ms)) throw new ApiError('INVALID_QUERY', `querystring/${name} must be an RFC 3339 date-time`);

@@ -5,13 +5,13 @@ export const httpConfigSchema = z
   .strictObject({
     endpoint: endpointSchema
       .default('localhost:4320')
-      .describe('listen address for /healthz, /readyz, /metrics and /api/v1'),
+      .describe('listen address for /healthz, /readyz, /metrics, /api/v1 and the web console'),
     auth: z
       .strictObject({
-        bearer_token_file: z.string().min(1).describe('file holding the token API clients send as "Authorization: Bearer <token>"'),
+        bearer_token_file: z.string().min(1).describe('file holding the token API clients send as "Authorization: Bearer <token>" (and the web console asks for at sign-in)'),
       })
       .optional()
-      .describe('guard /api/v1 with a bearer token; /healthz, /readyz and /metrics stay open'),
+      .describe('guard /api/v1 and the web console with a bearer token; /healthz, /readyz and /metrics stay open'),
   })
   .prefault({});
 

@@ -7,6 +7,7 @@ import type { HttpConfig } from './config.js';
 import { ApiError } from '../api/errors.js';
 import { BearerTokenCheck } from '../auth/bearer-token.js';
 import { registerRunsRoutes, type RunsApiDeps } from '../api/runs-routes.js';
+import { registerConsoleRoutes, type ConsoleDeps } from '../console/console-routes.js';
 
 export interface HealthProbe {
   /** Names of the parts that are not ready; empty when ready. */
@@ -18,6 +19,8 @@ export interface HttpAppDeps {
   readonly health: HealthProbe;
   /** The run history API; absent in tests of the probes alone. */
   readonly runs?: RunsApiDeps;
+  /** The web console's pages; absent in tests of the API alone. */
+  readonly console?: ConsoleDeps;
   readonly logger?: Logger;
   /** When set, /api/ requests must carry this bearer token. */
   readonly auth?: BearerTokenCheck;
@@ -48,6 +51,7 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     });
   }
   if (deps.runs !== undefined) registerRunsRoutes(app, deps.runs);
+  if (deps.console !== undefined) registerConsoleRoutes(app, deps.console, auth);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const notReady = deps.health.notReady();
@@ -69,6 +73,8 @@ function validationMessage(err: { message: string; validation?: unknown; validat
   }
   return err.message;
 }
+
+const SHUTDOWN_GRACE_MS = 2000;
 
 export class HttpServer implements Component {
   private app: FastifyInstance | undefined;
@@ -98,6 +104,13 @@ export class HttpServer implements Component {
     const app = this.app;
     if (app === undefined) return;
     this.app = undefined;
-    await app.close();
+    // A browser keeps connections it opened ahead of use; Node counts them as busy until their headers
+    // time out (60 s), which would hold the shutdown. Requests still running get a short grace instead.
+    const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    try {
+      await app.close();
+    } finally {
+      clearTimeout(force);
+    }
   }
 }

@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import { buildEvidenceBundle } from '../api/evidence-bundle.js';
 import type { Config } from '../config/schema.js';
 import { HttpServer } from '../http/http-server.js';
+import { createWorkerVerifier } from '../console/verify-in-worker.js';
+import { resolveFieldKeys } from '../evidence/fields.js';
+import { resolveProfiles } from '../evidence/profiles.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { SpanFilter, filterAttributeKeys } from '../processors/filter/filter.js';
 import { PodIdentityStage } from '../processors/pod-identity/pod-identity-stage.js';
@@ -139,6 +142,17 @@ export class Runledger implements Component {
       registry: metrics.registry,
       health: { notReady: () => this.notReady() },
       runs: { queries: () => evidenceSources.queries, evidence: (runKey) => buildEvidenceBundle(evidenceSources, runKey) },
+      console: {
+        queries: () => evidenceSources.queries,
+        chain: () => evidenceSources.chain,
+        evidence: (runKey) => buildEvidenceBundle(evidenceSources, runKey),
+        spans: (runKey) => runsReader.loadRun(runKey).spans,
+        profiles: resolveProfiles(config.evidence.profiles),
+        fieldKeys: resolveFieldKeys(config.evidence.fields),
+        verify: createWorkerVerifier(config),
+        publicKey: signingKey.publicKey,
+        logger: logger.child({ component: 'console' }),
+      },
     });
 
     await this.history.start();

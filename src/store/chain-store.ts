@@ -89,6 +89,7 @@ export class ChainStore implements ChainReader {
       revisionRows: prepare("SELECT * FROM chain WHERE run_key = ? AND kind = 'revision' ORDER BY seq"),
       rowsBetween: prepare('SELECT * FROM chain WHERE seq BETWEEN ? AND ? ORDER BY seq'),
       checkpointCovering: prepare('SELECT * FROM checkpoints WHERE size >= ? ORDER BY size LIMIT 1'),
+      latestCheckpoint: prepare('SELECT * FROM checkpoints ORDER BY id DESC LIMIT 1'),
       lastKeyId: prepare("SELECT key_id FROM chain WHERE kind IN ('chain_start', 'key_rotation') ORDER BY seq DESC LIMIT 1").pluck(),
     };
   }
@@ -180,17 +181,22 @@ export class ChainStore implements ChainReader {
     return bodies;
   }
 
+  /** The chain rows of a run's revisions, oldest first. */
+  revisionRowsOf(runKey: string): ChainRow[] {
+    return (this.stmt.revisionRows.all(runKey) as RawChainRow[]).map(toRow);
+  }
+
   /**
    * What an auditor needs to check one run offline: its revision rows, every row from the first of
    * them to the first signed checkpoint at or after the last, and that checkpoint.
    */
   proofFor(runKey: string): { revisions: ChainRow[]; path: ChainRow[]; checkpoint: CheckpointRow | null } {
-    const revisions = (this.stmt.revisionRows.all(runKey) as RawChainRow[]).map(toRow);
+    const revisions = this.revisionRowsOf(runKey);
     if (revisions.length === 0) return { revisions, path: [], checkpoint: null };
     const first = revisions[0]!.seq;
     const last = revisions[revisions.length - 1]!.seq;
-    const cp = this.stmt.checkpointCovering.get(last) as (CheckpointRow & { id: bigint; size: bigint }) | undefined;
-    const checkpoint = cp === undefined ? null : { ...cp, id: Number(cp.id), size: Number(cp.size) };
+    const cp = this.stmt.checkpointCovering.get(last) as RawCheckpointRow | undefined;
+    const checkpoint = cp === undefined ? null : toCheckpoint(cp);
     const path = (this.stmt.rowsBetween.all(first, checkpoint?.size ?? last) as RawChainRow[]).map(toRow);
     return { revisions, path, checkpoint };
   }
@@ -218,12 +224,20 @@ export class ChainStore implements ChainReader {
   }
 
   checkpoints(): CheckpointRow[] {
-    return (this.stmt.checkpoints.all() as Array<CheckpointRow & { id: bigint; size: bigint }>).map((c) => ({
-      ...c,
-      id: Number(c.id),
-      size: Number(c.size),
-    }));
+    return (this.stmt.checkpoints.all() as RawCheckpointRow[]).map(toCheckpoint);
   }
+
+  /** The newest signed checkpoint; it covers every record up to its size. */
+  latestCheckpoint(): CheckpointRow | null {
+    const raw = this.stmt.latestCheckpoint.get() as RawCheckpointRow | undefined;
+    return raw === undefined ? null : toCheckpoint(raw);
+  }
+}
+
+type RawCheckpointRow = Omit<CheckpointRow, 'id' | 'size'> & { id: bigint; size: bigint };
+
+function toCheckpoint(raw: RawCheckpointRow): CheckpointRow {
+  return { ...raw, id: Number(raw.id), size: Number(raw.size) };
 }
 
 function toRow(raw: RawChainRow): ChainRow {

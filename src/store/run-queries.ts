@@ -22,6 +22,12 @@ export interface RunPage {
   readonly next_cursor: string | null;
 }
 
+export interface StatusCounts {
+  compliant: number;
+  incomplete: number;
+  violation: number;
+}
+
 export interface RevisionSummary {
   readonly revision: number;
   readonly evaluated_at: string;
@@ -70,6 +76,50 @@ export class RunQueries {
   constructor(private readonly db: Database) {}
 
   listRuns(filter: RunFilter = {}): RunPage {
+    const { from, where, params, walked } = this.selection(filter);
+    const order = `${walked}.started_ns DESC, ${walked}.run_key DESC`;
+    if (filter.cursor !== undefined) {
+      const position = decodeCursor(filter.cursor);
+      where.push(`(${walked}.started_ns, ${walked}.run_key) < (@cursor_start, @cursor_key)`);
+      params.cursor_start = position.startedNs;
+      params.cursor_key = position.runKey;
+    }
+    const limit = Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIMIT);
+    params.limit = limit + 1;
+    const rows = this.db
+      .prepare(
+        // The list view leaves out steps, evidence, redactions and claims; SQLite drops them so only
+        // the small summary is parsed here.
+        `SELECT r.started_ns, r.run_key,
+                json_set(json_remove(v.record, '$.steps', '$.evidence', '$.redactions', '$.claims'), '$.state', r.state) AS summary
+         FROM ${from}
+         JOIN run_revisions v ON v.run_key = r.run_key AND v.revision = r.revision
+         WHERE ${where.join(' AND ')}
+         ORDER BY ${order}
+         LIMIT @limit`,
+      )
+      .safeIntegers(true)
+      .all(params) as Array<{ started_ns: bigint; run_key: string; summary: string }>;
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    const runs = page.map((row) => JSON.parse(row.summary) as RunRecord);
+    return { runs, next_cursor: rows.length > limit && last ? encodeCursor(last.started_ns, last.run_key) : null };
+  }
+
+  /** How many runs the filter selects, by status, ignoring its status, cursor and limit (the console's counts). */
+  countByStatus(filter: RunFilter = {}): StatusCounts {
+    const { status: _status, cursor: _cursor, limit: _limit, ...rest } = filter;
+    const { from, where, params } = this.selection(rest);
+    const rows = this.db
+      .prepare(`SELECT r.status AS status, count(*) AS n FROM ${from} WHERE ${where.join(' AND ')} GROUP BY r.status`)
+      .all(params) as Array<{ status: string; n: number }>;
+    const counts: StatusCounts = { compliant: 0, incomplete: 0, violation: 0 };
+    for (const row of rows) if (row.status in counts) counts[row.status as keyof StatusCounts] = row.n;
+    return counts;
+  }
+
+  /** The tables, conditions and parameters that select the filter's runs (latest revision each). */
+  private selection(filter: RunFilter): { from: string; where: string[]; params: Record<string, unknown>; walked: 'r' | 'f' } {
     const where = ['r.revision > 0'];
     const params: Record<string, unknown> = {};
     const equal = (column: string, name: string, value: string | undefined) => {
@@ -101,33 +151,7 @@ export class RunQueries {
       where.push(`${walked}.started_ns < @until`);
       params.until = msToNs(filter.until);
     }
-    const order = `${walked}.started_ns DESC, ${walked}.run_key DESC`;
-    if (filter.cursor !== undefined) {
-      const position = decodeCursor(filter.cursor);
-      where.push(`(${walked}.started_ns, ${walked}.run_key) < (@cursor_start, @cursor_key)`);
-      params.cursor_start = position.startedNs;
-      params.cursor_key = position.runKey;
-    }
-    const limit = Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIMIT);
-    params.limit = limit + 1;
-    const rows = this.db
-      .prepare(
-        // The list view leaves out steps, evidence, redactions and claims; SQLite drops them so only
-        // the small summary is parsed here.
-        `SELECT r.started_ns, r.run_key,
-                json_set(json_remove(v.record, '$.steps', '$.evidence', '$.redactions', '$.claims'), '$.state', r.state) AS summary
-         FROM ${from}
-         JOIN run_revisions v ON v.run_key = r.run_key AND v.revision = r.revision
-         WHERE ${where.join(' AND ')}
-         ORDER BY ${order}
-         LIMIT @limit`,
-      )
-      .safeIntegers(true)
-      .all(params) as Array<{ started_ns: bigint; run_key: string; summary: string }>;
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    const runs = page.map((row) => JSON.parse(row.summary) as RunRecord);
-    return { runs, next_cursor: rows.length > limit && last ? encodeCursor(last.started_ns, last.run_key) : null };
+    return { from, where, params, walked };
   }
 
   /** A revision's record exactly as stored (what the chain's record_sha256 covers). */
