@@ -104,7 +104,8 @@ function appended(arrived: ArrivedSpan, original: Buffer): Record<string, unknow
   return decodeSpanFields(arrived.body.subarray(original.length), undefined).attributes;
 }
 
-describe('forwarding to a downstream OTLP endpoint', () => {
+// Each test starts one or two runledger processes: on a busy 2-core machine that alone takes seconds.
+describe('forwarding to a downstream OTLP endpoint', { timeout: 90_000 }, () => {
   it('forwards every span byte-identical apart from runledger.* attributes and redactions, unmatched ones too', async () => {
     const down = await downstream();
     const dir = mkdtempSync(join(tmpdir(), 'runledger-forward-e2e-'));
