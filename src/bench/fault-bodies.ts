@@ -64,8 +64,19 @@ const field = (number: number, bytes: Buffer): Buffer => Buffer.concat([varint((
 
 /** A request of one span whose one attribute value is an AnyValue nested `depth` arrays deep. */
 function deeplyNested(depth: number): Buffer {
-  let value = field(1, Buffer.from('x')); // AnyValue.string_value
-  for (let i = 0; i < depth; i++) value = field(5, field(1, value)); // AnyValue.array_value → ArrayValue.values
+  // Protobuf has no closing bytes: the nesting is a run of (tag, length) prefixes before the innermost
+  // value, written outside in once their lengths are known (wrapping buffer by buffer copied O(depth²)).
+  const innermost = field(1, Buffer.from('x')); // AnyValue.string_value
+  const prefixes: Buffer[] = [];
+  let length = innermost.length;
+  for (let i = 0; i < depth; i++) {
+    const values = Buffer.concat([varint((1 << 3) | 2), varint(length)]); // ArrayValue.values
+    length += values.length;
+    const array = Buffer.concat([varint((5 << 3) | 2), varint(length)]); // AnyValue.array_value
+    length += array.length;
+    prefixes.push(values, array);
+  }
+  const value = Buffer.concat([...prefixes.reverse(), innermost]);
   const attribute = Buffer.concat([field(1, Buffer.from('nested')), field(2, value)]);
   const span = Buffer.concat([field(1, randomBytes(16)), field(2, randomBytes(8)), field(5, Buffer.from('deep')), field(9, attribute)]);
   return field(1, field(2, field(2, span))); // request.resource_spans → scope_spans → spans
