@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     writeFileSync(
       configPath,
       stringify({
-        receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' } },
+        receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' }, otlp_http: { endpoint: '127.0.0.1:0' } },
         http: { endpoint: '127.0.0.1:0' },
         storage: { sqlite: { path: dbPath } },
         runs: { settle_ms: 300 },
