@@ -253,7 +253,11 @@ describe.concurrent('integrity: hash chain, signed checkpoints, verify and evide
         put.run({ ...four, seq: 3 });
         put.run({ ...three, seq: 4 });
       });
-      expect(problemKinds(report)).toEqual(['reordered']);
+      // A checkpoint signed at size 3 (written whenever its interval came round) covered the first swapped
+      // row, so it no longer matches either; nothing else may be reported.
+      const kinds = problemKinds(report);
+      expect(kinds).toContain('reordered');
+      expect(kinds.filter((kind) => kind !== 'reordered' && kind !== 'checkpoint_mismatch')).toEqual([]);
       expect(report.problems).toContainEqual(expect.objectContaining({ seq: 3, message: 'chain record 3 (revision) was sealed as record 4' }));
     });
 
