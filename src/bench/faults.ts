@@ -23,7 +23,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { runVerify } from '../cli/verify.js';
 import { loadConfig } from '../config/load.js';
 import { gzipBombSource, malformed, MALFORMED_KINDS, validRequest, type MalformedKind } from './fault-bodies.js';
-import { TRANSPORTS, type Answer, type ExportClient, type Transport } from './fault-transports.js';
+import { TRANSPORTS, answerLabel, type Answer, type ExportClient, type Transport } from './fault-transports.js';
 import { giveUpAfter, pollPeakRss, procStatus, runBenchmark, startServer, track, type RunningServer } from './server-process.js';
 
 const log = (message: string) => process.stderr.write(`[faults] ${message}\n`);
@@ -50,6 +50,7 @@ function serve(dir: string, overrides: ReadonlyArray<readonly [string, unknown]>
       ['integrity.signing_key_file', join(dir, 'signing-key.pem')],
       ['redaction.hmac_key_file', join(dir, 'redaction-hmac.key')],
       ['receiver.otlp_grpc.max_recv_msg_size_mib', 4],
+      ['receiver.otlp_http.max_recv_msg_size_mib', 4],
       ...overrides,
     ],
   });
@@ -160,7 +161,7 @@ async function fuzz(transport: Transport, requests: number) {
       const kind: MalformedKind = MALFORMED_KINDS[n % MALFORMED_KINDS.length]!;
       const { body, gzip } = malformed(kind, gzipBomb);
       const answer = await client.send(body, { gzip });
-      count((byKind[kind] ??= {}), answer.status);
+      count((byKind[kind] ??= {}), answerLabel(answer));
       if (unanswered(answer)) unansweredCount++;
       if (n % 50 === 49) {
         // Valid spans between the bad ones: what bad input must never cost.
@@ -288,7 +289,7 @@ async function diskFull(transport: Transport) {
 
 async function overload(transport: Transport, concurrent: number, limit: number) {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-faults-overload-'));
-  const server = await serve(dir, [['receiver.otlp_grpc.max_concurrent_requests', limit]]);
+  const server = await serve(dir, [[`receiver.${transport.receiver}.max_concurrent_requests`, limit]]);
   // ~3 MiB each: large, yet under the 4 MiB receive limit.
   const requests = Array.from({ length: concurrent }, (_, i) => validRequest(`overload-${i}`, 100, 30_000));
   const clients = requests.map(() => transport.connect(server));

@@ -2,6 +2,7 @@ import { ExportRequestView, Resource } from './proto.js';
 import type { KeySelector } from './key-selector.js';
 import { decodeSpanFields } from './stored-span.js';
 import { toAttributes, type Attributes, type KeyValueMessage } from './attributes.js';
+import { WireFormatError, wireProblem } from './wire-check.js';
 
 /** A span as intake sees it: routing fields decoded, everything else kept as the exact OTLP bytes. */
 export interface IntakeSpan {
@@ -18,6 +19,8 @@ export interface IntakeSpan {
   readonly attributes: Attributes;
   /** The encoded opentelemetry.proto.trace.v1.Span. */
   readonly body: Uint8Array;
+  /** Where a string of this span is not UTF-8 (the span is refused, the request's others kept). */
+  readonly notUtf8?: string;
   /** Values erased before storage in this span, its scope or its resource (DESIGN §7 manifest). */
   readonly redactions?: readonly SpanRedaction[];
 }
@@ -66,11 +69,12 @@ function bytesOf(field: Uint8Array | undefined): Uint8Array {
 
 /**
  * Decodes an ExportTraceServiceRequest for intake: of each span's attributes, those `select` picks
- * (all when undefined). Throws (a protobufjs error) when the bytes are not a valid encoding; the
- * receiver maps that to INVALID_ARGUMENT.
+ * (all when undefined). Throws when the bytes are not a valid encoding, or a string outside the spans
+ * is not UTF-8; the receiver maps that to INVALID_ARGUMENT.
  */
 export function decodeIntakeRequest(bytes: Uint8Array, select?: KeySelector): IntakeRequest {
   const decodeSpan = (body: Uint8Array): IntakeSpan => {
+    const notUtf8 = wireProblem('span', body);
     const span = decodeSpanFields(body, select);
     // One literal, no spread: spreading a helper's result cost three times the whole decode.
     return {
@@ -85,21 +89,32 @@ export function decodeIntakeRequest(bytes: Uint8Array, select?: KeySelector): In
       statusMessage: span.statusMessage,
       attributes: span.attributes,
       body,
+      notUtf8,
     };
   };
+  refuseNotUtf8('request', bytes);
   const view = ExportRequestView.decode(bytes) as ViewMessage;
   let spanCount = 0;
   const resources = (view.resourceSpans ?? []).map((rs): IntakeResource => {
     const resourceBody = bytesOf(rs.resource);
+    refuseNotUtf8('resource', resourceBody);
     const resource = resourceBody.length > 0 ? (Resource.decode(resourceBody) as { attributes?: KeyValueMessage[] }) : {};
     const scopes = (rs.scopeSpans ?? []).map((ss): IntakeScope => {
       const spans = (ss.spans ?? []).map(decodeSpan);
       spanCount += spans.length;
-      return { body: bytesOf(ss.scope), schemaUrl: ss.schemaUrl ?? '', spans };
+      const scopeBody = bytesOf(ss.scope);
+      refuseNotUtf8('scope', scopeBody);
+      return { body: scopeBody, schemaUrl: ss.schemaUrl ?? '', spans };
     });
     return { body: resourceBody, attributes: toAttributes(resource.attributes), schemaUrl: rs.schemaUrl ?? '', scopes };
   });
   return { resources, spanCount };
+}
+
+/** Outside a span, a string that is not UTF-8 concerns every span it covers: the request is refused. */
+function refuseNotUtf8(message: 'request' | 'resource' | 'scope', body: Uint8Array): void {
+  const notUtf8 = wireProblem(message, body);
+  if (notUtf8 !== undefined) throw new WireFormatError(`${notUtf8} is not valid UTF-8`);
 }
 
 const MAX_SQLITE_INTEGER = (1n << 63n) - 1n;
@@ -108,6 +123,7 @@ const ZERO_SPAN_ID = '0'.repeat(16);
 
 /** Why a span cannot be accepted, or undefined when it is valid (OTLP: ids are 16 and 8 non-zero bytes). */
 export function spanProblem(span: IntakeSpan): string | undefined {
+  if (span.notUtf8 !== undefined) return `${span.notUtf8} is not valid UTF-8`;
   if (span.traceId.length !== 32) return `trace_id must be 16 bytes, got ${span.traceId.length / 2}`;
   if (span.traceId === ZERO_TRACE_ID) return 'trace_id must not be all zero';
   if (span.spanId.length !== 16) return `span_id must be 8 bytes, got ${span.spanId.length / 2}`;

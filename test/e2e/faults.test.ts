@@ -23,13 +23,18 @@ describe('fault suite (short run)', () => {
       expect(crash).toMatchObject({ missing: 0, restarts_failed: 0, verify: { intact: true, declared_gaps: 2, problems: {} } });
       expect(crash.acked_spans).toBeGreaterThan(0);
     }
+    expect(summary.fuzz!.map((fuzz) => fuzz.transport)).toEqual(['otlp-grpc', 'otlp-http']);
     for (const fuzz of summary.fuzz!) {
       expect(fuzz).toMatchObject({ requests: 200, unanswered: 0, alive: true, valid_missing: 0, valid_refused_requests: 0 });
       // bodies that cannot be decoded are refused as bad input, never acknowledged or left hanging
       const byKind = fuzz.by_kind as Record<string, Record<string, number>>;
       expect(Object.keys(byKind)).toHaveLength(10);
-      for (const kind of ['random_bytes', 'truncated', 'huge_length_prefix', 'deep_nesting']) expect(byKind[kind], kind).toEqual({ INVALID_ARGUMENT: 20 });
+      for (const kind of ['random_bytes', 'truncated', 'wrong_wire_type', 'huge_length_prefix', 'deep_nesting']) {
+        expect(byKind[kind], kind).toEqual({ INVALID_ARGUMENT: 20 });
+      }
       expect(byKind.gzip_bomb).toEqual({ RESOURCE_EXHAUSTED: 20 });
+      // a span whose strings are not UTF-8 is refused alone: the request is answered OK with it rejected
+      expect(byKind.invalid_utf8).toEqual({ PARTIAL_SUCCESS: 20 });
     }
     for (const full of summary['disk-full']!) {
       if ('skipped' in full) continue; // not root, or no mount: the script says why
