@@ -14,7 +14,7 @@ import { ForwardStore } from '../../store/forward-store.js';
 import { WriterTurn } from '../../store/writer-turn.js';
 import { Forwarder } from './forwarder.js';
 import type { FromForward, ToForward } from './forward-messages.js';
-import { OtlpGrpcClient } from './otlp-grpc-client.js';
+import { OtlpGrpcClient, gzipOnThisThread } from './otlp-grpc-client.js';
 import { SpanEnricher } from './span-enrichment.js';
 
 const port = parentPort;
@@ -24,6 +24,7 @@ const logger = createLogger(config.telemetry.logs.level).child({ component: 'exp
 const send = (message: FromForward) => port.postMessage(message);
 // Forwarding is background work like judging: a backlog waits in the store and is sent as load eases.
 lowerThreadPriority(logger);
+gzipOnThisThread();
 
 let db: Database | undefined;
 let inventory: WatchedFile<Inventory> | undefined;
