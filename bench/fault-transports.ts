@@ -6,7 +6,7 @@
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { RETRY_INFO_TYPE_URL, RpcStatus, TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
+import { RETRY_INFO_TYPE_URL, RpcStatus, TRACE_SERVICE_EXPORT_PATH } from '../src/otlp/proto.js';
 
 /** What came back: a status name (`OK`, `INVALID_ARGUMENT`, ...), or how the call failed without one. */
 export interface Answer {
