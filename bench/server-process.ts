@@ -88,7 +88,7 @@ export function sourceVersion(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
-    return `${head}${dirty ? '+uncommitted src/bench changes' : ''}`;
+    return `${head}${dirty ? '+uncommitted src or bench changes' : ''}`;
   } catch {
     return '(version unknown)';
   }
