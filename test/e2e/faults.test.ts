@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PATIENCE_MS } from '../support/patience.js';
 
-const FAULTS = resolve(import.meta.dirname, '../../dist/bench/faults.js');
+const FAULTS = resolve(import.meta.dirname, '../../dist-bench/bench/faults.js');
 const run = promisify(execFile);
 
 /**

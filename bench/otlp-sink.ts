@@ -3,13 +3,13 @@
  * that accepts every TraceService and LogsService Export at once without decoding it (the cheapest
  * downstream, so the figure is runledger's cost of forwarding, not the sink's).
  *
- *   node dist/bench/otlp-sink.js [--port 0]
+ *   node dist-bench/bench/otlp-sink.js [--port 0]
  *
  * Prints one JSON line `{"msg":"sink listening","port":N}` when ready; SIGTERM stops it.
  */
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { LOGS_SERVICE_EXPORT_PATH, TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
+import { LOGS_SERVICE_EXPORT_PATH, TRACE_SERVICE_EXPORT_PATH } from '../src/otlp/proto.js';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
 

@@ -10,7 +10,7 @@
  * carries ids never seen before. Replaying a pool unchanged would measure something else: the store
  * ignores a duplicate (trace_id, span_id), and a repeated run id joins (and re-judges) an old run.
  */
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
+import { ExportTraceServiceRequest } from '../src/otlp/proto.js';
 
 export interface WorkloadShape {
   readonly spansPerRequest: number;

@@ -4,7 +4,7 @@
  * DB_DIR is a server directory holding open runs, as `npm run bench:runs -- --scenarios A --keep`
  * leaves it (it prints the path). Its database is copied, then RunHistory (the history worker's code,
  * here on the main thread) judges every open run, or N of them; prints runs/s, CPU per run and the
- * bytes written per run (WAL and its copies back; Linux). Profile with `node --cpu-prof dist/bench/judge.js ...`.
+ * bytes written per run (WAL and its copies back; Linux). Profile with `node --cpu-prof dist-bench/bench/judge.js ...`.
  */
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { parse, stringify } from 'yaml';
-import { loadConfig } from '../config/load.js';
-import { RunHistory, type HistoryEvents } from '../runs/run-history.js';
+import { loadConfig } from '../src/config/load.js';
+import { RunHistory, type HistoryEvents } from '../src/runs/run-history.js';
 
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { runs: { type: 'string' }, keep: { type: 'boolean', default: false } } });
 const source = positionals[0];

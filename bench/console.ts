@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
+import { ExportTraceServiceRequest } from '../src/otlp/proto.js';
 import { connect, exportCall } from './otlp-client.js';
 import { ensureStore, type StoreMeta } from './query-store.js';
 import { machineLine, table } from './report.js';

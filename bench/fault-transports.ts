@@ -7,7 +7,7 @@ import { Agent, request } from 'node:http';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { ExportTraceServiceResponse, RETRY_INFO_TYPE_URL, RpcStatus, TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
+import { ExportTraceServiceResponse, RETRY_INFO_TYPE_URL, RpcStatus, TRACE_SERVICE_EXPORT_PATH } from '../src/otlp/proto.js';
 
 /** What came back: a status name (`OK`, `INVALID_ARGUMENT`, ...), or how the call failed without one. */
 export interface Answer {

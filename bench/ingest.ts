@@ -537,7 +537,7 @@ async function main(): Promise<void> {
   } else {
     process.stdout.write(`${report(settings, results)}\n`);
   }
-  if (profRoot !== undefined) log(`CPU profiles kept in ${profRoot} (open in Chrome DevTools, or node dist/bench/profile.js FILE)`);
+  if (profRoot !== undefined) log(`CPU profiles kept in ${profRoot} (open in Chrome DevTools, or node dist-bench/bench/profile.js FILE)`);
 }
 
 await runBenchmark(main, log);

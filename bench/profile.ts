@@ -3,7 +3,7 @@
  * runledger, GC, ...) and the top functions by self and by inclusive time. Used by
  * `npm run bench:ingest -- --cpu-prof`; also runnable alone:
  *
- *   node dist/bench/profile.js FILE.cpuprofile [--top N] [--by-second]
+ *   node dist-bench/bench/profile.js FILE.cpuprofile [--top N] [--by-second]
  *
  * `--by-second` prints, per second of the profile, how long the main thread spent in each pipeline stage
  * (run evaluation, intake commit, request decode, GC, idle): it shows when one stage shuts the others out.
@@ -48,8 +48,8 @@ export interface ProfileSummary {
 function shortUrl(url: string): string {
   const nm = url.lastIndexOf('node_modules/');
   if (nm >= 0) return url.slice(nm + 'node_modules/'.length);
-  const dist = url.lastIndexOf('/dist/');
-  if (dist >= 0) return url.slice(dist + 1);
+  const built = url.search(/\/dist(-bench)?\//);
+  if (built >= 0) return url.slice(built + 1);
   return url.replace(/^file:\/\//, '');
 }
 
@@ -70,7 +70,7 @@ function area(frame: CallFrame): string {
   if (url.includes('node_modules/@grpc')) return 'grpc-js';
   if (url.includes('node_modules/pino') || url.includes('node_modules/prom-client')) return 'pino/prom-client';
   if (url.includes('node_modules/')) return 'other node_modules';
-  if (url.includes('/dist/bench/')) return 'bench server code';
+  if (url.includes('/dist-bench/')) return 'bench server code';
   if (url.includes('/dist/')) return 'runledger code';
   if (url.startsWith('node:http2') || url.startsWith('node:internal/http2')) return 'node http2';
   if (url.startsWith('node:') || url.startsWith('internal/')) return 'node core (other)';

@@ -856,7 +856,7 @@ async function main(): Promise<void> {
   } else {
     process.stdout.write(`${report(settings, timed, open)}\n`);
   }
-  if (profRoot !== undefined) log(`CPU profiles kept in ${profRoot} (node dist/bench/profile.js FILE)`);
+  if (profRoot !== undefined) log(`CPU profiles kept in ${profRoot} (node dist-bench/bench/profile.js FILE)`);
 }
 
 await runBenchmark(main, log);

@@ -3,7 +3,7 @@
  * stored), and malformed ones, each kind named, built from valid ones or from raw protobuf bytes.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
+import { ExportTraceServiceRequest } from '../src/otlp/proto.js';
 
 export interface ValidRequest {
   readonly body: Buffer;

@@ -4,7 +4,7 @@
  * into plain JS (longs as strings, bytes as base64), each span is `JSON.stringify`-ed and inserted with
  * its own INSERT, one transaction (one commit) per request, SQLite WAL with the same `synchronous`.
  *
- *   node dist/bench/naive-server.js --db FILE [--synchronous full|normal] [--port 0]
+ *   node dist-bench/bench/naive-server.js --db FILE [--synchronous full|normal] [--port 0]
  *
  * Prints one JSON line `{"msg":"naive listening","port":N}` when ready; SIGTERM stops it.
  */
@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import BetterSqlite3 from 'better-sqlite3';
-import { ExportTraceServiceRequest, TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
+import { ExportTraceServiceRequest, TRACE_SERVICE_EXPORT_PATH } from '../src/otlp/proto.js';
 
 interface SpanObject {
   traceId?: string;

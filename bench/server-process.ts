@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
-/** The server's entry point, dist/main.js. */
-export const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+/** The server's entry point as it ships, dist/main.js (from dist-bench/bench/). */
+export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 // ---------------------------------------------------------------- /proc sampling (Linux)
 
@@ -82,13 +82,13 @@ export function fsType(dir: string): string {
   }
 }
 
-/** The commit measured, and whether src/ had uncommitted changes when dist/ was built. */
+/** The commit measured, and whether src/ or bench/ had uncommitted changes when they were built. */
 export function sourceVersion(): string {
   const cwd = fileURLToPath(new URL('../..', import.meta.url));
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
-    return `${head}${dirty ? '+uncommitted src changes' : ''}`;
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return `${head}${dirty ? '+uncommitted src or bench changes' : ''}`;
   } catch {
     return '(version unknown)';
   }

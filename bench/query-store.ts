@@ -19,9 +19,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { FINDING_CODES, type FindingCode } from '../evidence/findings.js';
-import { openDatabase } from '../store/database.js';
-import { MIGRATIONS } from '../store/migrations.js';
+import { FINDING_CODES, type FindingCode } from '../src/evidence/findings.js';
+import { openDatabase } from '../src/store/database.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
 import { Rng } from './workload.js';
 
 /** Bump when the generated data changes, so cached stores are rebuilt. */

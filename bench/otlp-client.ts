@@ -9,7 +9,7 @@
  */
 import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
-import { ExportTraceServiceResponse, TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
+import { ExportTraceServiceResponse, TRACE_SERVICE_EXPORT_PATH } from '../src/otlp/proto.js';
 import { stampRequest, type EncodedRequest } from './workload.js';
 
 export interface LatencySummary {

@@ -1,5 +1,5 @@
 /**
- * Decode micro-benchmark (`node dist/bench/decode.js [--rounds N] [--ms MS]`), printed, never a test.
+ * Decode micro-benchmark (`node dist-bench/bench/decode.js [--rounds N] [--ms MS]`), printed, never a test.
  *
  * One realistic 512-span ExportTraceServiceRequest (the ingest benchmark's workload), decoded by:
  *  - protobufjs 7 reflection, full decode of ExportTraceServiceRequest;
@@ -13,10 +13,10 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { decodeIntakeRequest } from '../otlp/intake-request.js';
-import { ExportRequestView, ExportTraceServiceRequest } from '../otlp/proto.js';
-import { KeySelector } from '../otlp/key-selector.js';
-import { decodeSpanFields } from '../otlp/stored-span.js';
+import { decodeIntakeRequest } from '../src/otlp/intake-request.js';
+import { ExportRequestView, ExportTraceServiceRequest } from '../src/otlp/proto.js';
+import { KeySelector } from '../src/otlp/key-selector.js';
+import { decodeSpanFields } from '../src/otlp/stored-span.js';
 import { DEFAULT_SHAPE, buildRequest } from './workload.js';
 
 interface ViewRequest {
