@@ -170,15 +170,20 @@ describe.concurrent('run assembly', () => {
       { clock, parent: contextFromTraceparent(traceparentOf(root.rootContext)) },
     );
     await worker.flush();
+    // On a busy machine the SDK may export the worker's spans in two batches a settle apart: the run is
+    // then judged twice before its root arrives. What matters is on which root, not how many times.
     const early = await waitForRun(runledger, fields.runId!);
-    expect(early).toMatchObject({ revision: 1, root_span_id: served.rootSpanId, status: 'incomplete' });
+    expect(early).toMatchObject({ root_span_id: served.rootSpanId, status: 'incomplete' });
     expect(findingsOf(early)).toEqual(expect.arrayContaining(['missing_field:run.workflow', 'missing_field:actor.id']));
 
     root.endRoot();
     await orchestrator.flush();
-    const amended = await waitForRun(runledger, fields.runId!, { minRevision: 2 });
-    expect(amended).toMatchObject({ revision: 2, root_span_id: root.rootSpanId, status: 'compliant', outcome: 'complete', span_count: 7 });
-    expect(amended.revisions?.map((r) => r.reason)).toEqual(['settled', 'amended']);
+    let amended = await waitForRun(runledger, fields.runId!, { minRevision: early.revision + 1 });
+    while (amended.root_span_id === served.rootSpanId) amended = await waitForRun(runledger, fields.runId!, { minRevision: amended.revision + 1 });
+    expect(amended).toMatchObject({ root_span_id: root.rootSpanId, status: 'compliant', outcome: 'complete', span_count: 7 });
+    const reasons = amended.revisions?.map((r) => r.reason) ?? [];
+    expect(reasons[0]).toBe('settled');
+    expect(reasons.slice(1)).toEqual(Array(reasons.length - 1).fill('amended'));
   });
 
   // Regression: spans without a run id were routed by trace only, so when one trace held several runs
