@@ -77,7 +77,7 @@ export class HistoryClient implements SpanSink, Component {
       case 'reference_reload':
         return events.referenceReload(message.file, message.result);
       case 'pruned':
-        return events.pruned(message.runs);
+        return events.pruned(message.runs, message.unforwardedSpans);
     }
   }
 }

@@ -202,7 +202,10 @@ export class Runledger implements Component {
       openRuns: (count) => metrics.runsOpen.set(count),
       checkpointWritten: (atMs) => (this.lastCheckpointMs = atMs),
       referenceReload: (file, result) => metrics.referenceReloads.inc({ file, result }),
-      pruned: (runs) => metrics.runsPruned.inc(runs),
+      pruned: (runs, unforwardedSpans) => {
+        metrics.runsPruned.inc(runs);
+        if (unforwardedSpans > 0) metrics.forwardSent.inc({ signal: 'traces', result: 'expired' }, unforwardedSpans);
+      },
     };
   }
 

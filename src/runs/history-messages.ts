@@ -15,4 +15,4 @@ export type FromHistory =
   | { type: 'open_runs'; count: number }
   | { type: 'checkpoint'; atMs: number }
   | { type: 'reference_reload'; file: 'identities' | 'policies'; result: 'loaded' | 'failed' }
-  | { type: 'pruned'; runs: number };
+  | { type: 'pruned'; runs: number; unforwardedSpans: number };

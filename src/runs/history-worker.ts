@@ -25,7 +25,7 @@ const events: HistoryEvents = {
   openRuns: (count) => send({ type: 'open_runs', count }),
   checkpointWritten: (atMs) => send({ type: 'checkpoint', atMs }),
   referenceReload: (file, result) => send({ type: 'reference_reload', file, result }),
-  pruned: (runs) => send({ type: 'pruned', runs }),
+  pruned: (runs, unforwardedSpans) => send({ type: 'pruned', runs, unforwardedSpans }),
 };
 const history = new RunHistory(config, events, logger, new WriterTurn(writerTurn, config.storage.sqlite.busy_timeout_ms));
 

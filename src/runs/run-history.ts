@@ -32,7 +32,8 @@ export interface HistoryEvents {
   openRuns(count: number): void;
   checkpointWritten(atMs: number): void;
   referenceReload(file: 'identities' | 'policies', result: 'loaded' | 'failed'): void;
-  pruned(runs: number): void;
+  /** Runs removed by retention, and their spans forwarding had not sent yet. */
+  pruned(runs: number, unforwardedSpans: number): void;
 }
 
 /** The part of a verdict metrics need (small enough to post between threads). */
@@ -87,7 +88,7 @@ export class RunHistory implements Component {
     this.chain = new ChainStore(db, signingKey, config.integrity.origin);
     this.chain.recordStart(nowNs(), RUNLEDGER_VERSION);
     logger.info({ key_id: signingKey.keyId, head_seq: this.chain.head().seq }, 'integrity chain started');
-    this.pruner = new Pruner(db, this.chain);
+    this.pruner = new Pruner(db, this.chain, config.exporters.otlp.endpoint !== undefined);
 
     const inventory = await this.watch('identities', config.enrich.identities_file, loadInventory);
     const catalogue = await this.watch('policies', config.enrich.policies_file, loadCatalogue);
@@ -195,7 +196,7 @@ export class RunHistory implements Component {
     this.lastPruneMs = Date.now();
     const pruned = applyRetention(this.pruner, retention, nowNs());
     if (pruned.runs > 0) {
-      this.events.pruned(pruned.runs);
+      this.events.pruned(pruned.runs, pruned.unforwardedSpans);
       this.logger.info(pruned, 'retention pruned runs');
     }
   }

@@ -40,13 +40,23 @@ describe('Pruner', () => {
 
     const result = new Pruner(f.db, f.chain).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);
 
-    expect(result).toEqual({ runs: 1, revisions: 1 });
+    expect(result).toEqual({ runs: 1, revisions: 1, unforwardedSpans: 0 });
     for (const table of ['run_revisions', 'run_findings', 'spans', 'runs']) {
       expect(count(f, table, 'old'), table).toBe(0);
       expect(count(f, table, 'new'), table).toBeGreaterThan(0);
     }
     expect([...f.chain.rows(1)].filter((r) => r.run_key === 'old')).toHaveLength(1);
     expect(f.chain.head().seq).toBe(chainBefore + 1);
+  });
+
+  it('with forwarding on, counts the pruned spans its cursor had not passed', () => {
+    const f = store();
+    f.addRevision('sent', { evaluatedNs: NOW - 10n * DAY_NS, spans: 3 });
+    f.addRevision('unsent', { evaluatedNs: NOW - 9n * DAY_NS, spans: 4 });
+    const lastSent = f.db.prepare("SELECT max(id) FROM spans WHERE run_key = 'sent'").pluck().get() as number;
+    f.db.prepare("INSERT INTO forward_cursors (stream, position, updated_ns) VALUES ('spans', ?, 0)").run(lastSent);
+
+    expect(new Pruner(f.db, f.chain, true).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW)).toEqual({ runs: 2, revisions: 2, unforwardedSpans: 4 });
   });
 
   it('appends one signed prune record naming the removed revisions as seq ranges', () => {
@@ -94,7 +104,7 @@ describe('Pruner', () => {
   it('writes no prune record when nothing is old enough', () => {
     const f = store();
     f.addRevision('new', { evaluatedNs: NOW });
-    expect(new Pruner(f.db, f.chain).prune(NOW - DAY_NS, { exceptKinds: [] }, NOW)).toEqual({ runs: 0, revisions: 0 });
+    expect(new Pruner(f.db, f.chain).prune(NOW - DAY_NS, { exceptKinds: [] }, NOW)).toEqual({ runs: 0, revisions: 0, unforwardedSpans: 0 });
     expect(pruneRows(f)).toEqual([]);
   });
 
@@ -166,7 +176,7 @@ describe('applyRetention', () => {
     f.addRevision('none-10d', { evaluatedNs: NOW - 10n * DAY_NS });
     f.addRevision('none-1d', { evaluatedNs: NOW - DAY_NS });
 
-    expect(applyRetention(new Pruner(f.db, f.chain), retention, NOW)).toEqual({ runs: 3, revisions: 3 });
+    expect(applyRetention(new Pruner(f.db, f.chain), retention, NOW)).toEqual({ runs: 3, revisions: 3, unforwardedSpans: 0 });
     expect(runKeys(f)).toEqual(['jit-10d', 'none-1d']);
     expect(verify(f).intact).toBe(true);
   });
@@ -174,7 +184,7 @@ describe('applyRetention', () => {
   it('prunes nothing and writes nothing when no age is configured', () => {
     const f = store();
     f.addRevision('ancient', { evaluatedNs: 1n });
-    expect(applyRetention(new Pruner(f.db, f.chain), { by_kind: {}, interval_minutes: 60 }, NOW)).toEqual({ runs: 0, revisions: 0 });
+    expect(applyRetention(new Pruner(f.db, f.chain), { by_kind: {}, interval_minutes: 60 }, NOW)).toEqual({ runs: 0, revisions: 0, unforwardedSpans: 0 });
     expect(pruneRows(f)).toEqual([]);
   });
 });

@@ -7,6 +7,8 @@ const MAX_RUNS_PER_PASS = 5_000;
 export interface PruneResult {
   readonly runs: number;
   readonly revisions: number;
+  /** Spans removed before forwarding had sent them (0 when forwarding is off). */
+  readonly unforwardedSpans: number;
 }
 
 /**
@@ -19,6 +21,8 @@ export class Pruner {
   constructor(
     private readonly db: Database,
     private readonly chain: ChainStore,
+    /** Forwarding is on: count the spans pruned before it sent them (the backlog is bounded by retention). */
+    private readonly forwarding = false,
   ) {}
 
   /** Prunes runs of `kind` (null: any kind not listed in `exceptKinds`) evaluated before `beforeNs`. */
@@ -38,7 +42,12 @@ export class Pruner {
         .prepare(`SELECT run_key FROM runs WHERE state = 'evaluated' AND evaluated_ns < @before AND ${kindClause} LIMIT @limit`)
         .pluck()
         .all(params) as string[];
-      if (runKeys.length === 0) return { runs: 0, revisions: 0 };
+      if (runKeys.length === 0) return { runs: 0, revisions: 0, unforwardedSpans: 0 };
+      const cursor = this.forwarding
+        ? (this.db.prepare("SELECT position FROM forward_cursors WHERE stream = 'spans'").pluck().get() as number | undefined)
+        : undefined;
+      const unforwardedOf = this.db.prepare('SELECT count(*) FROM spans WHERE run_key = ? AND id > ?').pluck();
+      let unforwardedSpans = 0;
       const seqsOf = this.db.prepare("SELECT seq FROM chain WHERE run_key = ? AND kind = 'revision'").pluck().safeIntegers(true);
       const deletes = ['run_revisions', 'run_findings', 'spans', 'trace_runs', 'runs'].map((table) =>
         this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`),
@@ -46,6 +55,7 @@ export class Pruner {
       const seqs: number[] = [];
       for (const runKey of runKeys) {
         for (const seq of seqsOf.all(runKey) as bigint[]) seqs.push(Number(seq));
+        if (cursor !== undefined) unforwardedSpans += unforwardedOf.get(runKey, cursor) as number;
         for (const del of deletes) del.run(runKey);
       }
       this.chain.append(
@@ -59,7 +69,7 @@ export class Pruner {
         },
         nowNs,
       );
-      return { runs: runKeys.length, revisions: seqs.length };
+      return { runs: runKeys.length, revisions: seqs.length, unforwardedSpans };
     })();
   }
 }

@@ -122,7 +122,7 @@ export function createMetrics(sources: MetricSources = {}) {
     }),
     forwardSent: new Counter({
       name: 'runledger_forward_sent_total',
-      help: 'Spans (signal traces) and verdict records (signal logs) forwarded, by result: sent, rejected (refused for good), expired (older than max_backlog_age_minutes), retried (in a failed attempt) (since process start).',
+      help: 'Spans (signal traces) and verdict records (signal logs) forwarded, by result: sent, rejected (refused for good), expired (older than max_backlog_age_minutes, or pruned by retention, before they could be sent), retried (in a failed attempt) (since process start).',
       labelNames: ['signal', 'result'] as const,
       registers: [registry],
     }),
