@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { attributeText, type Attributes } from '../otlp/attributes.js';
-import { firstText } from '../runs/run-identity.js';
+import { attributeText, firstText, type Attributes } from '../otlp/attributes.js';
 
 /**
  * Recognisers (DESIGN §3): what a span is in a framework's own vocabulary, mapped onto runledger's

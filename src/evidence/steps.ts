@@ -1,7 +1,6 @@
-import { attributeText, type Attributes, type AttributeValue } from '../otlp/attributes.js';
+import { attributeText, firstText, type Attributes, type AttributeValue } from '../otlp/attributes.js';
 import { FIELD_NAMES, type FieldKeys, type FieldName } from './fields.js';
 import type { RunSpan } from './run-input.js';
-import { firstText } from '../runs/run-identity.js';
 import { isFailedResult, Recognisers, type Recognition, type SpanRole } from './recognisers.js';
 
 export type StepType = 'decision' | 'change' | 'tool_call' | 'agent' | 'workflow' | 'task' | 'other';

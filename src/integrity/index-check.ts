@@ -1,5 +1,5 @@
 import type { ClaimRow, FindingRow, RunIndexRow } from '../store/chain-store.js';
-import type { VerifyProblem } from './verify.js';
+import type { VerifyProblem } from './verify-problem.js';
 
 /**
  * Queries do not read the sealed records: `runs list` filters on the `runs` index, `--finding` on

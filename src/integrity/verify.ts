@@ -4,32 +4,9 @@ import { sha256Hex } from './canonical.js';
 import { chainHash, GENESIS_HASH, recordDigest, SIGNED_KINDS, type ChainRow, type PrunePayload, type RevisionPayload } from './chain-entry.js';
 import { IndexExpectations } from './index-check.js';
 import { keyIdOf, verifyText } from './signing.js';
+import type { VerifyProblem } from './verify-problem.js';
 
-/**
- * Problem kinds, after CloudTrail's validator (one named result per way a file can be wrong: not
- * found, modified, signature invalid, public key not found), plus the tables queries read.
- */
-export type ProblemKind =
-  | 'record_altered'
-  | 'record_missing'
-  | 'record_unchained'
-  | 'run_deleted'
-  | 'index_mismatch'
-  | 'reordered'
-  | 'signature_invalid'
-  | 'unknown_key'
-  | 'checkpoint_forged'
-  | 'checkpoint_mismatch'
-  | 'truncated'
-  | 'declared_gap';
-
-export interface VerifyProblem {
-  readonly kind: ProblemKind;
-  readonly seq?: number;
-  readonly run_id?: string;
-  readonly revision?: number;
-  readonly message: string;
-}
+export type { ProblemKind, VerifyProblem } from './verify-problem.js';
 
 export interface VerifyReport {
   /** True when nothing but declared gaps was found. */

@@ -67,3 +67,14 @@ export function attributeText(value: AttributeValue | undefined): string | undef
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
 }
+
+/** The first non-empty text among `keys`, looked up in each source in turn. */
+export function firstText(keys: readonly string[], ...sources: Attributes[]): string | undefined {
+  for (const attrs of sources) {
+    for (const key of keys) {
+      const text = attributeText(attrs[key]);
+      if (text !== undefined && text !== '') return text;
+    }
+  }
+  return undefined;
+}

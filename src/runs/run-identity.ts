@@ -1,4 +1,4 @@
-import { attributeText, type Attributes } from '../otlp/attributes.js';
+import { attributeText, firstText, type Attributes } from '../otlp/attributes.js';
 import type { Config } from '../config/schema.js';
 import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
 import type { SpanMatch } from '../processors/filter/config.js';
@@ -73,15 +73,6 @@ export function runIdentityFromConfig(config: Pick<Config, 'evidence' | 'filter'
   return new RunIdentity(keys['run.id'], runIdentityKeys(keys), config.filter.include, agent_runs ? Recognisers.fromConfig(recognisers) : undefined);
 }
 
-export function firstText(keys: readonly string[], ...sources: Attributes[]): string | undefined {
-  for (const attrs of sources) {
-    for (const key of keys) {
-      const text = attributeText(attrs[key]);
-      if (text !== undefined && text !== '') return text;
-    }
-  }
-  return undefined;
-}
 
 export function matches(rule: SpanMatch, span: Pick<IdentitySpan, 'name' | 'attributes'>, resource: Attributes): boolean {
   if (rule.span_name !== undefined && span.name !== rule.span_name) return false;
