@@ -3,6 +3,7 @@ import { FINDING_CODES } from '../evidence/findings.js';
 import type { RunQueries } from '../store/run-queries.js';
 import { InvalidCursorError } from '../store/run-queries.js';
 import { ApiError } from './errors.js';
+import { RUN_STATUSES, runFilterOf, type RunsQuery } from './run-filter.js';
 
 export interface RunsApiDeps {
   readonly queries: () => RunQueries;
@@ -14,7 +15,7 @@ const listQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    status: { type: 'string', enum: ['compliant', 'incomplete', 'violation'] },
+    status: { type: 'string', enum: RUN_STATUSES },
     workflow: { type: 'string', minLength: 1 },
     kind: { type: 'string', minLength: 1 },
     actor: { type: 'string', minLength: 1 },
@@ -26,16 +27,8 @@ const listQuerySchema = {
   },
 } as const;
 
-interface ListQuery {
-  status?: string;
-  workflow?: string;
-  kind?: string;
-  actor?: string;
-  finding?: string;
-  since?: string;
-  until?: string;
+interface ListQuery extends RunsQuery {
   limit: number;
-  cursor?: string;
 }
 
 const runParamsSchema = {
@@ -56,17 +49,7 @@ export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): voi
     const q = request.query;
     safeInteger(q.limit, 'limit');
     try {
-      return deps.queries().listRuns({
-        ...(q.status !== undefined ? { status: q.status } : {}),
-        ...(q.workflow !== undefined ? { workflow: q.workflow } : {}),
-        ...(q.kind !== undefined ? { kind: q.kind } : {}),
-        ...(q.actor !== undefined ? { actor: q.actor } : {}),
-        ...(q.finding !== undefined ? { finding: q.finding } : {}),
-        ...(q.since !== undefined ? { since: epochMs(q.since, 'since') } : {}),
-        ...(q.until !== undefined ? { until: epochMs(q.until, 'until') } : {}),
-        ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
-        limit: q.limit,
-      });
+      return deps.queries().listRuns({ ...runFilterOf(q), limit: q.limit });
     } catch (err) {
       if (err instanceof InvalidCursorError) throw new ApiError('INVALID_QUERY', `querystring/cursor: ${err.message}`);
       throw err;
@@ -97,14 +80,6 @@ export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): voi
 
 function notFound(runId: string, revision?: number): ApiError {
   return new ApiError('RUN_NOT_FOUND', revision === undefined ? `run ${runId} not found` : `run ${runId} has no revision ${revision}`);
-}
-
-/** Epoch ms of a date-time Ajv accepted as RFC 3339; a leap second (:60) is the start of the next second. */
-export function epochMs(value: string, name: string): number {
-  let ms = Date.parse(value);
-  if (Number.isNaN(ms)) ms = Date.parse(value.replace(/([Tt ]\d{2}:\d{2}:)60/, (_, prefix: string) => `${prefix}59`)) + 1000;
-  if (Number.isNaN(ms)) throw new ApiError('INVALID_QUERY', `querystring/${name} must be an RFC 3339 date-time`);
-  return ms;
 }
 
 /** Ajv coerces "1e400" to Infinity and then skips integer, minimum and maximum checks: refuse it here. */

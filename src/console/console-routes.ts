@@ -3,9 +3,8 @@ import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError } from '../api/errors.js';
-import { epochMs } from '../api/runs-routes.js';
+import { FILTER_NAMES, runFilterOf, type RunsQuery } from '../api/run-filter.js';
 import type { BearerTokenCheck } from '../auth/bearer-token.js';
-import { FINDING_CODES } from '../evidence/findings.js';
 import type { FieldKeys } from '../evidence/fields.js';
 import type { Profile } from '../evidence/profiles.js';
 import type { RunSpan } from '../evidence/run-input.js';
@@ -13,7 +12,7 @@ import { recordDigest, type RevisionPayload } from '../integrity/chain-entry.js'
 import { keyIdOf, verifyText } from '../integrity/signing.js';
 import type { VerifyReport } from '../integrity/verify.js';
 import type { ChainStore } from '../store/chain-store.js';
-import { InvalidCursorError, type RunFilter, type RunQueries, type RunRecord } from '../store/run-queries.js';
+import { InvalidCursorError, type RunQueries, type RunRecord } from '../store/run-queries.js';
 import { ConsoleSessions, SESSION_COOKIE } from './console-session.js';
 import { evidenceChecklist } from './evidence-checklist.js';
 import { createFieldSource } from './field-source.js';
@@ -22,7 +21,7 @@ import { integrityPage } from './integrity-page.js';
 import { CSS_PATH, errorPage, page } from './layout.js';
 import { revisionChanges, type ComparedRevision } from './revision-changes.js';
 import { runPage, type CheckpointProof, type RevisionProof } from './run-page.js';
-import { FILTER_NAMES, RUN_STATUSES, runsPage, type RunsQuery, type RunsView } from './runs-page.js';
+import { runsPage, type RunsView } from './runs-page.js';
 
 export interface ConsoleDeps {
   readonly queries: () => RunQueries;
@@ -152,18 +151,8 @@ function runsView(queries: RunQueries, raw: Record<string, string>): RunsView {
   }
   const empty = { query, runs: [], nextCursor: null, counts: { compliant: 0, incomplete: 0, violation: 0 } };
   try {
-    if (query.status !== undefined && !(RUN_STATUSES as readonly string[]).includes(query.status)) throw new ApiError('INVALID_QUERY', `status must be one of ${RUN_STATUSES.join(', ')}`);
-    if (query.finding !== undefined && !(query.finding in FINDING_CODES)) throw new ApiError('INVALID_QUERY', `${query.finding} is not a finding code`);
-    const filter: RunFilter = {
-      ...(query.status !== undefined ? { status: query.status } : {}),
-      ...(query.workflow !== undefined ? { workflow: query.workflow } : {}),
-      ...(query.kind !== undefined ? { kind: query.kind } : {}),
-      ...(query.actor !== undefined ? { actor: query.actor } : {}),
-      ...(query.finding !== undefined ? { finding: query.finding } : {}),
-      ...(query.since !== undefined ? { since: epochMs(query.since, 'since') } : {}),
-      ...(query.until !== undefined ? { until: epochMs(query.until, 'until') } : {}),
-    };
-    const page = queries.listRuns({ ...filter, ...(query.cursor !== undefined ? { cursor: query.cursor } : {}), limit: PAGE_SIZE });
+    const { cursor, ...filter } = runFilterOf(query);
+    const page = queries.listRuns({ ...filter, ...(cursor !== undefined ? { cursor } : {}), limit: PAGE_SIZE });
     return { query, runs: page.runs, nextCursor: page.next_cursor, counts: queries.countByStatus(filter) };
   } catch (err) {
     if (err instanceof ApiError) return { ...empty, error: err.message.replace(/^querystring\//, '') };

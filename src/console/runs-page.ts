@@ -1,23 +1,9 @@
+import { RUN_STATUSES, type RunsQuery } from '../api/run-filter.js';
 import { FINDING_CODES } from '../evidence/findings.js';
 import type { RunRecord, StatusCounts } from '../store/run-queries.js';
 import { html, type SafeHtml } from './html.js';
 import { runHref, statusBadge, time } from './layout.js';
 
-export const RUN_STATUSES = ['compliant', 'incomplete', 'violation'] as const;
-
-/** The runs page's filters as the URL carries them (form values, so times are as typed). */
-export interface RunsQuery {
-  status?: string;
-  workflow?: string;
-  kind?: string;
-  actor?: string;
-  finding?: string;
-  since?: string;
-  until?: string;
-  cursor?: string;
-}
-
-export const FILTER_NAMES = ['status', 'workflow', 'kind', 'actor', 'finding', 'since', 'until'] as const;
 
 export interface RunsView {
   readonly query: RunsQuery;
