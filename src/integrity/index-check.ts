@@ -8,17 +8,8 @@ import type { VerifyProblem } from './verify-problem.js';
  * answer while the chain stays intact.
  */
 
-/** The fields of a sealed revision record that index rows copy. */
-interface SealedRecord {
-  readonly workflow: string | null;
-  readonly kind: string | null;
-  readonly status: string | null;
-  readonly outcome: string | null;
-  readonly actor_id: string | null;
-  readonly definition: string | null;
-  /** Milliseconds: the record keeps ISO times. */
-  readonly started_ms: number | null;
-}
+/** The fields of a sealed revision record that index rows copy (the start in ms: records keep ISO times). */
+type SealedRecord = Pick<RunIndexRow, 'workflow' | 'kind' | 'status' | 'outcome' | 'actor_id' | 'definition'> & { readonly started_ms: number | null };
 
 /** What the sealed revisions of one run say, as verify reads them in chain order. */
 interface SealedRun {
