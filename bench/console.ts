@@ -11,16 +11,15 @@
  * Options: --runs N (100000)  --spans N (3000)  --seed N (1)  --requests N (40 per shape)
  *          --warmup N (3 per shape)  --dir DIR (os tmpdir: the cached store)  --rebuild
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
 import { ExportTraceServiceRequest } from '../src/otlp/proto.js';
 import { connect, exportCall } from './otlp-client.js';
 import { ensureStore, type StoreMeta } from './query-store.js';
 import { machineLine, table } from './report.js';
-import { MAIN, procStatus, runBenchmark, spawnListening, track } from './server-process.js';
+import { procStatus, runBenchmark, startServer, track } from './server-process.js';
 import { keyValues, Rng } from './workload.js';
 
 const TARGET_RUNS_PAGE_MS = 300;
@@ -156,41 +155,19 @@ async function main(): Promise<void> {
     // A copy: the server writes its chain_start and the big run, and the cached store stays as built.
     const dbPath = join(dir, 'runledger.db');
     for (const suffix of ['', '-wal']) if (existsSync(`${store.path}${suffix}`)) copyFileSync(`${store.path}${suffix}`, `${dbPath}${suffix}`);
-    const configPath = join(dir, 'runledger.yaml');
-    writeFileSync(
-      configPath,
-      stringify({
-        receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' }, otlp_http: { endpoint: '127.0.0.1:0' } },
-        http: { endpoint: '127.0.0.1:0' },
-        storage: { sqlite: { path: dbPath } },
-        runs: { settle_ms: 300 },
-        integrity: { signing_key_file: join(dir, 'signing-key.pem') },
-        redaction: { hmac_key_file: join(dir, 'redaction-hmac.key') },
-        telemetry: { logs: { level: 'info' } },
-      }),
-    );
-    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RUNLEDGER_')));
-    let httpPort: number | undefined;
-    const server = await spawnListening({
-      args: [MAIN, 'serve', '--config', configPath],
-      cwd: dir,
-      env,
-      label: 'runledger',
-      startTimeoutMs: 60_000,
-      stopTimeoutMs: 30_000,
+    const server = await startServer({
+      dir,
+      synchronous: 'full',
+      config: { runs: { settle_ms: 300 } },
       onSpawn: track,
       log,
-      onLogLine: (entry) => {
-        if (entry.msg === 'HTTP server listening' && typeof entry.port === 'number') httpPort = entry.port;
-        return entry.msg === 'OTLP/gRPC receiver listening' && typeof entry.port === 'number' && httpPort !== undefined
-          ? { grpc: entry.port, http: httpPort }
-          : undefined;
-      },
+      startTimeoutMs: 60_000,
+      stopTimeoutMs: 30_000,
     });
     try {
-      const base = `http://127.0.0.1:${server.value.http}`;
+      const base = `http://127.0.0.1:${server.httpPort}`;
       const runId = `bench-console-${settings.spans}-spans`;
-      const client = await connect(server.value.grpc);
+      const client = await connect(server.grpcPort);
       const outcome = await exportCall(client, bigRunRequest(runId, settings.spans, settings.seed));
       client.close();
       if (outcome.code !== 0) throw new Error(`the ${settings.spans}-span run was refused: ${outcome.details}`);

@@ -47,8 +47,6 @@ function serve(dir: string, overrides: ReadonlyArray<readonly [string, unknown]>
     onSpawn: track,
     overrides: [
       ['runs.settle_ms', 200],
-      ['integrity.signing_key_file', join(dir, 'signing-key.pem')],
-      ['redaction.hmac_key_file', join(dir, 'redaction-hmac.key')],
       ['receiver.otlp_grpc.max_recv_msg_size_mib', 4],
       ['receiver.otlp_http.max_recv_msg_size_mib', 4],
       ...overrides,

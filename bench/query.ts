@@ -18,14 +18,13 @@
  *          --shape-seconds S (30: a shape stops sampling after this long)  --no-plans  --json
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
 import { openDatabase, type Database } from '../src/store/database.js';
 import { RunQueries, type RunFilter } from '../src/store/run-queries.js';
-import { MAIN, giveUpAfter, procCpuSeconds, procStatus, runBenchmark, spawnListening, systemCpuSeconds, track } from './server-process.js';
+import { giveUpAfter, procCpuSeconds, procStatus, runBenchmark, startServer, systemCpuSeconds, track } from './server-process.js';
 import { NOISE_CPU_PERCENT, table } from './report.js';
 import { ensureStore, storeBytes, type StoreMeta } from './query-store.js';
 
@@ -174,39 +173,11 @@ interface QueryServer {
 }
 
 async function startQueryServer(dbPath: string, dir: string): Promise<QueryServer> {
-  const configPath = join(dir, 'runledger.yaml');
-  writeFileSync(
-    configPath,
-    stringify({
-      receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' }, otlp_http: { endpoint: '127.0.0.1:0' } },
-      http: { endpoint: '127.0.0.1:0' },
-      storage: { sqlite: { path: dbPath } },
-      integrity: { signing_key_file: join(dir, 'signing-key.pem') },
-      telemetry: { logs: { level: 'info' } },
-    }),
-  );
-  // The config file decides; environment overrides of the endpoints or the store would not.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RUNLEDGER_')));
   const started = performance.now();
-  let httpPort: number | undefined;
-  const server = await spawnListening({
-    args: [MAIN, 'serve', '--config', configPath],
-    cwd: dir,
-    env,
-    label: 'runledger',
-    startTimeoutMs: 60_000,
-    stopTimeoutMs: 30_000,
-    onSpawn: track,
-    log,
-    onLogLine: (entry) => {
-      if (entry.msg === 'HTTP server listening' && typeof entry.port === 'number') httpPort = entry.port;
-      // The receiver starts last: once it listens, start() is done.
-      return entry.msg === 'OTLP/HTTP receiver listening' && httpPort !== undefined ? httpPort : undefined;
-    },
-  });
+  const server = await startServer({ dir, dbPath, synchronous: 'full', onSpawn: track, log, startTimeoutMs: 60_000, stopTimeoutMs: 30_000 });
   return {
     pid: server.pid,
-    httpPort: server.value,
+    httpPort: server.httpPort,
     startMs: performance.now() - started,
     peakRssMb: () => procStatus(server.pid).hwmKb / 1024,
     stop: server.stop,

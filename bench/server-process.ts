@@ -164,6 +164,8 @@ export interface RunningServer {
 export interface ServerOptions {
   /** Temporary directory: config, database and keys go here, and it is the server's cwd. */
   readonly dir: string;
+  /** An existing store to serve instead of a new one in `dir`. */
+  readonly dbPath?: string;
   readonly synchronous: 'full' | 'normal';
   /** Config sections merged over the generated base (e.g. { runs: { settle_ms: 500 } }). */
   readonly config?: Readonly<Record<string, unknown>>;
@@ -177,11 +179,13 @@ export interface ServerOptions {
   /** How long the server may take to listen (default 30 s) and to stop after SIGTERM (default 60 s). */
   readonly startTimeoutMs?: number;
   readonly stopTimeoutMs?: number;
+  /** Where the server's start-up progress is told. */
+  readonly log?: (message: string) => void;
 }
 
 /** Starts runledger on 127.0.0.1 (gRPC and HTTP on ephemeral ports); resolves once both listen. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const dbPath = join(options.dir, 'runledger.db');
+  const dbPath = options.dbPath ?? join(options.dir, 'runledger.db');
   const configPath = join(options.dir, 'runledger.yaml');
   const config: Record<string, unknown> = {
     receiver: {
@@ -190,6 +194,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     http: { endpoint: '127.0.0.1:0' },
     storage: { sqlite: { path: dbPath, synchronous: options.synchronous } },
+    integrity: { signing_key_file: join(options.dir, 'signing-key.pem') },
+    redaction: { hmac_key_file: join(options.dir, 'redaction-hmac.key') },
     telemetry: { logs: { level: 'info' } },
     ...options.config,
   };
@@ -200,11 +206,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const listening = await spawnListening({
     args: [...profArgs(options.profDir), MAIN, 'serve', '--config', configPath],
     cwd: options.dir,
+    // The config file decides: environment overrides of the endpoints or the store would not.
+    env: Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RUNLEDGER_'))),
     label: 'runledger',
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
     stopTimeoutMs: options.stopTimeoutMs ?? 60_000,
     ...(options.onExit === undefined ? {} : { onExit: options.onExit }),
     ...(options.onSpawn === undefined ? {} : { onSpawn: options.onSpawn }),
+    ...(options.log === undefined ? {} : { log: options.log }),
     onLogLine: (entry) => {
       if (entry.msg === 'HTTP server listening' && typeof entry.port === 'number') httpPort = entry.port;
       if (entry.msg === 'OTLP/gRPC receiver listening' && typeof entry.port === 'number') grpcPort = entry.port;
