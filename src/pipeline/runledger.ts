@@ -24,7 +24,7 @@ import { SpanDirectory } from '../store/span-queries.js';
 import { WriterTurn } from '../store/writer-turn.js';
 import { ComplianceWindow } from '../telemetry/compliance-window.js';
 import { BoundedLabel, createMetrics, type Metrics } from '../telemetry/metrics.js';
-import type { Component } from './component.js';
+import { Lifecycle, type Component } from './component.js';
 import { ForwardClient } from './forward-client.js';
 import { HistoryClient } from './history-client.js';
 import { IntakeClient } from './intake-client.js';
@@ -56,7 +56,7 @@ export class Runledger implements Component {
   private forward: ForwardClient | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
   private lastCheckpointMs: number | undefined;
-  private state: 'new' | 'started' | 'stopped' = 'new';
+  private readonly lifecycle = new Lifecycle('runledger');
 
   constructor(
     private readonly config: Readonly<Config>,
@@ -85,8 +85,7 @@ export class Runledger implements Component {
   }
 
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`cannot start runledger in state ${this.state}`);
-    this.state = 'started';
+    this.lifecycle.begin();
     const { config, logger, metrics } = this;
     // The two threads that write SQLite take turns through this flag (see WriterTurn).
     const writerTurn = new WriterTurn();
@@ -170,11 +169,7 @@ export class Runledger implements Component {
 
   /** Stop accepting, answer what is in flight (committed by then), stop history, close the store. */
   async shutdown(): Promise<void> {
-    if (this.state !== 'started') {
-      this.state = 'stopped';
-      return;
-    }
-    this.state = 'stopped';
+    if (!this.lifecycle.end()) return;
     clearInterval(this.housekeeping);
     await Promise.all([this.receiver?.shutdown(), this.httpReceiver?.shutdown()]);
     await this.history?.shutdown();

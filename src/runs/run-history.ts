@@ -12,7 +12,7 @@ import { loadCatalogue } from '../enrich/catalogue.js';
 import { loadInventory } from '../enrich/inventory.js';
 import { WatchedFile } from '../enrich/watched-file.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
-import type { Component } from '../pipeline/component.js';
+import { Lifecycle, type Component } from '../pipeline/component.js';
 import { applyRetention } from '../retention/retention.js';
 import { ChainStore } from '../store/chain-store.js';
 import { openDatabase, type Database } from '../store/database.js';
@@ -65,7 +65,7 @@ export class RunHistory implements Component {
   private recordsSinceCheckpoint = 0;
   private lastCheckpointMs = 0;
   private lastPruneMs = 0;
-  private state: 'new' | 'started' | 'stopped' = 'new';
+  private readonly lifecycle = new Lifecycle('run history');
 
   constructor(
     private readonly config: Readonly<Config>,
@@ -76,8 +76,7 @@ export class RunHistory implements Component {
   ) {}
 
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`cannot start run history in state ${this.state}`);
-    this.state = 'started';
+    this.lifecycle.begin();
     const { config, logger } = this;
     const db = openDatabase(config.storage.sqlite);
     // Not inside this thread's commits, which hold the intake writer back: RunStore checkpoints after
@@ -137,11 +136,7 @@ export class RunHistory implements Component {
 
   /** Stops judging (never half-way: a pass is synchronous), signs the head, closes the store. */
   async shutdown(): Promise<void> {
-    if (this.state !== 'started') {
-      this.state = 'stopped';
-      return;
-    }
-    this.state = 'stopped';
+    if (!this.lifecycle.end()) return;
     clearInterval(this.maintenance);
     await this.assembler?.shutdown();
     for (const file of this.referenceFiles) await file.shutdown();

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Component } from '../../pipeline/component.js';
+import { Lifecycle, type Component } from '../../pipeline/component.js';
 import { ExportLogsServiceResponse, ExportTraceServiceResponse, LOGS_SERVICE_EXPORT_PATH, TRACE_SERVICE_EXPORT_PATH } from '../../otlp/proto.js';
 import type { ForwardSpanRow, ForwardStore, ForwardStream, ForwardVerdictRow } from '../../store/forward-store.js';
 import type { OtlpExporterConfig } from './config.js';
@@ -60,16 +60,15 @@ export class Forwarder implements Component {
   private readonly loops: Array<Promise<void>> = [];
   private readonly wakers = new Set<() => void>();
   private reporter: NodeJS.Timeout | undefined;
-  private state: 'new' | 'started' | 'stopped' = 'new';
+  private readonly lifecycle = new Lifecycle('forwarding');
 
   constructor(
     private readonly config: Readonly<OtlpExporterConfig>,
     private readonly deps: ForwarderDeps,
   ) {}
 
-  start(): Promise<void> {
-    if (this.state !== 'new') return Promise.reject(new Error(`cannot start forwarding in state ${this.state}`));
-    this.state = 'started';
+  async start(): Promise<void> {
+    this.lifecycle.begin();
     const streams: Array<Stream<ForwardSpanRow> | Stream<ForwardVerdictRow>> = [this.spanStream()];
     if (this.config.verdicts) streams.push(this.verdictStream());
     const { store } = this.deps;
@@ -82,16 +81,11 @@ export class Forwarder implements Component {
     for (const stream of streams) this.loops.push(this.run(stream as Stream<unknown>));
     this.reporter = setInterval(() => this.report(), REPORT_INTERVAL_MS);
     this.report();
-    return Promise.resolve();
   }
 
   /** Stops after the export under way (bounded by timeout_ms) and saves the cursors. */
   async shutdown(): Promise<void> {
-    if (this.state !== 'started') {
-      this.state = 'stopped';
-      return;
-    }
-    this.state = 'stopped';
+    if (!this.lifecycle.end()) return;
     clearInterval(this.reporter);
     for (const wake of this.wakers) wake();
     await Promise.all(this.loops);
@@ -104,7 +98,7 @@ export class Forwarder implements Component {
     const { exporter, events, logger } = this.deps;
     const log = logger.child({ signal: stream.signal });
     let failures = 0;
-    while (this.state === 'started') {
+    while (this.lifecycle.running) {
       const after = this.positions.get(stream.name)!;
       let rows: Row[];
       try {
@@ -158,7 +152,7 @@ export class Forwarder implements Component {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.state !== 'started') return Promise.resolve();
+    if (!this.lifecycle.running) return Promise.resolve();
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(timer);
