@@ -39,7 +39,7 @@ async function server(answer: (res: http.ServerResponse) => void, tls?: https.Se
     req.resume();
     req.on('end', () => {
       const peer = tls === undefined ? undefined : (req.socket as TLSSocket).getPeerCertificate();
-      seen.push({ url: req.url ?? '', headers: req.headers, ...(peer?.subject === undefined ? {} : { clientCert: peer.subject.CN }) });
+      seen.push({ url: req.url ?? '', headers: req.headers, ...(peer?.subject === undefined ? {} : { clientCert: String(peer.subject.CN) }) });
       answer(res);
     });
   };
