@@ -176,6 +176,25 @@ describe('OtlpHttpClient', () => {
     expect(await c.export('traces', body)).toEqual({ status: 'permanent', message: 'HTTP 400: test refuses' });
   });
 
+  it('sends again at once on a fresh connection when a kept-alive one turns out closed', async () => {
+    const requestsOn = new Map<unknown, number>();
+    const s = http.createServer((req, res) => {
+      const n = (requestsOn.get(req.socket) ?? 0) + 1;
+      requestsOn.set(req.socket, n);
+      // As a server closing an idle connection just as the next request goes out on it.
+      if (n > 1) return void req.socket.destroy();
+      req.resume();
+      req.on('end', () => ok(res));
+    });
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => (s.close(() => resolve()), s.closeAllConnections())));
+    const c = client(`http://127.0.0.1:${(s.address() as AddressInfo).port}`);
+
+    expect(await c.export('traces', Buffer.alloc(0))).toMatchObject({ status: 'success' });
+    expect(await c.export('traces', Buffer.alloc(0))).toMatchObject({ status: 'success' });
+    expect([...requestsOn.values()]).toEqual([2, 1]); // the reset connection, then a fresh one
+  });
+
   it('retries when nothing listens, and when no answer comes within timeout_ms', async () => {
     const { url: silent } = await server(() => undefined); // never answers
     const closed = await server(ok);

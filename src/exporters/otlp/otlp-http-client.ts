@@ -51,10 +51,14 @@ export class OtlpHttpClient implements OtlpExporter {
     // normal priority (see gzipOnThisThread).
     const payload = gzip ? gzipSync(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     const headers = { ...this.headers, ...(gzip ? { 'content-encoding': 'gzip' } : {}), 'content-length': String(payload.length) };
+    return this.post(this.urls[signal], headers, payload, true);
+  }
+
+  private post(url: URL, headers: Readonly<Record<string, string>>, payload: Buffer, firstTry: boolean): Promise<ExportResult> {
     return new Promise<ExportResult>((resolve) => {
       let deadline: NodeJS.Timeout | undefined;
       let settled = false;
-      const settle = (result: ExportResult) => {
+      const settle = (result: ExportResult | Promise<ExportResult>) => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
@@ -62,14 +66,19 @@ export class OtlpHttpClient implements OtlpExporter {
       };
       const failed = (err: unknown) => settle({ status: 'retryable', message: err instanceof Error ? err.message : String(err) });
       try {
-        const request = this.request(this.urls[signal], { method: 'POST', agent: this.agent, headers }, (response) => {
+        const request = this.request(url, { method: 'POST', agent: this.agent, headers }, (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
           response.on('end', () => settle(classifyHttpAnswer(response.statusCode ?? 0, response.headers, Buffer.concat(chunks))));
           response.on('error', failed);
         });
         deadline = setTimeout(() => request.destroy(new Error(`no answer within timeout_ms (${this.config.timeout_ms} ms)`)), this.config.timeout_ms);
-        request.on('error', failed);
+        request.on('error', (err: NodeJS.ErrnoException) => {
+          // A kept-alive connection the server closed while idle fails at once: send again on a fresh
+          // one rather than wait out a retry interval (as Node's docs advise, see request.reusedSocket).
+          if (firstTry && request.reusedSocket && err.code === 'ECONNRESET') settle(this.post(url, headers, payload, false));
+          else failed(err);
+        });
         request.end(payload);
       } catch (err) {
         failed(err); // e.g. a header value Node refuses to send: retried, and logged by the forwarder
