@@ -70,15 +70,19 @@ export const exportersConfigSchema = z.strictObject({ otlp: otlpExporterConfigSc
 
 export type OtlpExporterConfig = z.infer<typeof otlpExporterConfigSchema>;
 
-/** The endpoint in the shape its protocol wants, and TLS options that mean something for it. */
+const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
 interface EndpointKeys {
   readonly endpoint?: unknown;
   readonly protocol?: unknown;
   readonly tls?: Readonly<Partial<Record<'insecure' | 'ca_file' | 'cert_file' | 'key_file' | 'server_name_override', unknown>>>;
 }
 
+/**
+ * The endpoint in the shape its protocol wants, and TLS options that mean something with it. Also
+ * called when other keys failed: only values that passed their own schema are looked at.
+ */
 function checkEndpoint(config: EndpointKeys, ctx: z.RefinementCtx): void {
-  // Also called when other keys failed: only values that passed their own schema are looked at.
   const { endpoint, protocol, tls } = config;
   if (typeof endpoint !== 'string' || (protocol !== 'grpc' && protocol !== 'http/protobuf')) return;
   const problem = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message, input: endpoint });
@@ -104,5 +108,3 @@ function checkEndpoint(config: EndpointKeys, ctx: z.RefinementCtx): void {
     problem(['tls'], `an http:// endpoint is plaintext: use https:// or drop ${tlsKeys.join(', ')}`);
   }
 }
-
-const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
