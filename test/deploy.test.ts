@@ -99,7 +99,7 @@ interface RunledgerConfigFile {
 }
 interface CollectorConfig {
   extensions?: Record<string, unknown>;
-  receivers: Record<string, { protocols?: { grpc?: { endpoint?: string } } } | null>;
+  receivers: Record<string, { protocols?: { grpc?: { endpoint?: string }; http?: { endpoint?: string } } } | null>;
   processors?: Record<string, unknown>;
   exporters: Record<string, Record<string, unknown> | null>;
   service: {
@@ -581,8 +581,9 @@ describe('forwarding to a Collector (exporters.otlp)', () => {
     expect(otlp?.verdicts).toBe(true);
   });
 
-  it('the downstream Collector receives OTLP/gRPC on 4317 and has a traces and a logs pipeline', () => {
+  it('the downstream Collector receives OTLP/gRPC on 4317 and OTLP/HTTP on 4318, and has a traces and a logs pipeline', () => {
     expect(downstream.receivers.otlp?.protocols?.grpc?.endpoint).toBe('0.0.0.0:4317');
+    expect(downstream.receivers.otlp?.protocols?.http?.endpoint).toBe('0.0.0.0:4318');
     const { traces, logs } = downstream.service.pipelines;
     expect(traces?.receivers).toEqual(['otlp']);
     expect(logs?.receivers).toEqual(['otlp']);

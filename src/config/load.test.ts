@@ -54,6 +54,33 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('wants host:port with protocol grpc and a base URL with http/protobuf, whose scheme decides TLS', () => {
+    const otlp = (options: Record<string, unknown>) => parseConfig({ exporters: { otlp: options } }).exporters.otlp;
+    expect(otlp({ endpoint: 'collector:4317' }).protocol).toBe('grpc');
+    expect(otlp({ protocol: 'http/protobuf', endpoint: 'https://gateway.example/otlp' }).endpoint).toBe('https://gateway.example/otlp');
+    expect(otlp({ protocol: 'http/protobuf', endpoint: 'http://collector:4318', tls: { insecure: true } }).tls.insecure).toBe(true);
+    const problems = (options: Record<string, unknown>) => problemsOf(() => otlp(options));
+    expect(problems({ endpoint: 'http://collector:4318' })).toEqual([
+      'exporters.otlp.endpoint: is a URL: with protocol grpc it is host:port (e.g. otel-collector:4317); for OTLP/HTTP set protocol: http/protobuf',
+    ]);
+    expect(problems({ protocol: 'http/protobuf', endpoint: 'collector:4318', timeout_ms: 0 })).toEqual([
+      'exporters.otlp.timeout_ms: Too small: expected number to be >0',
+      'exporters.otlp.endpoint: with protocol http/protobuf it is a base URL http(s)://host:port[/prefix], e.g. http://otel-collector:4318 (exports go to <endpoint>/v1/traces and /v1/logs)',
+    ]);
+    expect(problems({ protocol: 'http/protobuf', endpoint: 'https://user:pw@collector:4318' })).toEqual([
+      'exporters.otlp.endpoint: must not hold a query, fragment or credentials (send credentials with auth.bearer_token_file or headers)',
+    ]);
+    expect(problems({ protocol: 'http/protobuf', endpoint: 'https://collector:4318', tls: { insecure: true } })).toEqual([
+      'exporters.otlp.tls.insecure: with protocol http/protobuf the URL scheme decides: https:// is TLS; use http:// for plaintext',
+    ]);
+    expect(problems({ protocol: 'http/protobuf', endpoint: 'http://collector:4318', tls: { ca_file: 'ca.pem', server_name_override: 'c' } })).toEqual([
+      'exporters.otlp.tls: an http:// endpoint is plaintext: use https:// or drop ca_file, server_name_override',
+    ]);
+    expect(problems({ protocol: 'http/json', endpoint: 'http://collector:4318' })).toEqual([
+      'exporters.otlp.protocol: Invalid option: expected one of "grpc"|"http/protobuf"',
+    ]);
+  });
+
   it('treats an empty YAML document (null) as all defaults', () => {
     expect(parseConfig(null)).toEqual(parseConfig({}));
   });

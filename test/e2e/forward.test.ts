@@ -6,17 +6,17 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { decodeSpanFields } from '../../src/otlp/stored-span.js';
-import { LOGS_SERVICE_EXPORT_PATH, TRACE_SERVICE_EXPORT_PATH } from '../../src/otlp/proto.js';
 import { metricValue } from '../support/metrics.js';
-import { OtlpDownstream, splitSpans, type ArrivedSpan } from '../support/otlp-downstream.js';
+import { OtlpDownstream, splitSpans, type ArrivedSpan, type DownstreamProtocol } from '../support/otlp-downstream.js';
 import { encodeExportRequest, newSpanId, newTraceId, type SpanSpec } from '../support/otlp-request.js';
 import { RawOtlpClient } from '../support/raw-otlp-client.js';
 import { startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
 import { readDb } from '../support/stored-spans.js';
 
 /**
- * Forwarding end to end (issue 15): a real runledger process forwarding to a real grpc-js server in the
- * test that serves the OTLP trace and logs services, as a Collector's otlp receiver would.
+ * Forwarding end to end (issue 15): a real runledger process forwarding to a real OTLP server in the
+ * test that serves the trace and logs services, as a Collector's otlp receiver would: grpc-js over
+ * OTLP/gRPC, node:http over OTLP/HTTP (protobuf, gzip).
  */
 
 const INVENTORY = {
@@ -38,17 +38,18 @@ afterEach(async () => {
   clients = [];
 });
 
-async function downstream(): Promise<OtlpDownstream> {
-  const d = await new OtlpDownstream().start();
+async function downstream(protocol: DownstreamProtocol = 'grpc'): Promise<OtlpDownstream> {
+  const d = await new OtlpDownstream(protocol).start();
   downstreams.push(d);
   return d;
 }
 
-function forwardConfig(endpoint: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+function forwardConfig(down: OtlpDownstream, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     exporters: {
       otlp: {
-        endpoint,
+        protocol: down.protocol,
+        endpoint: down.endpoint,
         tls: { insecure: true },
         poll_interval_ms: 20,
         retry_on_failure: { initial_interval_ms: 50, max_interval_ms: 200 },
@@ -105,13 +106,13 @@ function appended(arrived: ArrivedSpan, original: Buffer): Record<string, unknow
 }
 
 // Each test starts one or two runledger processes: on a busy 2-core machine that alone takes seconds.
-describe('forwarding to a downstream OTLP endpoint', { timeout: 90_000 }, () => {
+describe.each(['grpc', 'http/protobuf'] as const)('forwarding to a downstream over %s', { timeout: 90_000 }, (protocol) => {
   it('forwards every span byte-identical apart from runledger.* attributes and redactions, unmatched ones too', async () => {
-    const down = await downstream();
+    const down = await downstream(protocol);
     const dir = mkdtempSync(join(tmpdir(), 'runledger-forward-e2e-'));
     writeFileSync(join(dir, 'identities.yaml'), stringify(INVENTORY));
     const p = await start(
-      { ...forwardConfig(down.endpoint), enrich: { identities_file: join(dir, 'identities.yaml') } },
+      { ...forwardConfig(down), enrich: { identities_file: join(dir, 'identities.yaml') } },
       { dir, env: { K8S_POD_NAME: 'deployer-7f9c', K8S_NAMESPACE: 'ci' } },
     );
     const traceId = newTraceId();
@@ -156,11 +157,17 @@ describe('forwarding to a downstream OTLP endpoint', { timeout: 90_000 }, () => 
     await until(async () => (await metricValue(p.httpUrl, 'runledger_forward_sent_total', { signal: 'traces', result: 'sent' })) === 4, 'sent counted');
     // The backlog gauge is measured once a second: it reaches 0 after the sends, not with them.
     await until(async () => (await metricValue(p.httpUrl, 'runledger_forward_backlog_spans')) === 0, 'backlog measured empty');
+    if (protocol === 'http/protobuf') {
+      // compression: gzip (the default) over HTTP is a gzip body, and the bytes above were read from it.
+      expect(down.calls.map((c) => [c.headers['content-type'], c.headers['content-encoding']])).toEqual(
+        down.calls.map(() => ['application/x-protobuf', 'gzip']),
+      );
+    }
   });
 
   it('exports one verdict log record per sealed run revision', async () => {
-    const down = await downstream();
-    const p = await start({ ...forwardConfig(down.endpoint, { verdicts: true }), runs: { settle_ms: 200 } });
+    const down = await downstream(protocol);
+    const p = await start({ ...forwardConfig(down, { verdicts: true }), runs: { settle_ms: 200 } });
     const traceId = newTraceId();
     const rootId = newSpanId();
     const run = { 'nhi.workflow.run.id': 'fwd-verdict', 'nhi.workflow.name': 'rotate-db-password', 'nhi.workflow.kind': 'secret_rotation' };
@@ -202,14 +209,15 @@ describe('forwarding to a downstream OTLP endpoint', { timeout: 90_000 }, () => 
       );
       expect(revisionRecord.findings.length).toBeGreaterThan(0);
     });
-    expect(down.calls.filter((c) => c.path === LOGS_SERVICE_EXPORT_PATH).every((c) => c.answer === 'ok')).toBe(true);
+    expect(down.calls.filter((c) => c.signal === 'logs').every((c) => c.answer === 'ok')).toBe(true);
   });
 
-  it('loses nothing while the downstream refuses with UNAVAILABLE, and sends it all once it recovers', async () => {
-    const down = await downstream();
+  it('loses nothing while the downstream refuses as unavailable for a while, waits as it asks, and sends it all once it recovers', async () => {
+    const down = await downstream(protocol);
     let refusing = true;
-    down.answer = () => (refusing ? { kind: 'refuse', code: grpc.status.UNAVAILABLE, retryDelayMs: 100 } : { kind: 'ok' });
-    const p = await start(forwardConfig(down.endpoint));
+    // UNAVAILABLE with a RetryInfo of 1 s over gRPC; 503 with Retry-After: 1 over HTTP.
+    down.answer = () => (refusing ? { kind: 'refuse', code: grpc.status.UNAVAILABLE, retryDelayMs: 1000 } : { kind: 'ok' });
+    const p = await start(forwardConfig(down));
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const spans = Array.from({ length: 20 }, (_, j) => ({ name: `r${i}-${j}`, spanId: newSpanId(), attributes: { 'nhi.workflow.run.id': `fwd-down-${i}` } }));
@@ -221,17 +229,24 @@ describe('forwarding to a downstream OTLP endpoint', { timeout: 90_000 }, () => 
     expect(await metricValue(p.httpUrl, 'runledger_forward_sent_total', { signal: 'traces', result: 'retried' })).toBeGreaterThan(0);
     expect(down.spans).toHaveLength(0);
 
+    // The backoff alone would retry within 200 ms: the server's delay was honoured.
+    const refused = down.calls.slice(0, 3).map((c) => c.at);
+    expect(refused[1]! - refused[0]!).toBeGreaterThanOrEqual(900);
+    expect(refused[2]! - refused[1]!).toBeGreaterThanOrEqual(900);
+
     refusing = false;
     await until(() => down.spans.length >= 100, 'every span downstream');
     expect(new Set(down.spans.map((s) => s.spanId))).toEqual(new Set(ids));
     expect(down.spans).toHaveLength(100);
     await until(async () => (await metricValue(p.httpUrl, 'runledger_forward_backlog_spans')) === 0, 'the backlog drained');
   });
+});
 
+describe('forwarding across a crash', { timeout: 90_000 }, () => {
   it('killed with SIGKILL mid-forward and restarted, forwards every stored span at least once and none never stored', async () => {
     const down = await downstream();
     down.holdMs = 150; // a slow downstream: the kill lands with exports in flight and a backlog waiting
-    const config = forwardConfig(down.endpoint, { send_batch_size: 50 });
+    const config = forwardConfig(down, { send_batch_size: 50 });
     const first = await start(config);
     const sentIds = new Set<string>();
     const sends: Array<Promise<unknown>> = [];
@@ -254,6 +269,6 @@ describe('forwarding to a downstream OTLP endpoint', { timeout: 90_000 }, () => 
       expect(storedIds.has(id)).toBe(true);
     }
     expect(beforeKill).toBeLessThan(storedIds.size); // the kill did land mid-forward
-    expect(down.calls.every((c) => c.path === TRACE_SERVICE_EXPORT_PATH)).toBe(true);
+    expect(down.calls.every((c) => c.signal === 'traces')).toBe(true);
   });
 });

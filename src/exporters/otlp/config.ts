@@ -4,12 +4,23 @@ import { endpointSchema } from '../../config/endpoint.js';
 /** Option names follow the OpenTelemetry Collector's otlp exporter, with units in the names. */
 export const otlpExporterConfigSchema = z
   .strictObject({
-    endpoint: endpointSchema
+    protocol: z
+      .enum(['grpc', 'http/protobuf'])
+      .default('grpc')
+      .describe('OTLP transport to the downstream, as OTEL_EXPORTER_OTLP_PROTOCOL: grpc, or http/protobuf (POST <endpoint>/v1/traces and /v1/logs)'),
+    endpoint: z
+      .string()
+      .min(1)
       .optional()
-      .describe('downstream OTLP/gRPC host:port (e.g. a Collector at otel-collector:4317); absent: nothing is forwarded'),
+      .describe(
+        'downstream: host:port with grpc (e.g. otel-collector:4317), a base URL http(s)://host:port[/prefix] with http/protobuf (e.g. http://otel-collector:4318); absent: nothing is forwarded',
+      ),
     tls: z
       .strictObject({
-        insecure: z.boolean().default(false).describe('plaintext gRPC (no TLS), e.g. to a Collector on localhost'),
+        insecure: z
+          .boolean()
+          .default(false)
+          .describe('plaintext gRPC (no TLS), e.g. to a Collector on localhost; with http/protobuf the URL scheme decides (http:// is plaintext)'),
         ca_file: z.string().min(1).optional().describe('CA (PEM) the server certificate must chain to (default: the system roots)'),
         cert_file: z.string().min(1).optional().describe('client certificate (PEM) for mTLS, with key_file'),
         key_file: z.string().min(1).optional().describe('client private key (PEM) for mTLS, with cert_file'),
@@ -18,8 +29,8 @@ export const otlpExporterConfigSchema = z
       .prefault({})
       .refine((tls) => (tls.cert_file === undefined) === (tls.key_file === undefined), 'cert_file and key_file go together')
       .refine((tls) => !tls.insecure || (tls.ca_file ?? tls.cert_file) === undefined, 'insecure: true sends plaintext: drop ca_file, cert_file and key_file')
-      .describe('TLS to the downstream (on by default, as in the Collector); mTLS with cert_file and key_file'),
-    headers: z.record(z.string().min(1), z.string()).default({}).describe('gRPC metadata sent with every export (e.g. a tenant id)'),
+      .describe('TLS to the downstream (on by default with grpc, as in the Collector; https:// with http/protobuf); mTLS with cert_file and key_file'),
+    headers: z.record(z.string().min(1), z.string()).default({}).describe('sent with every export as gRPC metadata or HTTP headers (e.g. a tenant id)'),
     auth: z
       .strictObject({
         bearer_token_file: z.string().min(1).describe('file holding the token sent as "authorization: Bearer <token>" (re-read at each start)'),
@@ -37,7 +48,7 @@ export const otlpExporterConfigSchema = z
         randomization_factor: z.number().min(0).max(1).default(0.5).describe('each wait is spread by ± this fraction'),
       })
       .prefault({})
-      .describe('retryable failures are retried without limit (the data waits in the store); INVALID_ARGUMENT is not retried'),
+      .describe('retryable failures are retried without limit (the data waits in the store); INVALID_ARGUMENT (HTTP 400) is not retried'),
     forward_unmatched: z
       .boolean()
       .default(true)
@@ -51,8 +62,49 @@ export const otlpExporterConfigSchema = z
     poll_interval_ms: z.number().int().positive().default(200).describe('how often the store is checked for new spans and verdicts when everything is sent'),
   })
   .prefault({})
-  .describe('forward stored spans (enriched, redacted) and verdicts to a downstream OTLP/gRPC endpoint');
+  // Runs even when other keys failed, so one `config check` reports every problem.
+  .check(z.superRefine(checkEndpoint, { when: () => true }))
+  .describe('forward stored spans (enriched, redacted) and verdicts to a downstream OTLP endpoint (gRPC or HTTP)');
 
 export const exportersConfigSchema = z.strictObject({ otlp: otlpExporterConfigSchema }).prefault({});
 
 export type OtlpExporterConfig = z.infer<typeof otlpExporterConfigSchema>;
+
+const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+interface EndpointKeys {
+  readonly endpoint?: unknown;
+  readonly protocol?: unknown;
+  readonly tls?: Readonly<Partial<Record<'insecure' | 'ca_file' | 'cert_file' | 'key_file' | 'server_name_override', unknown>>>;
+}
+
+/**
+ * The endpoint in the shape its protocol wants, and TLS options that mean something with it. Also
+ * called when other keys failed: only values that passed their own schema are looked at.
+ */
+function checkEndpoint(config: EndpointKeys, ctx: z.RefinementCtx): void {
+  const { endpoint, protocol, tls } = config;
+  if (typeof endpoint !== 'string' || (protocol !== 'grpc' && protocol !== 'http/protobuf')) return;
+  const problem = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message, input: endpoint });
+  if (protocol === 'grpc') {
+    if (URL_SCHEME.test(endpoint)) return problem(['endpoint'], 'is a URL: with protocol grpc it is host:port (e.g. otel-collector:4317); for OTLP/HTTP set protocol: http/protobuf');
+    const result = endpointSchema.safeParse(endpoint);
+    for (const issue of result.error?.issues ?? []) problem(['endpoint'], issue.message);
+    return;
+  }
+  const url = URL.canParse(endpoint) ? new URL(endpoint) : undefined;
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') {
+    return problem(['endpoint'], 'with protocol http/protobuf it is a base URL http(s)://host:port[/prefix], e.g. http://otel-collector:4318 (exports go to <endpoint>/v1/traces and /v1/logs)');
+  }
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    return problem(['endpoint'], 'must not hold a query, fragment or credentials (send credentials with auth.bearer_token_file or headers)');
+  }
+  if (typeof tls !== 'object') return;
+  if (url.protocol === 'https:' && tls.insecure === true) {
+    problem(['tls', 'insecure'], 'with protocol http/protobuf the URL scheme decides: https:// is TLS; use http:// for plaintext');
+  }
+  const tlsKeys = (['ca_file', 'cert_file', 'key_file', 'server_name_override'] as const).filter((key) => tls[key] !== undefined);
+  if (url.protocol === 'http:' && tlsKeys.length > 0) {
+    problem(['tls'], `an http:// endpoint is plaintext: use https:// or drop ${tlsKeys.join(', ')}`);
+  }
+}

@@ -15,6 +15,7 @@ import { WriterTurn } from '../../store/writer-turn.js';
 import { Forwarder } from './forwarder.js';
 import type { FromForward, ToForward } from './forward-messages.js';
 import { OtlpGrpcClient, gzipOnThisThread } from './otlp-grpc-client.js';
+import { OtlpHttpClient } from './otlp-http-client.js';
 import { SpanEnricher } from './span-enrichment.js';
 
 const port = parentPort;
@@ -31,8 +32,9 @@ let inventory: WatchedFile<Inventory> | undefined;
 let forwarder: Forwarder | undefined;
 
 async function start(): Promise<void> {
-  const { endpoint } = config.exporters.otlp;
+  const { endpoint, protocol } = config.exporters.otlp;
   if (endpoint === undefined) throw new Error('exporters.otlp.endpoint is not set');
+  const exporterConfig = { ...config.exporters.otlp, endpoint };
   db = openDatabase(config.storage.sqlite);
   // Cursor writes need no fsync of their own: a lost one re-sends a little (at least once), and the
   // intake writer's next commit syncs the WAL anyway. Checkpoints are the intake writer's (see SpanIntake).
@@ -52,7 +54,7 @@ async function start(): Promise<void> {
   const writeDb = db;
   forwarder = new Forwarder(config.exporters.otlp, {
     store,
-    exporter: new OtlpGrpcClient({ ...config.exporters.otlp, endpoint }),
+    exporter: protocol === 'grpc' ? new OtlpGrpcClient(exporterConfig) : new OtlpHttpClient(exporterConfig),
     enricher: new SpanEnricher(resolveFieldKeys(config.evidence.fields)['actor.id'], () => inventory?.current()),
     write: (transaction) => turn.claim(writeDb.transaction(transaction)),
     events: {
@@ -62,7 +64,7 @@ async function start(): Promise<void> {
     logger,
   });
   await forwarder.start();
-  logger.info({ endpoint, verdicts: config.exporters.otlp.verdicts }, 'forwarding started');
+  logger.info({ endpoint, protocol, verdicts: config.exporters.otlp.verdicts }, 'forwarding started');
 }
 
 async function shutdown(): Promise<void> {

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { Lifecycle, type Component } from '../../pipeline/component.js';
-import { ExportLogsServiceResponse, ExportTraceServiceResponse, LOGS_SERVICE_EXPORT_PATH, TRACE_SERVICE_EXPORT_PATH } from '../../otlp/proto.js';
+import { ExportLogsServiceResponse, ExportTraceServiceResponse } from '../../otlp/proto.js';
 import type { ForwardSpanRow, ForwardStore, ForwardStream, ForwardVerdictRow } from '../../store/forward-store.js';
 import type { OtlpExporterConfig } from './config.js';
-import type { OtlpExporter } from './otlp-grpc-client.js';
+import type { OtlpExporter } from './otlp-exporter.js';
 import type { SpanEnricher } from './span-enrichment.js';
 import { encodeTraceRequest } from './trace-request.js';
 import { encodeVerdictLogs } from './verdict-logs.js';
@@ -32,7 +32,6 @@ export interface ForwarderDeps {
 interface Stream<Row> {
   readonly name: ForwardStream;
   readonly signal: ForwardSignal;
-  readonly path: string;
   read(after: number, limit: number): Row[];
   positionOf(row: Row): number;
   storedNs(row: Row): bigint;
@@ -124,7 +123,7 @@ export class Forwarder implements Component {
         events.sent(stream.signal, 'rejected', batch.length);
       }
       if (body !== undefined) {
-        const result = await exporter.export(stream.path, body);
+        const result = await exporter.export(stream.signal, body);
         if (result.status === 'retryable') {
           events.sent(stream.signal, 'retried', batch.length);
           if (failures === 0) log.warn({ reason: result.message }, 'forwarding failed; retrying with backoff');
@@ -195,7 +194,6 @@ export class Forwarder implements Component {
     return {
       name: 'spans',
       signal: 'traces',
-      path: TRACE_SERVICE_EXPORT_PATH,
       read: (after, limit) => store.spansAfter(after, limit),
       positionOf: (row) => row.id,
       storedNs: (row) => row.receivedNs,
@@ -222,7 +220,6 @@ export class Forwarder implements Component {
     return {
       name: 'verdicts',
       signal: 'logs',
-      path: LOGS_SERVICE_EXPORT_PATH,
       read: (after, limit) => store.verdictsAfter(after, limit),
       positionOf: (row) => row.seq,
       storedNs: (row) => row.createdNs,

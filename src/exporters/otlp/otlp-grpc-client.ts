@@ -1,19 +1,13 @@
 import { readFileSync } from 'node:fs';
 import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { RETRY_INFO_TYPE_URL, RetryInfo, RpcStatus } from '../../otlp/proto.js';
+import { LOGS_SERVICE_EXPORT_PATH, TRACE_SERVICE_EXPORT_PATH } from '../../otlp/proto.js';
 import type { OtlpExporterConfig } from './config.js';
+import type { ForwardSignal } from './forwarder.js';
+import type { ExportResult, OtlpExporter } from './otlp-exporter.js';
+import { decodeRefusalStatus } from './rpc-status.js';
 
-/** How one export ended (OTLP spec, "Failures"): sent, retry later, or never retry. */
-export type ExportResult =
-  | { readonly status: 'success'; readonly response: Buffer }
-  | { readonly status: 'retryable'; readonly message: string; readonly retryDelayMs?: number }
-  | { readonly status: 'permanent'; readonly message: string };
-
-export interface OtlpExporter {
-  export(path: string, body: Uint8Array): Promise<ExportResult>;
-  close(): void;
-}
+const METHOD_PATHS: Readonly<Record<ForwardSignal, string>> = { traces: TRACE_SERVICE_EXPORT_PATH, logs: LOGS_SERVICE_EXPORT_PATH };
 
 const identity = (b: Buffer): Buffer => b;
 
@@ -49,11 +43,11 @@ export class OtlpGrpcClient implements OtlpExporter {
     }
   }
 
-  export(path: string, body: Uint8Array): Promise<ExportResult> {
+  export(signal: ForwardSignal, body: Uint8Array): Promise<ExportResult> {
     return new Promise<ExportResult>((resolve) => {
       try {
         this.client.makeUnaryRequest<Buffer, Buffer>(
-          path,
+          METHOD_PATHS[signal],
           identity,
           identity,
           Buffer.from(body.buffer, body.byteOffset, body.byteLength),
@@ -100,24 +94,9 @@ export function gzipOnThisThread(): void {
  */
 export function classify(err: grpc.ServiceError): ExportResult {
   const message = `${grpc.status[err.code] ?? err.code}: ${err.details}`;
-  const retryDelayMs = retryDelayOf(err.metadata?.get('grpc-status-details-bin')[0]);
+  const details = err.metadata?.get('grpc-status-details-bin')[0];
+  const retryDelayMs = Buffer.isBuffer(details) ? decodeRefusalStatus(details)?.retryDelayMs : undefined;
   if (err.code === grpc.status.INVALID_ARGUMENT) return { status: 'permanent', message };
   if (err.code === grpc.status.RESOURCE_EXHAUSTED && retryDelayMs === undefined) return { status: 'permanent', message };
   return { status: 'retryable', message, ...(retryDelayMs === undefined ? {} : { retryDelayMs }) };
-}
-
-/** The delay of a google.rpc.RetryInfo in a grpc-status-details-bin trailer, in milliseconds. */
-function retryDelayOf(details: grpc.MetadataValue | undefined): number | undefined {
-  if (!Buffer.isBuffer(details)) return undefined;
-  try {
-    const status = RpcStatus.decode(details) as unknown as { details?: Array<{ type_url?: string; typeUrl?: string; value?: Uint8Array }> };
-    const info = status.details?.find((d) => (d.type_url ?? d.typeUrl) === RETRY_INFO_TYPE_URL);
-    if (info?.value === undefined) return undefined;
-    const delay = (RetryInfo.decode(info.value) as unknown as { retryDelay?: { seconds?: { toNumber(): number } | number; nanos?: number } }).retryDelay;
-    if (delay === undefined) return undefined;
-    const seconds = typeof delay.seconds === 'object' ? delay.seconds.toNumber() : (delay.seconds ?? 0);
-    return seconds * 1000 + (delay.nanos ?? 0) / 1e6;
-  } catch {
-    return undefined; // an undecodable detail is as if absent: the usual backoff applies
-  }
 }
