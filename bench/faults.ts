@@ -285,6 +285,9 @@ async function diskFull(transport: Transport) {
 
 // ---------------------------------------------------------------- overload
 
+/** How long the overload section holds the store's write lock (the busy timeout is 5 s). */
+const STORE_HELD_MS = 2_000;
+
 async function overload(transport: Transport, concurrent: number, limit: number) {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-faults-overload-'));
   const server = await serve(dir, [[`receiver.${transport.receiver}.max_concurrent_requests`, limit]]);
@@ -293,7 +296,19 @@ async function overload(transport: Transport, concurrent: number, limit: number)
   const clients = requests.map(() => transport.connect(server));
   const rssBeforeKb = procStatus(server.pid).rssKb;
   const peak = pollPeakRss(server.pid);
+  // The store is held busy for a moment, as a slow disk would: commits wait, so the burst piles up in
+  // flight beyond the limit however fast this machine answers (under the busy timeout: no write fails).
+  const storeHolder = new BetterSqlite3(server.dbPath);
+  storeHolder.exec('BEGIN IMMEDIATE');
+  const released = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      storeHolder.exec('COMMIT');
+      storeHolder.close();
+      resolve();
+    }, STORE_HELD_MS),
+  );
   const answers = await Promise.all(requests.map((r, i) => clients[i]!.send(r.body)));
+  await released;
   peak.stop();
   for (const c of clients) c.close();
   const alive = server.child.exitCode === null;
