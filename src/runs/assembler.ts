@@ -133,50 +133,54 @@ export class RunAssembler implements Component {
     let newDuplicates = 0;
     let failed = 0;
     let deferred = 0;
-    for (const { run, reason } of due) {
-      if (performance.now() - started > budgetMs) break;
-      // The index row first, then the spans: a span committed in between is in the load, and the
-      // run stays open only needlessly — never the other way round.
-      const state = this.store.runState(run.runKey);
-      if (state === undefined) {
-        this.open.delete(run.runKey);
-        continue;
+    // All of the pass's reads see one snapshot (see RunStore.snapshot); spans committed meanwhile
+    // move last_received_ns past the loaded one, so the save below leaves their run open.
+    this.store.snapshot(() => {
+      for (const { run, reason } of due) {
+        if (performance.now() - started > budgetMs) break;
+        // The index row first, then the spans: a span committed in between is in the load, and the
+        // run stays open only needlessly — never the other way round.
+        const state = this.store.runState(run.runKey);
+        if (state === undefined) {
+          this.open.delete(run.runKey);
+          continue;
+        }
+        const loaded = this.store.loadRun(run.runKey);
+        const countedBefore = state.duplicateSpans;
+        if (state.revision > 0 && state.judgedSpans === loaded.spans.length) {
+          unchanged.push({ runKey: run.runKey, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
+          newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
+          continue;
+        }
+        const input: RunInput = {
+          runKey: run.runKey,
+          spans: loaded.spans,
+          ...(run.capped !== undefined ? { capped: run.capped } : {}),
+          ...(reason === 'max_open' ? { rootMissing: true } : {}),
+        };
+        if ((reason === 'settled' || reason === 'amended') && this.judge.awaitsRoot(input.spans)) {
+          // Quiet, but its top span is still running: it waits like a run without a root, until a new
+          // span arrives (and it settles again) or max_open_ms passes.
+          run.hasRoot = false;
+          deferred++;
+          continue;
+        }
+        try {
+          const verdict = this.judge.evaluate(input, history);
+          history.record(verdict, minStart(input));
+          // Serialised here, outside the transaction below (this thread alone numbers revisions).
+          const prepared = this.store.prepareRevision(input, verdict, reason, now, state.revision + 1);
+          judged.push({ input, verdict, reason, loadedLastNs: state.lastReceivedNs, prepared, duplicates: loaded.duplicates });
+          newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
+        } catch (err) {
+          // A bug must not stall every other run: leave this one open in the store for the next start.
+          this.logger.error({ err, run_key: run.runKey }, 'run evaluation failed');
+          this.events.evaluationFailed();
+          this.open.delete(run.runKey);
+          failed++;
+        }
       }
-      const loaded = this.store.loadRun(run.runKey);
-      const countedBefore = state.duplicateSpans;
-      if (state.revision > 0 && state.judgedSpans === loaded.spans.length) {
-        unchanged.push({ runKey: run.runKey, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
-        newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
-        continue;
-      }
-      const input: RunInput = {
-        runKey: run.runKey,
-        spans: loaded.spans,
-        ...(run.capped !== undefined ? { capped: run.capped } : {}),
-        ...(reason === 'max_open' ? { rootMissing: true } : {}),
-      };
-      if ((reason === 'settled' || reason === 'amended') && this.judge.awaitsRoot(input.spans)) {
-        // Quiet, but its top span is still running: it waits like a run without a root, until a new
-        // span arrives (and it settles again) or max_open_ms passes.
-        run.hasRoot = false;
-        deferred++;
-        continue;
-      }
-      try {
-        const verdict = this.judge.evaluate(input, history);
-        history.record(verdict, minStart(input));
-        // Serialised here, outside the transaction below (this thread alone numbers revisions).
-        const prepared = this.store.prepareRevision(input, verdict, reason, now, state.revision + 1);
-        judged.push({ input, verdict, reason, loadedLastNs: state.lastReceivedNs, prepared, duplicates: loaded.duplicates });
-        newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
-      } catch (err) {
-        // A bug must not stall every other run: leave this one open in the store for the next start.
-        this.logger.error({ err, run_key: run.runKey }, 'run evaluation failed');
-        this.events.evaluationFailed();
-        this.open.delete(run.runKey);
-        failed++;
-      }
-    }
+    });
     let saved: SavedRevision[];
     let closed: SavedRevision[];
     try {

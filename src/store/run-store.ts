@@ -296,6 +296,16 @@ export class RunStore implements ClaimSource {
   }
 
   /**
+   * Runs `fn`'s reads in one read transaction: one snapshot of the store, locked and checked once
+   * instead of at every statement (SQLite takes and drops the WAL read lock around each statement run
+   * on its own; ~20 lock calls per run judged). Writers are not held back: in WAL mode a reader blocks
+   * no one. `fn` must not write; see transaction.
+   */
+  snapshot<T>(fn: () => T): T {
+    return this.db.transaction(fn).deferred();
+  }
+
+  /**
    * Runs `fn` in a write transaction, in its turn with the intake writer (see WriterTurn), then copies
    * the WAL back into the database from this thread, outside the turn. A PASSIVE checkpoint waits for
    * no one and leaves the intake writer's own (on its commits) little to copy: copying run history's
