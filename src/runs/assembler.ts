@@ -41,6 +41,12 @@ interface OpenRun {
  * answers back ~25 ms; at 25 ms, spans/s with judging under full load rose 9% and p99 fell 15%.
  */
 const TICK_BUDGET_MS = 25;
+/**
+ * The budget while intake writes nothing (a backlog draining after load stops, a restart): no answer
+ * waits on the save, and fewer, larger saves write shared pages (index leaves, the chain's end) once
+ * instead of once per save. Judging the A corpus alone: WAL writes 355k → 248k, fsyncs 845 → 148.
+ */
+const DRAIN_TICK_BUDGET_MS = 200;
 /** How often the open runs left in the store are counted for the gauge (a count reads an index). */
 const COUNT_LEFT_INTERVAL_MS = 5_000;
 
@@ -304,7 +310,7 @@ export class RunAssembler implements Component {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.stopped) return;
-      const remaining = this.evaluateDue(TICK_BUDGET_MS);
+      const remaining = this.evaluateDue(this.store.intakeIdle ? DRAIN_TICK_BUDGET_MS : TICK_BUDGET_MS);
       this.schedule(remaining > 0 ? 0 : undefined);
     }, delayMs ?? interval);
   }

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
 import { evaluateRun } from '../evidence/evaluate.js';
@@ -12,6 +13,7 @@ import { Long, Span } from '../otlp/proto.js';
 import { RunIdentity } from '../runs/run-identity.js';
 import { RunQueries } from './run-queries.js';
 import { RunStore } from './run-store.js';
+import { WriterTurn } from './writer-turn.js';
 
 const fixtures: ChainFixture[] = [];
 afterEach(() => {
@@ -158,5 +160,43 @@ describe('RunStore.loadRun', () => {
       ['00000000000000b2', undefined],
     ]);
     expect(loaded.spans[0]!.startNs).toBe(START);
+  });
+});
+
+describe('RunStore passes', () => {
+  it('reads one snapshot inside snapshot(), while another connection commits', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    openRun(f, 'run-snap', START);
+    const store = new RunStore(f.db, f.chain);
+    const intake = new BetterSqlite3(f.dbPath);
+    try {
+      const seen = store.snapshot(() => {
+        const before = store.runState('run-snap')!.lastReceivedNs;
+        intake.prepare('UPDATE runs SET last_received_ns = ? WHERE run_key = ?').run(START + 9n, 'run-snap');
+        return [before, store.runState('run-snap')!.lastReceivedNs];
+      });
+      expect(seen).toEqual([START, START]);
+      expect(store.runState('run-snap')!.lastReceivedNs).toBe(START + 9n);
+    } finally {
+      intake.close();
+    }
+  });
+
+  it('tells whether the intake writer began a transaction between its last two saves', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    const turn = new WriterTurn();
+    const store = new RunStore(f.db, f.chain, turn);
+    const save = () => store.transaction(() => undefined);
+    save();
+    save();
+    expect(store.intakeIdle).toBe(true);
+    turn.write(() => undefined);
+    save();
+    expect(store.intakeIdle).toBe(false);
+    save();
+    expect(store.intakeIdle).toBe(true);
+    expect(new RunStore(f.db, f.chain).intakeIdle).toBe(true);
   });
 });

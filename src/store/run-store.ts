@@ -83,6 +83,8 @@ export class RunStore implements ClaimSource {
   private readonly resources = new Map<bigint, Attributes>();
   private readonly scopes = new Map<bigint, string>();
   private walCopiedAtMs = Number.NEGATIVE_INFINITY;
+  private intakeWritesAtSave: number | undefined;
+  private intakeIdleAtSave = true;
 
   constructor(
     private readonly db: Database,
@@ -296,6 +298,14 @@ export class RunStore implements ClaimSource {
   }
 
   /**
+   * Whether the intake writer began no transaction between the last two saves (always, when nothing
+   * else writes): then no OTLP answer waits on this thread's turn at the write lock.
+   */
+  get intakeIdle(): boolean {
+    return this.intakeIdleAtSave;
+  }
+
+  /**
    * Runs `fn`'s reads in one read transaction: one snapshot of the store, locked and checked once
    * instead of at every statement (SQLite takes and drops the WAL read lock around each statement run
    * on its own; ~20 lock calls per run judged). Writers are not held back: in WAL mode a reader blocks
@@ -316,6 +326,9 @@ export class RunStore implements ClaimSource {
   transaction<T>(fn: () => T): T {
     const run = this.db.transaction(fn);
     const result = this.turn === undefined ? run() : this.turn.claim(run);
+    const intakeWrites = this.turn?.intakeWrites();
+    this.intakeIdleAtSave = intakeWrites === this.intakeWritesAtSave;
+    this.intakeWritesAtSave = intakeWrites;
     if (performance.now() - this.walCopiedAtMs < WAL_COPY_INTERVAL_MS) return result;
     this.walCopiedAtMs = performance.now();
     try {
