@@ -8,7 +8,8 @@ import type { RunsConfig } from './config.js';
 
 /** What the assembler reports; the pipeline turns it into metrics. */
 export interface AssemblerEvents {
-  evaluated(verdict: RunVerdict, reason: EvaluationReason): void;
+  /** A revision was saved. */
+  evaluated(revision: PreparedRevision): void;
   capped(reason: 'max_spans_per_run' | 'max_open_runs'): void;
   /** Copies of spans already stored (same trace and span id) that judging found and ignored. */
   duplicates(count: number): void;
@@ -133,7 +134,7 @@ export class RunAssembler implements Component {
 
     const started = performance.now();
     const history = new TickHistory(this.store);
-    const judged: Array<{ input: RunInput; verdict: RunVerdict; reason: EvaluationReason; loadedLastNs: bigint; prepared: PreparedRevision; duplicates: number }> = [];
+    const judged: Array<{ prepared: PreparedRevision; loadedLastNs: bigint; duplicates: number }> = [];
     // Runs that got only copies of spans their last revision was judged on: closed without a revision.
     const unchanged: Array<{ runKey: string; loadedLastNs: bigint; duplicates: number }> = [];
     let newDuplicates = 0;
@@ -176,7 +177,7 @@ export class RunAssembler implements Component {
           history.record(verdict, minStart(input));
           // Serialised here, outside the transaction below (this thread alone numbers revisions).
           const prepared = this.store.prepareRevision(input, verdict, reason, now, state.revision + 1);
-          judged.push({ input, verdict, reason, loadedLastNs: state.lastReceivedNs, prepared, duplicates: loaded.duplicates });
+          judged.push({ prepared, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
           newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
         } catch (err) {
           // A bug must not stall every other run: leave this one open in the store for the next start.
@@ -191,7 +192,7 @@ export class RunAssembler implements Component {
     let closed: SavedRevision[];
     try {
       [saved, closed] = this.store.transaction(() => [
-        judged.map((j) => this.store.saveRevision(j.input, j.verdict, j.reason, now, j.loadedLastNs, j.prepared, j.duplicates)),
+        judged.map((j) => this.store.saveRevision(j.prepared, j.loadedLastNs, j.duplicates)),
         unchanged.map((u) => this.store.saveUnchanged(u.runKey, u.loadedLastNs, u.duplicates)),
       ]);
     } catch (err) {
@@ -199,9 +200,9 @@ export class RunAssembler implements Component {
       return due.length;
     }
     for (let i = 0; i < judged.length; i++) {
-      const { verdict, reason } = judged[i]!;
-      this.settle(verdict.run_id, saved[i]!);
-      this.events.evaluated(verdict, reason);
+      const { prepared } = judged[i]!;
+      this.settle(prepared.runKey, saved[i]!);
+      this.events.evaluated(prepared);
     }
     for (let i = 0; i < unchanged.length; i++) this.settle(unchanged[i]!.runKey, closed[i]!);
     if (newDuplicates > 0) this.events.duplicates(newDuplicates);

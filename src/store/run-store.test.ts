@@ -71,7 +71,7 @@ describe('RunStore revisions', () => {
     const input = { runKey: 'run-1', spans: store.loadRun('run-1').spans };
     const verdict = evaluateRun(input, context);
 
-    const saved = store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 1n, START));
+    const saved = store.transaction(() => store.saveRevision(store.prepareRevision(input, verdict, 'settled', START + 1n, 1), START));
     expect(saved).toEqual({ revision: 1, state: 'evaluated' });
 
     const shown = new RunQueries(f.db).getRun('run-1')!;
@@ -96,7 +96,7 @@ describe('RunStore revisions', () => {
     const before = statSync(f.dbPath).size;
     const store = new RunStore(f.db, f.chain);
     const input = { runKey: 'run-ckpt', spans: store.loadRun('run-ckpt').spans };
-    store.transaction(() => store.saveRevision(input, evaluateRun(input, context), 'settled', START + 1n, START));
+    store.transaction(() => store.saveRevision(store.prepareRevision(input, evaluateRun(input, context), 'settled', START + 1n, 1), START));
     // The migrations, the span and the revision were only in the WAL; now the database file holds them.
     expect(statSync(f.dbPath).size).toBeGreaterThan(before);
     expect(new RunQueries(f.db).getRun('run-ckpt')?.revision).toBe(1);
@@ -110,8 +110,8 @@ describe('RunStore revisions', () => {
     const store = new RunStore(f.db, f.chain);
     const input = { runKey: 'run-2', spans: store.loadRun('run-2').spans };
     const verdict = evaluateRun(input, context);
-    expect(store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 10n, START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
-    expect(store.transaction(() => store.saveRevision(input, verdict, 'amended', START + 20n, START))).toEqual({ revision: 2, state: 'open' });
+    expect(store.transaction(() => store.saveRevision(store.prepareRevision(input, verdict, 'settled', START + 10n, 1), START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
+    expect(store.transaction(() => store.saveRevision(store.prepareRevision(input, verdict, 'amended', START + 20n, 2), START))).toEqual({ revision: 2, state: 'open' });
     expect(store.runState('run-2')).toMatchObject({ state: 'open', revision: 2 });
     expect(new RunQueries(f.db).getRun('run-2')?.revisions?.map((r) => r.revision)).toEqual([1, 2]);
   });
@@ -125,7 +125,7 @@ describe('RunStore revisions', () => {
     const input = { runKey: 'run-3', spans: store.loadRun('run-3').spans };
     const verdict = evaluateRun(input, context);
     const stale = store.prepareRevision(input, verdict, 'settled', START + 1n, 7);
-    expect(store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 1n, START, stale)).revision).toBe(1);
+    expect(store.transaction(() => store.saveRevision(stale, START)).revision).toBe(1);
     const text = new RunQueries(f.db).recordText('run-3', 1)!;
     expect(JSON.parse(text)).toMatchObject({ run_id: 'run-3', revision: 1 });
     expect(text).toBe(store.prepareRevision(input, verdict, 'settled', START + 1n, 1).record);
