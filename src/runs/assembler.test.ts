@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
-import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { evaluateRun } from '../evidence/evaluate.js';
 import { awaitsRoot } from '../evidence/run-root.js';
 import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
 import { resolveProfiles } from '../evidence/profiles.js';
@@ -51,8 +51,7 @@ function setUp(runs: Partial<RunsConfig>) {
     store,
     { evaluate: (input, history) => evaluateRun(input, { ...context, history }), awaitsRoot: (spans) => awaitsRoot(spans, context.identity) },
     {
-      evaluated: (verdict: RunVerdict, reason) =>
-        judged.push({ runKey: verdict.run_id, reason, codes: verdict.findings.map((x) => x.code), spans: verdict.span_count }),
+      evaluated: ({ runKey, reason, summary }) => judged.push({ runKey, reason, codes: [...summary.findingCodes], spans: summary.spanCount }),
       capped: (cap) => capped.push(cap),
       duplicates: (count) => duplicates.push(count),
       evaluationFailed: () => {

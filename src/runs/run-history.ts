@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
+import { evaluateRun } from '../evidence/evaluate.js';
 import { awaitsRoot } from '../evidence/run-root.js';
 import { resolveFieldKeys } from '../evidence/fields.js';
 import { attributeKeysRead } from '../evidence/keys-read.js';
@@ -18,7 +18,7 @@ import { ChainStore } from '../store/chain-store.js';
 import { openDatabase, type Database } from '../store/database.js';
 import type { WriterTurn } from '../store/writer-turn.js';
 import { Pruner } from '../store/pruner.js';
-import { RunStore, type EvaluationReason } from '../store/run-store.js';
+import { RunStore, type EvaluationReason, type PreparedRevision } from '../store/run-store.js';
 import { RUNLEDGER_VERSION } from '../version.js';
 import { RunAssembler } from './assembler.js';
 import { runIdentityFromConfig } from './run-identity.js';
@@ -115,7 +115,7 @@ export class RunHistory implements Component {
         awaitsRoot: (spans) => awaitsRoot(spans, context.identity),
       },
       {
-        evaluated: (verdict, reason) => this.onEvaluated(verdict, reason),
+        evaluated: (revision) => this.onEvaluated(revision),
         capped: (cap) => this.events.capped(cap),
         duplicates: (count) => this.events.duplicates(count),
         evaluationFailed: () => this.events.evaluationFailed(),
@@ -145,13 +145,13 @@ export class RunHistory implements Component {
     this.db = undefined;
   }
 
-  private onEvaluated(verdict: RunVerdict, reason: EvaluationReason): void {
+  private onEvaluated({ summary, reason }: PreparedRevision): void {
     this.events.evaluated({
-      workflow: verdict.workflow,
-      kind: verdict.kind,
-      status: verdict.status,
-      outcome: verdict.outcome,
-      findingCodes: verdict.findings.map((f) => f.code),
+      workflow: summary.workflow,
+      kind: summary.kind,
+      status: summary.status,
+      outcome: summary.outcome,
+      findingCodes: summary.findingCodes,
       reason,
     });
     if (++this.recordsSinceCheckpoint >= this.config.integrity.checkpoint_every_records) this.checkpoint();

@@ -64,6 +64,8 @@ interface RawChainRow extends Omit<ChainRow, 'seq' | 'revision'> {
 /** The hash chain and its signed checkpoints (DESIGN §7). Appends run inside the caller's transaction. */
 export class ChainStore implements ChainReader {
   private readonly stmt;
+  /** The row this store appended last (see head). */
+  private appended: { seq: number; hash: string } | undefined;
 
   constructor(
     private readonly db: Database,
@@ -73,6 +75,7 @@ export class ChainStore implements ChainReader {
     const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.stmt = {
       head: prepare('SELECT seq, record_hash FROM chain ORDER BY seq DESC LIMIT 1'),
+      headSeq: prepare('SELECT seq FROM chain ORDER BY seq DESC LIMIT 1').pluck(),
       insert: prepare(
         `INSERT INTO chain (seq, kind, run_key, revision, created_ns, payload, prev_hash, record_hash, key_id, signature)
          VALUES (@seq, @kind, @run_key, @revision, @created_ns, @payload, @prev_hash, @record_hash, @key_id, @signature)`,
@@ -98,7 +101,14 @@ export class ChainStore implements ChainReader {
     return this.key?.keyId;
   }
 
+  /**
+   * The last row's seq and hash. When it is the row this store appended last, the hash is not read
+   * again: record_hash sits behind the payload (KiBs, often on overflow pages), a read per save. A save
+   * rolled back leaves a smaller last seq, and the row is read in full.
+   */
   head(): { seq: number; hash: string } {
+    const seq = this.stmt.headSeq.get() as bigint | undefined;
+    if (this.appended !== undefined && seq !== undefined && Number(seq) === this.appended.seq) return this.appended;
     const row = this.stmt.head.get() as { seq: bigint; record_hash: string } | undefined;
     return row === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: Number(row.seq), hash: row.record_hash };
   }
@@ -126,6 +136,7 @@ export class ChainStore implements ChainReader {
       signature: signed ? signText(this.key!, record_hash) : null,
     };
     this.stmt.insert.run({ ...row, seq: row.seq });
+    this.appended = { seq: row.seq, hash: record_hash };
     return row;
   }
 

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
 import { evaluateRun } from '../evidence/evaluate.js';
@@ -12,6 +13,7 @@ import { Long, Span } from '../otlp/proto.js';
 import { RunIdentity } from '../runs/run-identity.js';
 import { RunQueries } from './run-queries.js';
 import { RunStore } from './run-store.js';
+import { WriterTurn } from './writer-turn.js';
 
 const fixtures: ChainFixture[] = [];
 afterEach(() => {
@@ -69,7 +71,7 @@ describe('RunStore revisions', () => {
     const input = { runKey: 'run-1', spans: store.loadRun('run-1').spans };
     const verdict = evaluateRun(input, context);
 
-    const saved = store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 1n, START));
+    const saved = store.transaction(() => store.saveRevision(store.prepareRevision(input, verdict, 'settled', START + 1n, 1), START));
     expect(saved).toEqual({ revision: 1, state: 'evaluated' });
 
     const shown = new RunQueries(f.db).getRun('run-1')!;
@@ -94,7 +96,7 @@ describe('RunStore revisions', () => {
     const before = statSync(f.dbPath).size;
     const store = new RunStore(f.db, f.chain);
     const input = { runKey: 'run-ckpt', spans: store.loadRun('run-ckpt').spans };
-    store.transaction(() => store.saveRevision(input, evaluateRun(input, context), 'settled', START + 1n, START));
+    store.transaction(() => store.saveRevision(store.prepareRevision(input, evaluateRun(input, context), 'settled', START + 1n, 1), START));
     // The migrations, the span and the revision were only in the WAL; now the database file holds them.
     expect(statSync(f.dbPath).size).toBeGreaterThan(before);
     expect(new RunQueries(f.db).getRun('run-ckpt')?.revision).toBe(1);
@@ -108,8 +110,8 @@ describe('RunStore revisions', () => {
     const store = new RunStore(f.db, f.chain);
     const input = { runKey: 'run-2', spans: store.loadRun('run-2').spans };
     const verdict = evaluateRun(input, context);
-    expect(store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 10n, START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
-    expect(store.transaction(() => store.saveRevision(input, verdict, 'amended', START + 20n, START))).toEqual({ revision: 2, state: 'open' });
+    expect(store.transaction(() => store.saveRevision(store.prepareRevision(input, verdict, 'settled', START + 10n, 1), START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
+    expect(store.transaction(() => store.saveRevision(store.prepareRevision(input, verdict, 'amended', START + 20n, 2), START))).toEqual({ revision: 2, state: 'open' });
     expect(store.runState('run-2')).toMatchObject({ state: 'open', revision: 2 });
     expect(new RunQueries(f.db).getRun('run-2')?.revisions?.map((r) => r.revision)).toEqual([1, 2]);
   });
@@ -123,7 +125,7 @@ describe('RunStore revisions', () => {
     const input = { runKey: 'run-3', spans: store.loadRun('run-3').spans };
     const verdict = evaluateRun(input, context);
     const stale = store.prepareRevision(input, verdict, 'settled', START + 1n, 7);
-    expect(store.transaction(() => store.saveRevision(input, verdict, 'settled', START + 1n, START, stale)).revision).toBe(1);
+    expect(store.transaction(() => store.saveRevision(stale, START)).revision).toBe(1);
     const text = new RunQueries(f.db).recordText('run-3', 1)!;
     expect(JSON.parse(text)).toMatchObject({ run_id: 'run-3', revision: 1 });
     expect(text).toBe(store.prepareRevision(input, verdict, 'settled', START + 1n, 1).record);
@@ -158,5 +160,43 @@ describe('RunStore.loadRun', () => {
       ['00000000000000b2', undefined],
     ]);
     expect(loaded.spans[0]!.startNs).toBe(START);
+  });
+});
+
+describe('RunStore passes', () => {
+  it('reads one snapshot inside snapshot(), while another connection commits', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    openRun(f, 'run-snap', START);
+    const store = new RunStore(f.db, f.chain);
+    const intake = new BetterSqlite3(f.dbPath);
+    try {
+      const seen = store.snapshot(() => {
+        const before = store.runState('run-snap')!.lastReceivedNs;
+        intake.prepare('UPDATE runs SET last_received_ns = ? WHERE run_key = ?').run(START + 9n, 'run-snap');
+        return [before, store.runState('run-snap')!.lastReceivedNs];
+      });
+      expect(seen).toEqual([START, START]);
+      expect(store.runState('run-snap')!.lastReceivedNs).toBe(START + 9n);
+    } finally {
+      intake.close();
+    }
+  });
+
+  it('tells whether the intake writer began a transaction between its last two saves', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    const turn = new WriterTurn();
+    const store = new RunStore(f.db, f.chain, turn);
+    const save = () => store.transaction(() => undefined);
+    save();
+    save();
+    expect(store.intakeIdle).toBe(true);
+    turn.write(() => undefined);
+    save();
+    expect(store.intakeIdle).toBe(false);
+    save();
+    expect(store.intakeIdle).toBe(true);
+    expect(new RunStore(f.db, f.chain).intakeIdle).toBe(true);
   });
 });

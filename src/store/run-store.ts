@@ -60,12 +60,38 @@ const NO_REDACTIONS: readonly SpanRedaction[] = Object.freeze([]);
 /** See RunStore.transaction. */
 const WAL_COPY_INTERVAL_MS = 100;
 
-/** A revision serialised ahead of its transaction (see prepareRevision). */
+/**
+ * A judged revision, serialised ahead of its transaction (see prepareRevision): all that saveRevision
+ * writes, and nothing of the spans and verdict it came from, so a pass holding many until its save
+ * keeps little alive (a pass's spans and verdicts, kept to the save, were most of what the garbage
+ * collector copied and promoted).
+ */
 export interface PreparedRevision {
+  readonly runKey: string;
   readonly revision: number;
+  readonly reason: EvaluationReason;
+  readonly evaluatedNs: bigint;
   readonly record: string;
   readonly chainPayload: RevisionPayload;
   readonly chainPayloadJson: string;
+  readonly summary: RevisionSummary;
+}
+
+/** What a revision puts in the run's index row and the finding and claim tables. */
+export interface RevisionSummary {
+  readonly workflow: string | null;
+  readonly kind: string | null;
+  readonly status: string;
+  readonly outcome: string;
+  readonly actorId: string | null;
+  readonly definition: string | null;
+  readonly startedNs: bigint | null;
+  readonly endedNs: bigint | null;
+  /** Distinct spans judged. */
+  readonly spanCount: number;
+  /** The code of each finding, in the verdict's order. */
+  readonly findingCodes: readonly string[];
+  readonly claims: RunVerdict['claims'];
 }
 
 /** What saveRevision wrote: the revision number, and the run's state after it (undefined: no index row). */
@@ -83,6 +109,8 @@ export class RunStore implements ClaimSource {
   private readonly resources = new Map<bigint, Attributes>();
   private readonly scopes = new Map<bigint, string>();
   private walCopiedAtMs = Number.NEGATIVE_INFINITY;
+  private intakeWritesAtSave: number | undefined;
+  private intakeIdleAtSave = true;
 
   constructor(
     private readonly db: Database,
@@ -216,7 +244,7 @@ export class RunStore implements ClaimSource {
   /**
    * Serialises and digests a revision outside the saving transaction, so the write lock intake also
    * needs is held only for the writes. `revision` is the number it expects to get (the index row's
-   * revision + 1); saveRevision serialises again should it get another.
+   * revision + 1); saveRevision renumbers it should it get another.
    */
   prepareRevision(input: RunInput, verdict: RunVerdict, reason: EvaluationReason, evaluatedNs: bigint, revision: number): PreparedRevision {
     const { run_id, ...rest } = verdict;
@@ -228,59 +256,73 @@ export class RunStore implements ClaimSource {
       evaluated_at: new Date(Number(evaluatedNs / 1_000_000n)).toISOString(),
       reason,
     });
+    let startedNs: bigint | null = null;
+    let endedNs: bigint | null = null;
+    for (const s of input.spans) {
+      if (startedNs === null || s.startNs < startedNs) startedNs = s.startNs;
+      if (endedNs === null || s.endNs > endedNs) endedNs = s.endNs;
+    }
     const chainPayload: RevisionPayload = {
       run_key: input.runKey,
       revision,
       record_sha256: recordDigest(record),
       spans: [...input.spans].sort(byStart).map((s) => [s.traceId, s.spanId, s.digest] as const),
     };
-    return { revision, record, chainPayload, chainPayloadJson: revisionPayloadJson(chainPayload) };
+    return {
+      runKey: input.runKey,
+      revision,
+      reason,
+      evaluatedNs,
+      record,
+      chainPayload,
+      chainPayloadJson: revisionPayloadJson(chainPayload),
+      summary: {
+        workflow: verdict.workflow,
+        kind: verdict.kind,
+        status: verdict.status,
+        outcome: verdict.outcome,
+        actorId: verdict.actor.id,
+        definition: verdict.definition,
+        startedNs,
+        endedNs,
+        spanCount: input.spans.length,
+        findingCodes: verdict.findings.map((f) => f.code),
+        claims: verdict.claims,
+      },
+    };
   }
 
   /**
-   * Appends a revision and updates the run's index; call inside a transaction. Returns the revision
-   * and the run's state after it: 'open' when a span arrived after the run was loaded.
+   * Appends a prepared revision and updates the run's index; call inside a transaction. Returns the
+   * revision and the run's state after it: 'open' when a span arrived after the run was loaded.
    */
-  saveRevision(
-    input: RunInput,
-    verdict: RunVerdict,
-    reason: EvaluationReason,
-    evaluatedNs: bigint,
-    loadedLastNs: bigint,
-    prepared?: PreparedRevision,
-    duplicates = 0,
-  ): SavedRevision {
-    let startNs: bigint | null = null;
-    let endNs: bigint | null = null;
-    for (const s of input.spans) {
-      if (startNs === null || s.startNs < startNs) startNs = s.startNs;
-      if (endNs === null || s.endNs > endNs) endNs = s.endNs;
-    }
+  saveRevision(prepared: PreparedRevision, loadedLastNs: bigint, duplicates = 0): SavedRevision {
+    const { runKey, summary, evaluatedNs } = prepared;
     // The index row first: it hands out the revision number (one statement instead of a read and a write).
     const updated = this.stmt.markEvaluated.get({
-      run_key: input.runKey,
-      workflow: verdict.workflow,
-      kind: verdict.kind,
-      status: verdict.status,
-      outcome: verdict.outcome,
-      actor_id: verdict.actor.id,
-      definition: verdict.definition,
-      started_ns: startNs,
-      ended_ns: endNs,
+      run_key: runKey,
+      workflow: summary.workflow,
+      kind: summary.kind,
+      status: summary.status,
+      outcome: summary.outcome,
+      actor_id: summary.actorId,
+      definition: summary.definition,
+      started_ns: summary.startedNs,
+      ended_ns: summary.endedNs,
       evaluated_ns: evaluatedNs,
       loaded_last_ns: loadedLastNs,
-      judged_spans: input.spans.length,
+      judged_spans: summary.spanCount,
       duplicate_spans: duplicates,
     }) as { revision: bigint; state: 'open' | 'evaluated' } | undefined;
     const revision = updated === undefined ? 1 : Number(updated.revision);
-    const p = prepared !== undefined && prepared.revision === revision ? prepared : this.prepareRevision(input, verdict, reason, evaluatedNs, revision);
-    this.stmt.insertRevision.run(input.runKey, revision, evaluatedNs, reason, verdict.status, verdict.outcome, p.record);
+    const p = renumbered(prepared, revision);
+    this.stmt.insertRevision.run(runKey, revision, evaluatedNs, p.reason, summary.status, summary.outcome, p.record);
     this.chain?.appendRevision(p.chainPayload, evaluatedNs, p.chainPayloadJson);
-    for (const code of new Set(verdict.findings.map((f) => f.code))) this.stmt.insertFinding.run(input.runKey, revision, code, startNs);
+    for (const code of new Set(summary.findingCodes)) this.stmt.insertFinding.run(runKey, revision, code, summary.startedNs);
     // Claimed at the run's start: of two runs using one key, the one that started first is the original.
-    const claimedNs = startNs ?? evaluatedNs;
-    if (verdict.claims.trigger_event !== null) this.stmt.insertTrigger.run(verdict.claims.trigger_event, input.runKey, claimedNs);
-    for (const id of verdict.claims.decision_ids) this.stmt.insertDecision.run(id, input.runKey, claimedNs);
+    const claimedNs = summary.startedNs ?? evaluatedNs;
+    if (summary.claims.trigger_event !== null) this.stmt.insertTrigger.run(summary.claims.trigger_event, runKey, claimedNs);
+    for (const id of summary.claims.decision_ids) this.stmt.insertDecision.run(id, runKey, claimedNs);
     return { revision, state: updated?.state };
   }
 
@@ -296,6 +338,24 @@ export class RunStore implements ClaimSource {
   }
 
   /**
+   * Whether the intake writer began no transaction between the last two saves (always, when nothing
+   * else writes): then no OTLP answer waits on this thread's turn at the write lock.
+   */
+  get intakeIdle(): boolean {
+    return this.intakeIdleAtSave;
+  }
+
+  /**
+   * Runs `fn`'s reads in one read transaction: one snapshot of the store, locked and checked once
+   * instead of at every statement (SQLite takes and drops the WAL read lock around each statement run
+   * on its own; ~20 lock calls per run judged). Writers are not held back: in WAL mode a reader blocks
+   * no one. `fn` must not write; see transaction.
+   */
+  snapshot<T>(fn: () => T): T {
+    return this.db.transaction(fn).deferred();
+  }
+
+  /**
    * Runs `fn` in a write transaction, in its turn with the intake writer (see WriterTurn), then copies
    * the WAL back into the database from this thread, outside the turn. A PASSIVE checkpoint waits for
    * no one and leaves the intake writer's own (on its commits) little to copy: copying run history's
@@ -306,6 +366,9 @@ export class RunStore implements ClaimSource {
   transaction<T>(fn: () => T): T {
     const run = this.db.transaction(fn);
     const result = this.turn === undefined ? run() : this.turn.claim(run);
+    const intakeWrites = this.turn?.intakeWrites();
+    this.intakeIdleAtSave = intakeWrites === this.intakeWritesAtSave;
+    this.intakeWritesAtSave = intakeWrites;
     if (performance.now() - this.walCopiedAtMs < WAL_COPY_INTERVAL_MS) return result;
     this.walCopiedAtMs = performance.now();
     try {
@@ -336,6 +399,19 @@ export class RunStore implements ClaimSource {
     }
     return name;
   }
+}
+
+/**
+ * The prepared revision under another number. The record begins with its run id and revision
+ * (prepareRevision writes them first), so only that beginning is written again; the digests follow.
+ */
+function renumbered(prepared: PreparedRevision, revision: number): PreparedRevision {
+  if (prepared.revision === revision) return prepared;
+  const head = (n: number) => `{"run_id":${JSON.stringify(prepared.runKey)},"revision":${n}`;
+  if (!prepared.record.startsWith(head(prepared.revision))) throw new Error(`the record of run ${prepared.runKey} does not begin with its run id and revision`);
+  const record = head(revision) + prepared.record.slice(head(prepared.revision).length);
+  const chainPayload = { ...prepared.chainPayload, revision, record_sha256: recordDigest(record) };
+  return { ...prepared, revision, record, chainPayload, chainPayloadJson: revisionPayloadJson(chainPayload) };
 }
 
 function toClaimant(row: unknown): Claimant | undefined {

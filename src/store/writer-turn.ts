@@ -1,5 +1,6 @@
 const CLAIMS = 0; // run history transactions waiting or running
 const WRITING = 1; // 1 while an intake transaction runs
+const WRITES = 2; // intake transactions begun (wraps around)
 
 /**
  * Turn-taking at SQLite's single write lock between the two threads that write: the intake writer and
@@ -17,7 +18,7 @@ export class WriterTurn {
   private readonly cells: Int32Array;
 
   constructor(
-    readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT),
+    readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT),
     private readonly maxWaitMs = 5_000,
   ) {
     this.cells = new Int32Array(buffer);
@@ -44,11 +45,17 @@ export class WriterTurn {
       this.lower(WRITING);
       this.waitWhileSet(CLAIMS, deadline);
     }
+    Atomics.add(this.cells, WRITES, 1);
     try {
       return transaction();
     } finally {
       this.lower(WRITING);
     }
+  }
+
+  /** Intake transactions begun so far (a counter that wraps): two readings differ when intake wrote in between. */
+  intakeWrites(): number {
+    return Atomics.load(this.cells, WRITES);
   }
 
   private lower(cell: number): void {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { metricValue } from '../support/metrics.js';
 import { createOtelSender, type OtelSender } from '../support/otel-sender.js';
-import { MAIN, startRunledger, type RunledgerProcess } from '../support/runledger-process.js';
+import { MAIN, startRunledger, waitForLog, type RunledgerProcess } from '../support/runledger-process.js';
 import { listRuns, runledgerCli, showRun, waitForRuns, type CliResult, type FindingView, type RunView, type StepView } from '../support/runs-cli.js';
 import {
   change,
@@ -632,6 +632,8 @@ describe('reference files edited while serving', () => {
     expect(await reloads(runledger, 'identities', 'failed')).toBe(1);
     expect(await reloads(runledger, 'identities', 'loaded')).toBe(2);
 
+    // The worker's log line reaches stdout through the main thread, possibly after the metric moved.
+    await waitForLog(runledger, (l) => l.level === 50 && l.file === 'identities');
     const logged = runledger.logs.filter((l) => l.level === 50 && l.file === 'identities');
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatchObject({ path: identitiesPath, msg: expect.stringContaining('keeping the last good version') });
