@@ -5,6 +5,7 @@ import { TickHistory } from './tick-history.js';
 import type { Component } from '../pipeline/component.js';
 import type { EvaluationReason, PreparedRevision, RunState, RunStore, SavedRevision } from '../store/run-store.js';
 import type { RunsConfig } from './config.js';
+import { sealRevision } from './seal.js';
 
 /** What the assembler reports; the pipeline turns it into metrics. */
 export interface AssemblerEvents {
@@ -176,7 +177,7 @@ export class RunAssembler implements Component {
           const verdict = this.judge.evaluate(input, history);
           history.record(verdict, minStart(input));
           // Serialised here, outside the transaction below (this thread alone numbers revisions).
-          const prepared = this.store.prepareRevision(input, verdict, reason, now, state.revision + 1);
+          const prepared = sealRevision(input, verdict, reason, now, state.revision + 1);
           judged.push({ prepared, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
           newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
         } catch (err) {

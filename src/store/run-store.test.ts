@@ -10,6 +10,7 @@ import { recordDigest } from '../integrity/chain-entry.js';
 import { verifyChain } from '../integrity/verify.js';
 import { KeySelector } from '../otlp/key-selector.js';
 import { Long, Span } from '../otlp/proto.js';
+import { sealRevision } from '../runs/seal.js';
 import { RunIdentity } from '../runs/run-identity.js';
 import { RunQueries } from './run-queries.js';
 import { RunStore } from './run-store.js';
@@ -71,7 +72,7 @@ describe('RunStore revisions', () => {
     const input = { runKey: 'run-1', spans: store.loadRun('run-1').spans };
     const verdict = evaluateRun(input, context);
 
-    const saved = store.transaction(() => store.saveRevision(store.prepareRevision(input, verdict, 'settled', START + 1n, 1), START));
+    const saved = store.transaction(() => store.saveRevision(sealRevision(input, verdict, 'settled', START + 1n, 1), START));
     expect(saved).toEqual({ revision: 1, state: 'evaluated' });
 
     const shown = new RunQueries(f.db).getRun('run-1')!;
@@ -96,7 +97,7 @@ describe('RunStore revisions', () => {
     const before = statSync(f.dbPath).size;
     const store = new RunStore(f.db, f.chain);
     const input = { runKey: 'run-ckpt', spans: store.loadRun('run-ckpt').spans };
-    store.transaction(() => store.saveRevision(store.prepareRevision(input, evaluateRun(input, context), 'settled', START + 1n, 1), START));
+    store.transaction(() => store.saveRevision(sealRevision(input, evaluateRun(input, context), 'settled', START + 1n, 1), START));
     // The migrations, the span and the revision were only in the WAL; now the database file holds them.
     expect(statSync(f.dbPath).size).toBeGreaterThan(before);
     expect(new RunQueries(f.db).getRun('run-ckpt')?.revision).toBe(1);
@@ -110,8 +111,8 @@ describe('RunStore revisions', () => {
     const store = new RunStore(f.db, f.chain);
     const input = { runKey: 'run-2', spans: store.loadRun('run-2').spans };
     const verdict = evaluateRun(input, context);
-    expect(store.transaction(() => store.saveRevision(store.prepareRevision(input, verdict, 'settled', START + 10n, 1), START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
-    expect(store.transaction(() => store.saveRevision(store.prepareRevision(input, verdict, 'amended', START + 20n, 2), START))).toEqual({ revision: 2, state: 'open' });
+    expect(store.transaction(() => store.saveRevision(sealRevision(input, verdict, 'settled', START + 10n, 1), START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
+    expect(store.transaction(() => store.saveRevision(sealRevision(input, verdict, 'amended', START + 20n, 2), START))).toEqual({ revision: 2, state: 'open' });
     expect(store.runState('run-2')).toMatchObject({ state: 'open', revision: 2 });
     expect(new RunQueries(f.db).getRun('run-2')?.revisions?.map((r) => r.revision)).toEqual([1, 2]);
   });
@@ -124,11 +125,11 @@ describe('RunStore revisions', () => {
     const store = new RunStore(f.db, f.chain);
     const input = { runKey: 'run-3', spans: store.loadRun('run-3').spans };
     const verdict = evaluateRun(input, context);
-    const stale = store.prepareRevision(input, verdict, 'settled', START + 1n, 7);
+    const stale = sealRevision(input, verdict, 'settled', START + 1n, 7);
     expect(store.transaction(() => store.saveRevision(stale, START)).revision).toBe(1);
     const text = new RunQueries(f.db).recordText('run-3', 1)!;
     expect(JSON.parse(text)).toMatchObject({ run_id: 'run-3', revision: 1 });
-    expect(text).toBe(store.prepareRevision(input, verdict, 'settled', START + 1n, 1).record);
+    expect(text).toBe(sealRevision(input, verdict, 'settled', START + 1n, 1).record);
     expect(verifyChain(f.chain, { publicKeys: [f.key.publicKey] }).problems).toEqual([]);
   });
 });

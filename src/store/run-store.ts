@@ -1,7 +1,5 @@
-import type { RunInput, RunSpan } from '../evidence/run-input.js';
+import type { RunSpan } from '../evidence/run-input.js';
 import type { Claimant, ClaimSource } from '../runs/tick-history.js';
-import type { RunVerdict } from '../evidence/evaluate.js';
-import { encodeSteps } from '../evidence/step-record.js';
 import { decodeSpanFields, decodeStoredResource, decodeStoredScope } from '../otlp/stored-span.js';
 import type { KeySelector } from '../otlp/key-selector.js';
 import type { Attributes } from '../otlp/attributes.js';
@@ -61,7 +59,7 @@ const NO_REDACTIONS: readonly SpanRedaction[] = Object.freeze([]);
 const WAL_COPY_INTERVAL_MS = 100;
 
 /**
- * A judged revision, serialised ahead of its transaction (see prepareRevision): all that saveRevision
+ * A judged revision, serialised ahead of its transaction (runs/seal.ts): all that saveRevision
  * writes, and nothing of the spans and verdict it came from, so a pass holding many until its save
  * keeps little alive (a pass's spans and verdicts, kept to the save, were most of what the garbage
  * collector copied and promoted).
@@ -91,7 +89,8 @@ export interface RevisionSummary {
   readonly spanCount: number;
   /** The code of each finding, in the verdict's order. */
   readonly findingCodes: readonly string[];
-  readonly claims: RunVerdict['claims'];
+  /** The keys the revision claims (its trigger event, the decisions it relied on), so reuse is caught. */
+  readonly claims: { readonly trigger_event: string | null; readonly decision_ids: readonly string[] };
 }
 
 /** What saveRevision wrote: the revision number, and the run's state after it (undefined: no index row). */
@@ -242,57 +241,6 @@ export class RunStore implements ClaimSource {
   }
 
   /**
-   * Serialises and digests a revision outside the saving transaction, so the write lock intake also
-   * needs is held only for the writes. `revision` is the number it expects to get (the index row's
-   * revision + 1); saveRevision renumbers it should it get another.
-   */
-  prepareRevision(input: RunInput, verdict: RunVerdict, reason: EvaluationReason, evaluatedNs: bigint, revision: number): PreparedRevision {
-    const { run_id, ...rest } = verdict;
-    const record = JSON.stringify({
-      run_id,
-      revision,
-      ...rest,
-      steps: encodeSteps(verdict.steps, verdict.root_span_id, verdict.trace_ids),
-      evaluated_at: new Date(Number(evaluatedNs / 1_000_000n)).toISOString(),
-      reason,
-    });
-    let startedNs: bigint | null = null;
-    let endedNs: bigint | null = null;
-    for (const s of input.spans) {
-      if (startedNs === null || s.startNs < startedNs) startedNs = s.startNs;
-      if (endedNs === null || s.endNs > endedNs) endedNs = s.endNs;
-    }
-    const chainPayload: RevisionPayload = {
-      run_key: input.runKey,
-      revision,
-      record_sha256: recordDigest(record),
-      spans: [...input.spans].sort(byStart).map((s) => [s.traceId, s.spanId, s.digest] as const),
-    };
-    return {
-      runKey: input.runKey,
-      revision,
-      reason,
-      evaluatedNs,
-      record,
-      chainPayload,
-      chainPayloadJson: revisionPayloadJson(chainPayload),
-      summary: {
-        workflow: verdict.workflow,
-        kind: verdict.kind,
-        status: verdict.status,
-        outcome: verdict.outcome,
-        actorId: verdict.actor.id,
-        definition: verdict.definition,
-        startedNs,
-        endedNs,
-        spanCount: input.spans.length,
-        findingCodes: verdict.findings.map((f) => f.code),
-        claims: verdict.claims,
-      },
-    };
-  }
-
-  /**
    * Appends a prepared revision and updates the run's index; call inside a transaction. Returns the
    * revision and the run's state after it: 'open' when a span arrived after the run was loaded.
    */
@@ -403,7 +351,7 @@ export class RunStore implements ClaimSource {
 
 /**
  * The prepared revision under another number. The record begins with its run id and revision
- * (prepareRevision writes them first), so only that beginning is written again; the digests follow.
+ * (sealRevision writes them first), so only that beginning is written again; the digests follow.
  */
 function renumbered(prepared: PreparedRevision, revision: number): PreparedRevision {
   if (prepared.revision === revision) return prepared;
