@@ -1,4 +1,5 @@
-import type { ForwardResult, ForwardSignal } from './forwarder.js';
+import type { ForwardResult } from './forwarder.js';
+import type { ForwardSignal } from './otlp-exporter.js';
 
 /** Main thread → forwarding worker. */
 export type ToForward = { type: 'shutdown' };

@@ -3,12 +3,11 @@ import { Lifecycle, type Component } from '../../pipeline/component.js';
 import { ExportLogsServiceResponse, ExportTraceServiceResponse } from '../../otlp/proto.js';
 import type { ForwardSpanRow, ForwardStore, ForwardStream, ForwardVerdictRow } from '../../store/forward-store.js';
 import type { OtlpExporterConfig } from './config.js';
-import type { OtlpExporter } from './otlp-exporter.js';
+import type { ForwardSignal, OtlpExporter } from './otlp-exporter.js';
 import type { SpanEnricher } from './span-enrichment.js';
 import { encodeTraceRequest } from './trace-request.js';
 import { encodeVerdictLogs } from './verdict-logs.js';
 
-export type ForwardSignal = 'traces' | 'logs';
 /** sent: accepted downstream; rejected: refused for good (not retried); expired: older than the backlog bound; retried: in a failed attempt. */
 export type ForwardResult = 'sent' | 'rejected' | 'expired' | 'retried';
 

@@ -1,4 +1,5 @@
-import type { ForwardSignal } from './forwarder.js';
+/** What an export carries: spans (traces) or verdict records (logs). */
+export type ForwardSignal = 'traces' | 'logs';
 
 /** How one export ended (OTLP spec, "Failures"): sent, retry later, or never retry. */
 export type ExportResult =

@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { LOGS_SERVICE_EXPORT_PATH, TRACE_SERVICE_EXPORT_PATH } from '../../otlp/proto.js';
 import type { OtlpExporterConfig } from './config.js';
-import type { ForwardSignal } from './forwarder.js';
+import type { ForwardSignal } from './otlp-exporter.js';
 import type { ExportResult, OtlpExporter } from './otlp-exporter.js';
 import { decodeRefusalStatus } from './rpc-status.js';
 

@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { gzipSync } from 'node:zlib';
 import type { OtlpExporterConfig } from './config.js';
-import type { ForwardSignal } from './forwarder.js';
+import type { ForwardSignal } from './otlp-exporter.js';
 import type { ExportResult, OtlpExporter } from './otlp-exporter.js';
 import { decodeRefusalStatus } from './rpc-status.js';
 
