@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { ExportTraceServiceRequest } from '../src/otlp/proto.js';
 import { connect, exportCall } from './otlp-client.js';
 import { ensureStore, type StoreMeta } from './query-store.js';
-import { machineLine, table } from './report.js';
+import { integer, machineLine, table } from './report.js';
 import { procStatus, runBenchmark, startServer, track } from './server-process.js';
 import { keyValues, Rng } from './workload.js';
 
@@ -49,17 +49,12 @@ function parseSettings(): Settings {
       rebuild: { type: 'boolean', default: false },
     },
   });
-  const int = (name: string, value: string, min: number, max: number) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}]`);
-    return n;
-  };
   return {
-    runs: int('runs', values.runs, 1_000, 20_000_000),
-    spans: int('spans', values.spans, 2, 9_999),
-    seed: int('seed', values.seed, 0, 2 ** 31),
-    requests: int('requests', values.requests, 1, 10_000),
-    warmup: int('warmup', values.warmup, 0, 1_000),
+    runs: integer('runs', values.runs, 1_000, 20_000_000),
+    spans: integer('spans', values.spans, 2, 9_999),
+    seed: integer('seed', values.seed, 0, 2 ** 31),
+    requests: integer('requests', values.requests, 1, 10_000),
+    warmup: integer('warmup', values.warmup, 0, 1_000),
     dir: values.dir,
     rebuild: values.rebuild,
   };

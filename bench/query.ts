@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { openDatabase, type Database } from '../src/store/database.js';
 import { RunQueries, type RunFilter } from '../src/store/run-queries.js';
 import { giveUpAfter, procCpuSeconds, procStatus, runBenchmark, startServer, systemCpuSeconds, track } from './server-process.js';
-import { NOISE_CPU_PERCENT, table } from './report.js';
+import { integer, NOISE_CPU_PERCENT, table } from './report.js';
 import { ensureStore, storeBytes, type StoreMeta } from './query-store.js';
 
 /** The issue's target; printed, never asserted. */
@@ -66,22 +66,17 @@ function parseSettings(): Settings {
       json: { type: 'boolean', default: false },
     },
   });
-  const int = (name: string, value: string, min: number, max: number) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}]`);
-    return n;
-  };
   return {
-    runs: int('runs', values.runs, 1_000, 20_000_000),
-    seed: int('seed', values.seed, 0, 2 ** 31),
-    requests: int('requests', values.requests, 1, 100_000),
-    warmup: int('warmup', values.warmup, 0, 10_000),
-    rounds: int('rounds', values.rounds, 1, 1_000),
-    inprocess: int('inprocess', values.inprocess, 0, 100_000),
+    runs: integer('runs', values.runs, 1_000, 20_000_000),
+    seed: integer('seed', values.seed, 0, 2 ** 31),
+    requests: integer('requests', values.requests, 1, 100_000),
+    warmup: integer('warmup', values.warmup, 0, 10_000),
+    rounds: integer('rounds', values.rounds, 1, 1_000),
+    inprocess: integer('inprocess', values.inprocess, 0, 100_000),
     dir: values.dir,
     rebuild: values.rebuild,
     only: values.only,
-    shapeSeconds: int('shape-seconds', values['shape-seconds'], 1, 3_600),
+    shapeSeconds: integer('shape-seconds', values['shape-seconds'], 1, 3_600),
     plans: !values['no-plans'],
     json: values.json,
   };

@@ -66,6 +66,13 @@ export function positive(name: string, value: string, max: number): number {
   return n;
 }
 
+/** An integer in [min, max], or an error naming the option. */
+export function integer(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}]`);
+  return n;
+}
+
 /** The warm-up seconds: the option when it is a number ≥ 0, else 2. */
 export const warmupSeconds = (value: string) => (Number(value) >= 0 ? Number(value) : 2);
 
