@@ -1,10 +1,10 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { FromHistory, ToHistory } from '../runs/history-messages.js';
 import type { HistoryEvents } from '../runs/run-history.js';
 import type { Component } from './component.js';
 import { WorkerLink } from './worker-link.js';
-import type { WriterTurn } from '../store/writer-turn.js';
 import type { SpanBatch } from './span-batch.js';
 import type { SpanSink } from './span-sink.js';
 
@@ -21,13 +21,15 @@ export class HistoryClient implements SpanSink, Component {
     config: Readonly<Config>,
     private readonly events: HistoryEvents,
     logger: Logger,
-    writerTurn: WriterTurn,
+    /** The history worker's end of the channel to the store writer, which saves what it judges. */
+    writerPort: MessagePort,
   ) {
     this.link = new WorkerLink(
       'run history worker',
       new URL('../runs/history-worker.js', import.meta.url),
       {
-        workerData: { config, writerTurn: writerTurn.buffer },
+        workerData: { config, writerPort },
+        transferList: [writerPort],
         // V8 grows a thread's young generation to 32 MiB under allocation. Measured under full load: 8 MiB
         // judges as many runs per second as 16 MiB and keeps peak RSS under 300 MB (32 MiB judged more
         // while draining a backlog, but put RSS past 300 MB).

@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { RunledgerError } from '../errors.js';
@@ -19,7 +20,7 @@ interface InFlight {
 
 /**
  * The durable-intake stage of the main thread: hands each batch to the intake writer's thread
- * (src/store/intake-worker.ts) and resolves only once the writer says it is committed, so the OTLP
+ * (writer-worker.ts) and resolves only once the writer says it is committed, so the OTLP
  * answer still follows the commit. Committed batches go on to the next stage.
  */
 export class IntakeClient implements SpanSink, Component {
@@ -33,15 +34,18 @@ export class IntakeClient implements SpanSink, Component {
     private readonly deps: {
       readonly next: SpanSink | undefined;
       readonly logger: Logger;
-      /** Shared with run history, whose save transactions intake lets through. */
+      /** Shared with forwarding, whose cursor writes the store writer lets through. */
       readonly writerTurn: WriterTurn;
+      /** The store writer's end of the channel the history worker sends judged revisions on. */
+      readonly historyPort: MessagePort;
     },
   ) {
     this.link = new WorkerLink(
       'intake writer',
-      new URL('../store/intake-worker.js', import.meta.url),
+      new URL('./writer-worker.js', import.meta.url),
       {
-        workerData: { config, writerTurn: deps.writerTurn.buffer },
+        workerData: { config, writerTurn: deps.writerTurn.buffer, historyPort: deps.historyPort },
+        transferList: [deps.historyPort],
         // Each batch it receives is garbage once committed: a small young generation is enough, and
         // V8's default (grown under load to tens of MiB) would count against the process's memory.
         resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },

@@ -4,8 +4,23 @@ import type { RunHistory, RunInput, RunSpan } from '../evidence/run-input.js';
 import { TickHistory } from './tick-history.js';
 import type { Component } from '../pipeline/component.js';
 import type { EvaluationReason, PreparedRevision, RunState, RunStore, SavedRevision } from '../store/run-store.js';
+import type { RevisionBatch, RevisionSink } from './history-writer.js';
 import type { RunsConfig } from './config.js';
 import { sealRevision } from './seal.js';
+
+/** A judged pass on its way to the store. */
+interface JudgedPass {
+  readonly batch: RevisionBatch;
+  /** Its claims, seen by the pass judged while it is saved. */
+  readonly history: TickHistory;
+  /** The runs it saves (judged, or closed unchanged): not judged again until it is saved. */
+  readonly runKeys: Set<string>;
+  /** Due runs it did not judge (out of budget). */
+  remaining: number;
+  newDuplicates: number;
+  /** Due runs it let go without a save: failed, gone, or waiting for their root. */
+  dropped: number;
+}
 
 /** What the assembler reports; the pipeline turns it into metrics. */
 export interface AssemblerEvents {
@@ -71,13 +86,24 @@ export class RunAssembler implements Component {
   /** Runs that were due at the last pass and not judged in it: judging is behind. */
   private waiting = 0;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
   private stopped = false;
+  /** The pass being saved, and its save (resolves when done, saved or not). */
+  private inFlight: JudgedPass | undefined;
+  private saving: Promise<void> = Promise.resolve();
+  /** A judged pass waiting for the save before it (at most one does). */
+  private queued: JudgedPass | undefined;
+  /** The end of the chain of passes judged and saved, for shutdown. */
+  private passes: Promise<void> = Promise.resolve();
+  /** Whether intake committed nothing during the last save: then passes take longer turns. */
+  private intakeIdle = true;
   private readonly settleNs: bigint;
   private readonly maxOpenNs: bigint;
 
   constructor(
     private readonly config: RunsConfig,
     private readonly store: RunStore,
+    private readonly sink: RevisionSink,
     private readonly judge: RunJudge,
     private readonly events: AssemblerEvents,
     private readonly logger: Logger,
@@ -94,10 +120,12 @@ export class RunAssembler implements Component {
     this.schedule();
   }
 
+  /** Stops judging; a pass already judged is still saved. */
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.passes;
   }
 
   /** Intake committed spans of these runs: refresh them from the store. */
@@ -118,11 +146,22 @@ export class RunAssembler implements Component {
   }
 
   /**
-   * Evaluates the runs that are due now, within the budget; returns how many are still due. Runs are
-   * loaded and judged outside any transaction, then all their revisions are saved in one short one,
-   * so intake (another connection) is never held behind evaluation.
+   * Judges the runs that are due now, within the budget, saves them and settles them; resolves with how
+   * many are still due. (The timer's loop overlaps one pass's save with judging the next; see tick.)
    */
-  evaluateDue(budgetMs = Number.POSITIVE_INFINITY): number {
+  async evaluateDue(budgetMs = Number.POSITIVE_INFINITY): Promise<number> {
+    await this.passes;
+    const pass = this.judgePass(budgetMs);
+    if (pass === undefined) return this.waiting;
+    return this.save(pass);
+  }
+
+  /**
+   * Judges the runs that are due now, within the budget, without saving them. Runs are loaded and
+   * judged outside any transaction, in one read snapshot; the runs of a pass still being saved are left
+   * out, and their claims count as stored (see TickHistory).
+   */
+  private judgePass(budgetMs: number): JudgedPass | undefined {
     const now = this.now();
     let due = this.dueRuns(now);
     if (due.length === 0 && this.leftInStore && this.open.size < this.config.max_open_runs) {
@@ -130,19 +169,21 @@ export class RunAssembler implements Component {
       due = this.dueRuns(now);
     }
     this.waiting = due.length;
-    if (due.length === 0) return 0;
+    if (due.length === 0) return undefined;
     due.sort((a, b) => (a.run.firstNs < b.run.firstNs ? -1 : a.run.firstNs > b.run.firstNs ? 1 : 0));
 
     const started = performance.now();
-    const history = new TickHistory(this.store);
-    const judged: Array<{ prepared: PreparedRevision; loadedLastNs: bigint; duplicates: number }> = [];
-    // Runs that got only copies of spans their last revision was judged on: closed without a revision.
-    const unchanged: Array<{ runKey: string; loadedLastNs: bigint; duplicates: number }> = [];
-    let newDuplicates = 0;
-    let failed = 0;
-    let deferred = 0;
+    const pass: JudgedPass = {
+      history: new TickHistory(this.store, this.inFlight?.history),
+      batch: { judged: [], unchanged: [] },
+      runKeys: new Set(),
+      remaining: due.length,
+      newDuplicates: 0,
+      dropped: 0,
+    };
+    const { judged, unchanged } = pass.batch as { judged: Array<RevisionBatch['judged'][number]>; unchanged: Array<RevisionBatch['unchanged'][number]> };
     // All of the pass's reads see one snapshot (see RunStore.snapshot); spans committed meanwhile
-    // move last_received_ns past the loaded one, so the save below leaves their run open.
+    // move last_received_ns past the loaded one, so the save leaves their run open.
     this.store.snapshot(() => {
       for (const { run, reason } of due) {
         if (performance.now() - started > budgetMs) break;
@@ -151,13 +192,15 @@ export class RunAssembler implements Component {
         const state = this.store.runState(run.runKey);
         if (state === undefined) {
           this.open.delete(run.runKey);
+          pass.dropped++;
           continue;
         }
         const loaded = this.store.loadRun(run.runKey);
         const countedBefore = state.duplicateSpans;
         if (state.revision > 0 && state.judgedSpans === loaded.spans.length) {
           unchanged.push({ runKey: run.runKey, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
-          newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
+          pass.runKeys.add(run.runKey);
+          pass.newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
           continue;
         }
         const input: RunInput = {
@@ -170,46 +213,58 @@ export class RunAssembler implements Component {
           // Quiet, but its top span is still running: it waits like a run without a root, until a new
           // span arrives (and it settles again) or max_open_ms passes.
           run.hasRoot = false;
-          deferred++;
+          pass.dropped++;
           continue;
         }
         try {
-          const verdict = this.judge.evaluate(input, history);
-          history.record(verdict, minStart(input));
-          // Serialised here, outside the transaction below (this thread alone numbers revisions).
+          const verdict = this.judge.evaluate(input, pass.history);
+          pass.history.record(verdict, minStart(input));
+          // Serialised here, outside the save (this thread alone numbers revisions).
           const prepared = sealRevision(input, verdict, reason, now, state.revision + 1);
           judged.push({ prepared, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
-          newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
+          pass.runKeys.add(run.runKey);
+          pass.newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
         } catch (err) {
           // A bug must not stall every other run: leave this one open in the store for the next start.
           this.logger.error({ err, run_key: run.runKey }, 'run evaluation failed');
           this.events.evaluationFailed();
           this.open.delete(run.runKey);
-          failed++;
+          pass.dropped++;
         }
       }
     });
-    let saved: SavedRevision[];
-    let closed: SavedRevision[];
+    pass.remaining = due.length - pass.runKeys.size - pass.dropped;
+    this.waiting = pass.remaining;
+    return pass;
+  }
+
+  /** Saves a judged pass and settles its runs; resolves with how many runs are still due. */
+  private async save(pass: JudgedPass): Promise<number> {
+    this.inFlight = pass;
+    let done: () => void = () => undefined;
+    this.saving = new Promise<void>((resolve) => (done = resolve));
     try {
-      [saved, closed] = this.store.transaction(() => [
-        judged.map((j) => this.store.saveRevision(j.prepared, j.loadedLastNs, j.duplicates)),
-        unchanged.map((u) => this.store.saveUnchanged(u.runKey, u.loadedLastNs, u.duplicates)),
-      ]);
+      const result = await this.sink.save(pass.batch);
+      this.intakeIdle = result.intakeIdle;
+      const { judged, unchanged } = pass.batch;
+      for (let i = 0; i < judged.length; i++) {
+        const { prepared } = judged[i]!;
+        this.settle(prepared.runKey, result.saved[i]!);
+        this.events.evaluated(prepared);
+      }
+      for (let i = 0; i < unchanged.length; i++) this.settle(unchanged[i]!.runKey, result.closed[i]!);
+      if (pass.newDuplicates > 0) this.events.duplicates(pass.newDuplicates);
+      this.reportOpenRuns();
+      return pass.remaining;
     } catch (err) {
-      this.logger.error({ err, runs: judged.length + unchanged.length }, 'saving run revisions failed; will retry');
-      return due.length;
+      // Nothing of the pass is stored: its runs stay due and are judged again.
+      this.logger.error({ err, runs: pass.runKeys.size }, 'saving run revisions failed; will retry');
+      this.waiting += pass.runKeys.size;
+      return this.waiting;
+    } finally {
+      this.inFlight = undefined;
+      done();
     }
-    for (let i = 0; i < judged.length; i++) {
-      const { prepared } = judged[i]!;
-      this.settle(prepared.runKey, saved[i]!);
-      this.events.evaluated(prepared);
-    }
-    for (let i = 0; i < unchanged.length; i++) this.settle(unchanged[i]!.runKey, closed[i]!);
-    if (newDuplicates > 0) this.events.duplicates(newDuplicates);
-    this.waiting = due.length - judged.length - unchanged.length - failed - deferred;
-    this.reportOpenRuns();
-    return this.waiting;
   }
 
   /** After a save: a run still open (a span arrived while it was judged) settles and is judged again. */
@@ -228,7 +283,7 @@ export class RunAssembler implements Component {
     const due: Array<{ run: OpenRun; reason: EvaluationReason }> = [];
     for (const run of this.open.values()) {
       const reason = this.dueReason(run, now);
-      if (reason !== undefined) due.push({ run, reason });
+      if (reason !== undefined && !this.inFlight?.runKeys.has(run.runKey) && !this.queued?.runKeys.has(run.runKey)) due.push({ run, reason });
     }
     return due;
   }
@@ -306,15 +361,45 @@ export class RunAssembler implements Component {
     }
   }
 
+  /** Runs tick after the delay (the polling interval by default); an earlier turn replaces a later one. */
   private schedule(delayMs?: number): void {
     if (this.stopped) return;
-    const interval = Math.min(1000, Math.max(50, Math.floor(this.config.settle_ms / 4)));
+    const delay = delayMs ?? Math.min(1000, Math.max(50, Math.floor(this.config.settle_ms / 4)));
+    const at = performance.now() + delay;
+    if (this.timer !== undefined) {
+      if (this.timerAt <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.stopped) return;
-      const remaining = this.evaluateDue(this.store.intakeIdle ? DRAIN_TICK_BUDGET_MS : TICK_BUDGET_MS);
-      this.schedule(remaining > 0 ? 0 : undefined);
-    }, delayMs ?? interval);
+      if (!this.stopped) this.tick();
+    }, delay);
+  }
+
+  /**
+   * One turn of judging. The pass judged here is saved once the save before it is done; while it is
+   * saved (on the writer thread) the next turns judge the next pass here, so judging and saving run in
+   * parallel. A pass judged with the one before unsaved sees its claims (see TickHistory).
+   */
+  private tick(): void {
+    // A judged pass already waits for the save under way; its own save schedules the next turn.
+    if (this.queued !== undefined) return;
+    const pass = this.judgePass(this.intakeIdle ? DRAIN_TICK_BUDGET_MS : TICK_BUDGET_MS);
+    if (pass === undefined) {
+      // Nothing else is due now; a save under way schedules the next turn when it ends.
+      if (this.inFlight === undefined) this.schedule();
+      return;
+    }
+    this.queued = pass;
+    this.passes = this.saving.then(() => {
+      this.queued = undefined;
+      const saved = this.save(pass);
+      this.schedule(pass.remaining > 0 ? 0 : undefined);
+      return saved.then((remaining) => {
+        if (this.queued === undefined) this.schedule(remaining > 0 ? 0 : undefined);
+      });
+    });
   }
 }
 

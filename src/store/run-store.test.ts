@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
@@ -14,7 +13,6 @@ import { sealRevision } from '../runs/seal.js';
 import { RunIdentity } from '../runs/run-identity.js';
 import { RunQueries } from './run-queries.js';
 import { RunStore } from './run-store.js';
-import { WriterTurn } from './writer-turn.js';
 
 const fixtures: ChainFixture[] = [];
 afterEach(() => {
@@ -53,6 +51,11 @@ function addSpan(f: ChainFixture, runKey: string, spanId: string, parent: string
     .run(runKey, TRACE, spanId, parent, `span ${spanId}`, start, start + 2_500_000n, statusCode, body, START);
 }
 
+/** Saves as the store writer does: inside a transaction. */
+function inTransaction<T>(f: ChainFixture, save: () => T): T {
+  return f.db.transaction(save)();
+}
+
 function openRun(f: ChainFixture, runKey: string, lastReceivedNs: bigint): void {
   f.db
     .prepare("INSERT INTO runs (run_key, state, first_received_ns, last_received_ns, has_root, span_count) VALUES (?, 'open', ?, ?, 1, 3)")
@@ -72,7 +75,7 @@ describe('RunStore revisions', () => {
     const input = { runKey: 'run-1', spans: store.loadRun('run-1').spans };
     const verdict = evaluateRun(input, context);
 
-    const saved = store.transaction(() => store.saveRevision(sealRevision(input, verdict, 'settled', START + 1n, 1), START));
+    const saved = inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'settled', START + 1n, 1), START));
     expect(saved).toEqual({ revision: 1, state: 'evaluated' });
 
     const shown = new RunQueries(f.db).getRun('run-1')!;
@@ -88,21 +91,6 @@ describe('RunStore revisions', () => {
     expect(verifyChain(f.chain, { publicKeys: [f.key.publicKey] }).problems).toEqual([]);
   });
 
-  it('copies the WAL back into the database file after a save, so the intake writer need not', () => {
-    const f = createChainFixture();
-    fixtures.push(f);
-    f.db.pragma('wal_autocheckpoint = 0');
-    addSpan(f, 'run-ckpt', '5'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-ckpt' });
-    openRun(f, 'run-ckpt', START);
-    const before = statSync(f.dbPath).size;
-    const store = new RunStore(f.db, f.chain);
-    const input = { runKey: 'run-ckpt', spans: store.loadRun('run-ckpt').spans };
-    store.transaction(() => store.saveRevision(sealRevision(input, evaluateRun(input, context), 'settled', START + 1n, 1), START));
-    // The migrations, the span and the revision were only in the WAL; now the database file holds them.
-    expect(statSync(f.dbPath).size).toBeGreaterThan(before);
-    expect(new RunQueries(f.db).getRun('run-ckpt')?.revision).toBe(1);
-  });
-
   it('numbers revisions from the index row and keeps a run open when a span arrived after its load', () => {
     const f = createChainFixture();
     fixtures.push(f);
@@ -111,8 +99,8 @@ describe('RunStore revisions', () => {
     const store = new RunStore(f.db, f.chain);
     const input = { runKey: 'run-2', spans: store.loadRun('run-2').spans };
     const verdict = evaluateRun(input, context);
-    expect(store.transaction(() => store.saveRevision(sealRevision(input, verdict, 'settled', START + 10n, 1), START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
-    expect(store.transaction(() => store.saveRevision(sealRevision(input, verdict, 'amended', START + 20n, 2), START))).toEqual({ revision: 2, state: 'open' });
+    expect(inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'settled', START + 10n, 1), START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
+    expect(inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'amended', START + 20n, 2), START))).toEqual({ revision: 2, state: 'open' });
     expect(store.runState('run-2')).toMatchObject({ state: 'open', revision: 2 });
     expect(new RunQueries(f.db).getRun('run-2')?.revisions?.map((r) => r.revision)).toEqual([1, 2]);
   });
@@ -126,7 +114,7 @@ describe('RunStore revisions', () => {
     const input = { runKey: 'run-3', spans: store.loadRun('run-3').spans };
     const verdict = evaluateRun(input, context);
     const stale = sealRevision(input, verdict, 'settled', START + 1n, 7);
-    expect(store.transaction(() => store.saveRevision(stale, START)).revision).toBe(1);
+    expect(inTransaction(f, () => store.saveRevision(stale, START)).revision).toBe(1);
     const text = new RunQueries(f.db).recordText('run-3', 1)!;
     expect(JSON.parse(text)).toMatchObject({ run_id: 'run-3', revision: 1 });
     expect(text).toBe(sealRevision(input, verdict, 'settled', START + 1n, 1).record);
@@ -140,7 +128,7 @@ describe('RunStore.loadRun', () => {
     fixtures.push(f);
     addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel', 'http.request.method': 'GET', 'nhi.change.operation': 'rotate' });
     addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel' }); // an exporter's resend: read once
-    const selected = new RunStore(f.db, f.chain, undefined, new KeySelector(new Set(['nhi.workflow.run.id', 'nhi.change.operation']))).loadRun('run-sel').spans;
+    const selected = new RunStore(f.db, f.chain, new KeySelector(new Set(['nhi.workflow.run.id', 'nhi.change.operation']))).loadRun('run-sel').spans;
     expect(selected).toHaveLength(1);
     expect(selected[0]!.attributes).toEqual({ 'nhi.workflow.run.id': 'run-sel', 'nhi.change.operation': 'rotate' });
     const all = new RunStore(f.db).loadRun('run-sel').spans;
@@ -182,22 +170,5 @@ describe('RunStore passes', () => {
     } finally {
       intake.close();
     }
-  });
-
-  it('tells whether the intake writer began a transaction between its last two saves', () => {
-    const f = createChainFixture();
-    fixtures.push(f);
-    const turn = new WriterTurn();
-    const store = new RunStore(f.db, f.chain, turn);
-    const save = () => store.transaction(() => undefined);
-    save();
-    save();
-    expect(store.intakeIdle).toBe(true);
-    turn.write(() => undefined);
-    save();
-    expect(store.intakeIdle).toBe(false);
-    save();
-    expect(store.intakeIdle).toBe(true);
-    expect(new RunStore(f.db, f.chain).intakeIdle).toBe(true);
   });
 });

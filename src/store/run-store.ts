@@ -8,7 +8,6 @@ import { sha256Hex } from '../integrity/canonical.js';
 import { recordDigest, revisionPayloadJson, type RevisionPayload } from '../integrity/chain-entry.js';
 import { byStart } from '../evidence/steps.js';
 import type { ChainStore } from './chain-store.js';
-import type { WriterTurn } from './writer-turn.js';
 import type { Database } from './database.js';
 
 /** The index row of a run, as the assembler tracks it. */
@@ -55,8 +54,6 @@ interface SpanRow {
 }
 
 const NO_REDACTIONS: readonly SpanRedaction[] = Object.freeze([]);
-/** See RunStore.transaction. */
-const WAL_COPY_INTERVAL_MS = 100;
 
 /**
  * A judged revision, serialised ahead of its transaction (runs/seal.ts): all that saveRevision
@@ -107,15 +104,11 @@ export class RunStore implements ClaimSource {
   private readonly stmt;
   private readonly resources = new Map<bigint, Attributes>();
   private readonly scopes = new Map<bigint, string>();
-  private walCopiedAtMs = Number.NEGATIVE_INFINITY;
-  private intakeWritesAtSave: number | undefined;
-  private intakeIdleAtSave = true;
 
   constructor(
     private readonly db: Database,
+    /** Where saveRevision appends; absent on a connection that only reads. */
     private readonly chain?: ChainStore,
-    /** Shared with the intake writer, which waits while a save transaction runs. */
-    private readonly turn?: WriterTurn,
     /** The span attributes loadRun decodes (see attributeKeysRead); all when undefined. */
     private readonly spanAttributes?: KeySelector,
   ) {
@@ -286,46 +279,13 @@ export class RunStore implements ClaimSource {
   }
 
   /**
-   * Whether the intake writer began no transaction between the last two saves (always, when nothing
-   * else writes): then no OTLP answer waits on this thread's turn at the write lock.
-   */
-  get intakeIdle(): boolean {
-    return this.intakeIdleAtSave;
-  }
-
-  /**
    * Runs `fn`'s reads in one read transaction: one snapshot of the store, locked and checked once
    * instead of at every statement (SQLite takes and drops the WAL read lock around each statement run
    * on its own; ~20 lock calls per run judged). Writers are not held back: in WAL mode a reader blocks
-   * no one. `fn` must not write; see transaction.
+   * no one. `fn` must not write.
    */
   snapshot<T>(fn: () => T): T {
     return this.db.transaction(fn).deferred();
-  }
-
-  /**
-   * Runs `fn` in a write transaction, in its turn with the intake writer (see WriterTurn), then copies
-   * the WAL back into the database from this thread, outside the turn. A PASSIVE checkpoint waits for
-   * no one and leaves the intake writer's own (on its commits) little to copy: copying run history's
-   * pages there had delayed every OTLP answer behind it (+20% spans/s with judging under full load).
-   * Saves are short and frequent (see RunAssembler), so the copy is made at most every
-   * WAL_COPY_INTERVAL_MS: copying after each save cost ~10% of the runs judged at 30k spans/s.
-   */
-  transaction<T>(fn: () => T): T {
-    const run = this.db.transaction(fn);
-    const result = this.turn === undefined ? run() : this.turn.claim(run);
-    const intakeWrites = this.turn?.intakeWrites();
-    this.intakeIdleAtSave = intakeWrites === this.intakeWritesAtSave;
-    this.intakeWritesAtSave = intakeWrites;
-    if (performance.now() - this.walCopiedAtMs < WAL_COPY_INTERVAL_MS) return result;
-    this.walCopiedAtMs = performance.now();
-    try {
-      this.db.pragma('wal_checkpoint(PASSIVE)');
-    } catch {
-      // The transaction committed: a failed copy must not make it look failed (and be saved again).
-      // The intake writer's checkpoints copy it later, and log their own failures.
-    }
-    return result;
   }
 
   private resource(id: bigint): Attributes {
