@@ -7,6 +7,7 @@ import { formatVerifyReport, runVerify } from './cli/verify.js';
 import { openDatabase } from './store/database.js';
 import { RunQueries } from './store/run-queries.js';
 import { RunStore } from './store/run-store.js';
+import { RunLoader } from './runs/run-loader.js';
 import { ChainStore } from './store/chain-store.js';
 import { buildEvidenceBundle } from './api/evidence-bundle.js';
 import { existsSync, readFileSync } from 'node:fs';
@@ -114,7 +115,7 @@ program
       const bundle = buildEvidenceBundle(
         {
           queries: new RunQueries(db),
-          runs: new RunStore(db),
+          runs: new RunLoader(new RunStore(db)),
           chain: new ChainStore(db, undefined, config.integrity.origin),
           ...(existsSync(pub) ? { publicKeyPem: readFileSync(pub, 'utf8') } : {}),
         },

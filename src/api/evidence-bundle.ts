@@ -3,12 +3,12 @@ import { CANONICALIZATION_VERSION } from '../integrity/canonical.js';
 import type { ChainRow } from '../integrity/chain-entry.js';
 import type { ChainStore } from '../store/chain-store.js';
 import type { RunQueries } from '../store/run-queries.js';
-import type { RunStore } from '../store/run-store.js';
+import type { RunLoader } from '../runs/run-loader.js';
 import { spanToJson } from './span-json.js';
 
 export interface EvidenceSources {
   readonly queries: RunQueries;
-  readonly runs: RunStore;
+  readonly runs: RunLoader;
   readonly chain: ChainStore;
   /** The signing public key (SPKI PEM), so the bundle names what to check against. */
   readonly publicKeyPem?: string;

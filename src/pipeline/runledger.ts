@@ -14,6 +14,7 @@ import { KeySelector } from '../otlp/key-selector.js';
 import { OtlpGrpcReceiver } from '../receiver/otlp-grpc-receiver.js';
 import { OtlpHttpReceiver } from '../receiver/otlp-http-receiver.js';
 import type { HistoryEvents } from '../runs/run-history.js';
+import { RunLoader } from '../runs/run-loader.js';
 import { runIdentityFromConfig } from '../runs/run-identity.js';
 import { loadOrCreateHmacKey } from '../redaction/hmac-key.js';
 import { createRedactor } from '../redaction/redactor.js';
@@ -108,6 +109,7 @@ export class Runledger implements Component {
     const readDb = openDatabase(config.storage.sqlite, { readonly: true });
     this.readDb = readDb;
     const runsReader = new RunStore(readDb);
+    const runLoader = new RunLoader(runsReader);
     const windowStartNs = BigInt(Date.now() - config.telemetry.metrics.compliance_window_minutes * 60_000) * 1_000_000n;
     for (const r of runsReader.revisionsSince(windowStartNs)) {
       this.compliance.record(this.workflowLabel.value(r.workflow), r.status === 'compliant', Number(r.evaluatedNs / 1_000_000n));
@@ -141,7 +143,7 @@ export class Runledger implements Component {
     });
     const evidenceSources = {
       queries: new RunQueries(readDb),
-      runs: runsReader,
+      runs: runLoader,
       chain: new ChainStore(readDb, undefined, config.integrity.origin),
       publicKeyPem: signingKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     };
@@ -154,7 +156,7 @@ export class Runledger implements Component {
         queries: () => evidenceSources.queries,
         chain: () => evidenceSources.chain,
         evidence: (runKey) => buildEvidenceBundle(evidenceSources, runKey),
-        spans: (runKey) => runsReader.loadRun(runKey).spans,
+        spans: (runKey) => runLoader.loadRun(runKey).spans,
         profiles: resolveProfiles(config.evidence.profiles),
         fieldKeys: resolveFieldKeys(config.evidence.fields),
         verify: createWorkerVerifier(config),

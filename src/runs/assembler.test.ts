@@ -7,9 +7,11 @@ import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import { EvidenceReader } from '../evidence/steps.js';
 import { Long, Span } from '../otlp/proto.js';
-import { RunStore, type EvaluationReason } from '../store/run-store.js';
+import { RunStore } from '../store/run-store.js';
 import { RunAssembler } from './assembler.js';
 import { appendBatch, type RevisionSink } from './history-writer.js';
+import { RunLoader } from './run-loader.js';
+import type { EvaluationReason } from './seal.js';
 import { runsConfigSchema, type RunsConfig } from './config.js';
 import { RunIdentity } from './run-identity.js';
 
@@ -54,6 +56,7 @@ function setUp(runs: Partial<RunsConfig>, wrapSink: (sink: RevisionSink) => Revi
   const assembler = new RunAssembler(
     runsConfigSchema.parse({ settle_ms: 1000, max_open_ms: 60_000, ...runs }),
     store,
+    new RunLoader(store),
     sink,
     {
       evaluate: (input, history) => {
@@ -265,7 +268,7 @@ describe('RunAssembler and re-exports (DESIGN §4: an amendment is an amendment)
     expect(judged).toHaveLength(1);
     expect(duplicates).toEqual([1]);
     expect(store.runState('r')).toMatchObject({ state: 'evaluated', revision: 1, judgedSpans: 1, duplicateSpans: 1 });
-    expect(store.loadRun('r').spans.map((s) => s.startNs)).toEqual([T0]);
+    expect(new RunLoader(store).loadRun('r').spans.map((s) => s.startNs)).toEqual([T0]);
   });
 
   it('still amends the run with a span that is really new, counting each copy once', async () => {

@@ -5,9 +5,10 @@ import { applyRetention } from '../retention/retention.js';
 import { ChainStore } from '../store/chain-store.js';
 import type { Database } from '../store/database.js';
 import { Pruner } from '../store/pruner.js';
-import { RunStore, type PreparedRevision, type SavedRevision } from '../store/run-store.js';
+import { RunStore, type SavedRevision } from '../store/run-store.js';
 import type { WriterTurn } from '../store/writer-turn.js';
 import { RUNLEDGER_VERSION } from '../version.js';
+import { renumbered, type PreparedRevision } from './seal.js';
 
 /** A judging pass's revisions, as the judging thread hands them to the writer. */
 export interface RevisionBatch {
@@ -39,7 +40,7 @@ export interface HistoryWriterEvents {
 /** Appends a batch's revisions and closes its unchanged runs; call inside a transaction. */
 export function appendBatch(store: RunStore, batch: RevisionBatch): Omit<SavedBatch, 'intakeIdle'> {
   return {
-    saved: batch.judged.map((j) => store.saveRevision(j.prepared, j.loadedLastNs, j.duplicates)),
+    saved: batch.judged.map((j) => store.saveRevision(j.prepared, j.loadedLastNs, j.duplicates, renumbered)),
     closed: batch.unchanged.map((u) => store.saveUnchanged(u.runKey, u.loadedLastNs, u.duplicates)),
   };
 }

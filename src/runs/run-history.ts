@@ -13,9 +13,11 @@ import { loadInventory } from '../enrich/inventory.js';
 import { WatchedFile } from '../enrich/watched-file.js';
 import { Lifecycle, type Component } from '../pipeline/component.js';
 import { openDatabase, type Database } from '../store/database.js';
-import { RunStore, type EvaluationReason } from '../store/run-store.js';
+import { RunStore } from '../store/run-store.js';
 import type { RevisionSink } from './history-writer.js';
 import { RunAssembler } from './assembler.js';
+import { RunLoader } from './run-loader.js';
+import type { EvaluationReason } from './seal.js';
 import { runIdentityFromConfig } from './run-identity.js';
 
 /** What the history side reports; in the worker these become messages, in main metrics. */
@@ -77,10 +79,11 @@ export class RunHistory implements Component {
       identity: runIdentityFromConfig(config),
     };
     const keysRead = attributeKeysRead(fieldKeys, context.identity, context.profiles, context.reader.recognisers);
-    const store = new RunStore(db, undefined, keysRead === undefined ? undefined : new KeySelector(keysRead));
+    const store = new RunStore(db);
     this.assembler = new RunAssembler(
       config.runs,
       store,
+      new RunLoader(store, keysRead === undefined ? undefined : new KeySelector(keysRead)),
       this.writer,
       {
         evaluate: (input, history) => {

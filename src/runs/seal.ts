@@ -3,7 +3,21 @@ import type { RunInput } from '../evidence/run-input.js';
 import { encodeSteps } from '../evidence/step-record.js';
 import { byStart } from '../evidence/steps.js';
 import { recordDigest, revisionPayloadJson, type RevisionPayload } from '../integrity/chain-entry.js';
-import type { EvaluationReason, PreparedRevision } from '../store/run-store.js';
+import type { RevisionRows } from '../store/run-store.js';
+
+/** Why a revision was evaluated. */
+export type EvaluationReason = 'settled' | 'max_open' | 'capped' | 'amended';
+
+/**
+ * A judged revision, serialised ahead of its transaction: all that the store writes, and nothing of
+ * the spans and verdict it came from, so a pass holding many until its save keeps little alive (a
+ * pass's spans and verdicts, kept to the save, were most of what the garbage collector copied and
+ * promoted).
+ */
+export interface PreparedRevision extends RevisionRows {
+  readonly reason: EvaluationReason;
+  readonly chainPayload: RevisionPayload;
+}
 
 /**
  * The seal stage of run history (assemble → evaluate → seal → store): a judged run becomes the revision
@@ -56,4 +70,17 @@ export function sealRevision(input: RunInput, verdict: RunVerdict, reason: Evalu
       claims: verdict.claims,
     },
   };
+}
+
+/**
+ * The prepared revision under another number (the store hands out numbers; see RunStore.saveRevision).
+ * The record begins with its run id and revision (sealRevision writes them first), so only that
+ * beginning is written again; the digests follow.
+ */
+export function renumbered(prepared: PreparedRevision, revision: number): PreparedRevision {
+  const head = (n: number) => `{"run_id":${JSON.stringify(prepared.runKey)},"revision":${n}`;
+  if (!prepared.record.startsWith(head(prepared.revision))) throw new Error(`the record of run ${prepared.runKey} does not begin with its run id and revision`);
+  const record = head(revision) + prepared.record.slice(head(prepared.revision).length);
+  const chainPayload = { ...prepared.chainPayload, revision, record_sha256: recordDigest(record) };
+  return { ...prepared, revision, record, chainPayload, chainPayloadJson: revisionPayloadJson(chainPayload) };
 }

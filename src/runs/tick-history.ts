@@ -1,10 +1,7 @@
 import type { RunVerdict } from '../evidence/evaluate.js';
 import type { RunHistory } from '../evidence/run-input.js';
+import type { Claimant } from '../store/run-store.js';
 
-export interface Claimant {
-  readonly runKey: string;
-  readonly claimedNs: bigint;
-}
 
 /** The stored claims evaluation reads: the first run to use a key, and each workflow's last definition. */
 export interface ClaimSource {

@@ -1,4 +1,4 @@
-import { chainHashOfCanonical, GENESIS_HASH, revisionPayloadJson, SIGNED_KINDS, type ChainKind, type ChainRow, type RevisionPayload } from '../integrity/chain-entry.js';
+import { chainHashOfCanonical, GENESIS_HASH, SIGNED_KINDS, type ChainKind, type ChainRow } from '../integrity/chain-entry.js';
 import { canonicalJson } from '../integrity/canonical.js';
 import { checkpointBody, signText, type SigningKey } from '../integrity/signing.js';
 import type { Database } from './database.js';
@@ -117,9 +117,9 @@ export class ChainStore implements ChainReader {
     return this.appendCanonical(kind, canonicalJson(payload), createdNs, ref);
   }
 
-  /** `payloadJson`, when given, must be revisionPayloadJson(payload) (computed before the transaction). */
-  appendRevision(payload: RevisionPayload, createdNs: bigint, payloadJson = revisionPayloadJson(payload)): ChainRow {
-    return this.appendCanonical('revision', payloadJson, createdNs, { runKey: payload.run_key, revision: payload.revision });
+  /** Appends a run revision's entry; `payloadJson` is its RevisionPayload, canonical (revisionPayloadJson). */
+  appendRevision(runKey: string, revision: number, createdNs: bigint, payloadJson: string): ChainRow {
+    return this.appendCanonical('revision', payloadJson, createdNs, { runKey, revision });
   }
 
   private appendCanonical(kind: ChainKind, payloadJson: string, createdNs: bigint, ref: { runKey?: string; revision?: number }): ChainRow {

@@ -9,7 +9,8 @@ import { recordDigest } from '../integrity/chain-entry.js';
 import { verifyChain } from '../integrity/verify.js';
 import { KeySelector } from '../otlp/key-selector.js';
 import { Long, Span } from '../otlp/proto.js';
-import { sealRevision } from '../runs/seal.js';
+import { RunLoader } from '../runs/run-loader.js';
+import { renumbered, sealRevision } from '../runs/seal.js';
 import { RunIdentity } from '../runs/run-identity.js';
 import { RunQueries } from './run-queries.js';
 import { RunStore } from './run-store.js';
@@ -72,10 +73,10 @@ describe('RunStore revisions', () => {
     addSpan(f, 'run-1', '3'.repeat(16), '2'.repeat(16), 2, { 'nhi.change.operation': 'revoke', 'nhi.change.target': 't' }, 2);
     openRun(f, 'run-1', START);
     const store = new RunStore(f.db, f.chain);
-    const input = { runKey: 'run-1', spans: store.loadRun('run-1').spans };
+    const input = { runKey: 'run-1', spans: new RunLoader(store).loadRun('run-1').spans };
     const verdict = evaluateRun(input, context);
 
-    const saved = inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'settled', START + 1n, 1), START));
+    const saved = inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'settled', START + 1n, 1), START, 0, renumbered));
     expect(saved).toEqual({ revision: 1, state: 'evaluated' });
 
     const shown = new RunQueries(f.db).getRun('run-1')!;
@@ -97,10 +98,10 @@ describe('RunStore revisions', () => {
     addSpan(f, 'run-2', '4'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-2' });
     openRun(f, 'run-2', START + 5n);
     const store = new RunStore(f.db, f.chain);
-    const input = { runKey: 'run-2', spans: store.loadRun('run-2').spans };
+    const input = { runKey: 'run-2', spans: new RunLoader(store).loadRun('run-2').spans };
     const verdict = evaluateRun(input, context);
-    expect(inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'settled', START + 10n, 1), START + 5n))).toEqual({ revision: 1, state: 'evaluated' });
-    expect(inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'amended', START + 20n, 2), START))).toEqual({ revision: 2, state: 'open' });
+    expect(inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'settled', START + 10n, 1), START + 5n, 0, renumbered))).toEqual({ revision: 1, state: 'evaluated' });
+    expect(inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'amended', START + 20n, 2), START, 0, renumbered))).toEqual({ revision: 2, state: 'open' });
     expect(store.runState('run-2')).toMatchObject({ state: 'open', revision: 2 });
     expect(new RunQueries(f.db).getRun('run-2')?.revisions?.map((r) => r.revision)).toEqual([1, 2]);
   });
@@ -111,10 +112,10 @@ describe('RunStore revisions', () => {
     addSpan(f, 'run-3', '5'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-3' });
     openRun(f, 'run-3', START);
     const store = new RunStore(f.db, f.chain);
-    const input = { runKey: 'run-3', spans: store.loadRun('run-3').spans };
+    const input = { runKey: 'run-3', spans: new RunLoader(store).loadRun('run-3').spans };
     const verdict = evaluateRun(input, context);
     const stale = sealRevision(input, verdict, 'settled', START + 1n, 7);
-    expect(inTransaction(f, () => store.saveRevision(stale, START)).revision).toBe(1);
+    expect(inTransaction(f, () => store.saveRevision(stale, START, 0, renumbered)).revision).toBe(1);
     const text = new RunQueries(f.db).recordText('run-3', 1)!;
     expect(JSON.parse(text)).toMatchObject({ run_id: 'run-3', revision: 1 });
     expect(text).toBe(sealRevision(input, verdict, 'settled', START + 1n, 1).record);
@@ -122,16 +123,16 @@ describe('RunStore revisions', () => {
   });
 });
 
-describe('RunStore.loadRun', () => {
+describe('RunLoader.loadRun over the store', () => {
   it('decodes the span attributes judging reads, and all of them without a selection', () => {
     const f = createChainFixture();
     fixtures.push(f);
     addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel', 'http.request.method': 'GET', 'nhi.change.operation': 'rotate' });
     addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel' }); // an exporter's resend: read once
-    const selected = new RunStore(f.db, f.chain, new KeySelector(new Set(['nhi.workflow.run.id', 'nhi.change.operation']))).loadRun('run-sel').spans;
+    const selected = new RunLoader(new RunStore(f.db, f.chain), new KeySelector(new Set(['nhi.workflow.run.id', 'nhi.change.operation']))).loadRun('run-sel').spans;
     expect(selected).toHaveLength(1);
     expect(selected[0]!.attributes).toEqual({ 'nhi.workflow.run.id': 'run-sel', 'nhi.change.operation': 'rotate' });
-    const all = new RunStore(f.db).loadRun('run-sel').spans;
+    const all = new RunLoader(new RunStore(f.db)).loadRun('run-sel').spans;
     expect(all[0]!.attributes).toEqual({ 'nhi.workflow.run.id': 'run-sel', 'http.request.method': 'GET', 'nhi.change.operation': 'rotate' });
     expect(selected[0]!.digest).toBe(all[0]!.digest);
   });
@@ -142,7 +143,7 @@ describe('RunStore.loadRun', () => {
     addSpan(f, 'run-copy', '00000000000000b1', '', 0, { 'nhi.workflow.run.id': 'run-copy', 'nhi.policy.decision': 'deny' });
     addSpan(f, 'run-copy', '00000000000000b2', '00000000000000b1', 5, { 'nhi.change.operation': 'rotate' });
     addSpan(f, 'run-copy', '00000000000000b1', '', -60_000, { 'nhi.workflow.run.id': 'run-copy', 'nhi.policy.decision': 'allow' });
-    const loaded = new RunStore(f.db).loadRun('run-copy');
+    const loaded = new RunLoader(new RunStore(f.db)).loadRun('run-copy');
     expect(loaded.duplicates).toBe(1);
     expect(loaded.spans.map((s) => [s.spanId, s.attributes['nhi.policy.decision']])).toEqual([
       ['00000000000000b1', 'deny'],

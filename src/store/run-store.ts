@@ -1,12 +1,3 @@
-import type { RunSpan } from '../evidence/run-input.js';
-import type { Claimant, ClaimSource } from '../runs/tick-history.js';
-import { decodeSpanFields, decodeStoredResource, decodeStoredScope } from '../otlp/stored-span.js';
-import type { KeySelector } from '../otlp/key-selector.js';
-import type { Attributes } from '../otlp/attributes.js';
-import type { SpanRedaction } from '../otlp/intake-request.js';
-import { sha256Hex } from '../integrity/canonical.js';
-import { recordDigest, revisionPayloadJson, type RevisionPayload } from '../integrity/chain-entry.js';
-import { byStart } from '../evidence/steps.js';
 import type { ChainStore } from './chain-store.js';
 import type { Database } from './database.js';
 
@@ -25,14 +16,6 @@ export interface RunState {
   readonly duplicateSpans: number;
 }
 
-/** A run's spans as judging reads them. */
-export interface LoadedRun {
-  /** Each span once: the first copy stored (an exporter may resend it, with any content). */
-  readonly spans: RunSpan[];
-  /** Copies stored beyond the first of a span (same trace and span id), which are ignored. */
-  readonly duplicates: number;
-}
-
 interface RunStateRow {
   run_key: string;
   state: 'open' | 'evaluated';
@@ -45,29 +28,34 @@ interface RunStateRow {
   duplicate_spans: bigint;
 }
 
-interface SpanRow {
-  id: bigint;
-  body: Buffer;
-  redactions: string | null;
-  resource_id: bigint;
-  scope_id: bigint;
+/** A stored span as SQLite holds it: its protobuf bytes, and the rows of its resource and scope. */
+export interface StoredSpanRow {
+  readonly id: bigint;
+  readonly body: Buffer;
+  /** JSON of the redactions applied at intake, or null. */
+  readonly redactions: string | null;
+  readonly resource_id: bigint;
+  readonly scope_id: bigint;
 }
 
-const NO_REDACTIONS: readonly SpanRedaction[] = Object.freeze([]);
+/** The first run to claim a key (a trigger event, a decision), and when. */
+export interface Claimant {
+  readonly runKey: string;
+  readonly claimedNs: bigint;
+}
 
 /**
- * A judged revision, serialised ahead of its transaction (runs/seal.ts): all that saveRevision
- * writes, and nothing of the spans and verdict it came from, so a pass holding many until its save
- * keeps little alive (a pass's spans and verdicts, kept to the save, were most of what the garbage
- * collector copied and promoted).
+ * What saveRevision writes of a revision, serialised ahead of its transaction (runs/seal.ts): its
+ * record, its chain payload, and what the index rows copy.
  */
-export interface PreparedRevision {
+export interface RevisionRows {
   readonly runKey: string;
   readonly revision: number;
-  readonly reason: EvaluationReason;
+  /** Why it was evaluated (settled, max_open, capped, amended). */
+  readonly reason: string;
   readonly evaluatedNs: bigint;
   readonly record: string;
-  readonly chainPayload: RevisionPayload;
+  /** The chain entry's payload, canonical JSON. */
   readonly chainPayloadJson: string;
   readonly summary: RevisionSummary;
 }
@@ -96,21 +84,14 @@ export interface SavedRevision {
   readonly state: 'open' | 'evaluated' | undefined;
 }
 
-/** Why a revision was evaluated. */
-export type EvaluationReason = 'settled' | 'max_open' | 'capped' | 'amended';
-
 /** Runs: their index, their spans, their append-only revisions, and the keys they used. */
-export class RunStore implements ClaimSource {
+export class RunStore {
   private readonly stmt;
-  private readonly resources = new Map<bigint, Attributes>();
-  private readonly scopes = new Map<bigint, string>();
 
   constructor(
     private readonly db: Database,
     /** Where saveRevision appends; absent on a connection that only reads. */
     private readonly chain?: ChainStore,
-    /** The span attributes loadRun decodes (see attributeKeysRead); all when undefined. */
-    private readonly spanAttributes?: KeySelector,
   ) {
     const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.stmt = {
@@ -181,43 +162,17 @@ export class RunStore implements ClaimSource {
     return Number(this.stmt.openCount.get());
   }
 
-  /**
-   * Loads and decodes every span of a run, with the attributes judging reads. A span stored twice (an
-   * exporter's resend, whatever it carries) counts once, as its first copy: a re-export changes nothing.
-   */
-  loadRun(runKey: string): LoadedRun {
-    const rows = this.stmt.spans.all(runKey) as SpanRow[];
-    const firstCopy = new Map<string, { row: SpanRow; span: ReturnType<typeof decodeSpanFields> }>();
-    for (const row of rows) {
-      const span = decodeSpanFields(row.body, this.spanAttributes, true);
-      const id = `${span.traceId}/${span.spanId}`;
-      const seen = firstCopy.get(id);
-      if (seen === undefined || row.id < seen.row.id) firstCopy.set(id, { row, span });
-    }
-    const spans: RunSpan[] = [];
-    for (const { row, span } of firstCopy.values()) {
-      spans.push({
-        traceId: span.traceId,
-        spanId: span.spanId,
-        parentSpanId: span.parentSpanId,
-        name: span.name,
-        kind: span.kind,
-        startNs: span.startNs,
-        endNs: span.endNs,
-        statusCode: span.statusCode,
-        statusMessage: span.statusMessage,
-        attributes: span.attributes,
-        events: span.events,
-        links: span.links,
-        resource: this.resource(row.resource_id),
-        scopeName: this.scope(row.scope_id),
-        digest: sha256Hex(row.body),
-        redactions: row.redactions === null ? NO_REDACTIONS : (JSON.parse(row.redactions) as SpanRedaction[]),
-      });
-    }
-    // A later copy read first (it started earlier) left its place to the first one: restore the order.
-    if (spans.length < rows.length) spans.sort(byStart);
-    return { spans, duplicates: rows.length - spans.length };
+  /** A run's stored spans, in start order (copies of a span included). */
+  spanRows(runKey: string): StoredSpanRow[] {
+    return this.stmt.spans.all(runKey) as StoredSpanRow[];
+  }
+
+  resourceBody(id: bigint): Buffer {
+    return this.stmt.resource.get(id) as Buffer;
+  }
+
+  scopeBody(id: bigint): Buffer {
+    return this.stmt.scope.get(id) as Buffer;
   }
 
   firstTriggerClaimant(eventKey: string): Claimant | undefined {
@@ -237,7 +192,7 @@ export class RunStore implements ClaimSource {
    * Appends a prepared revision and updates the run's index; call inside a transaction. Returns the
    * revision and the run's state after it: 'open' when a span arrived after the run was loaded.
    */
-  saveRevision(prepared: PreparedRevision, loadedLastNs: bigint, duplicates = 0): SavedRevision {
+  saveRevision<T extends RevisionRows>(prepared: T, loadedLastNs: bigint, duplicates: number, renumbered: (rows: T, revision: number) => T): SavedRevision {
     const { runKey, summary, evaluatedNs } = prepared;
     // The index row first: it hands out the revision number (one statement instead of a read and a write).
     const updated = this.stmt.markEvaluated.get({
@@ -256,9 +211,9 @@ export class RunStore implements ClaimSource {
       duplicate_spans: duplicates,
     }) as { revision: bigint; state: 'open' | 'evaluated' } | undefined;
     const revision = updated === undefined ? 1 : Number(updated.revision);
-    const p = renumbered(prepared, revision);
+    const p = prepared.revision === revision ? prepared : renumbered(prepared, revision);
     this.stmt.insertRevision.run(runKey, revision, evaluatedNs, p.reason, summary.status, summary.outcome, p.record);
-    this.chain?.appendRevision(p.chainPayload, evaluatedNs, p.chainPayloadJson);
+    this.chain?.appendRevision(runKey, revision, evaluatedNs, p.chainPayloadJson);
     for (const code of new Set(summary.findingCodes)) this.stmt.insertFinding.run(runKey, revision, code, summary.startedNs);
     // Claimed at the run's start: of two runs using one key, the one that started first is the original.
     const claimedNs = summary.startedNs ?? evaluatedNs;
@@ -287,39 +242,6 @@ export class RunStore implements ClaimSource {
   snapshot<T>(fn: () => T): T {
     return this.db.transaction(fn).deferred();
   }
-
-  private resource(id: bigint): Attributes {
-    let attributes = this.resources.get(id);
-    if (attributes === undefined) {
-      attributes = decodeStoredResource(this.stmt.resource.get(id) as Buffer);
-      if (this.resources.size > 10_000) this.resources.clear();
-      this.resources.set(id, attributes);
-    }
-    return attributes;
-  }
-
-  private scope(id: bigint): string {
-    let name = this.scopes.get(id);
-    if (name === undefined) {
-      name = decodeStoredScope(this.stmt.scope.get(id) as Buffer).name;
-      if (this.scopes.size > 10_000) this.scopes.clear();
-      this.scopes.set(id, name);
-    }
-    return name;
-  }
-}
-
-/**
- * The prepared revision under another number. The record begins with its run id and revision
- * (sealRevision writes them first), so only that beginning is written again; the digests follow.
- */
-function renumbered(prepared: PreparedRevision, revision: number): PreparedRevision {
-  if (prepared.revision === revision) return prepared;
-  const head = (n: number) => `{"run_id":${JSON.stringify(prepared.runKey)},"revision":${n}`;
-  if (!prepared.record.startsWith(head(prepared.revision))) throw new Error(`the record of run ${prepared.runKey} does not begin with its run id and revision`);
-  const record = head(revision) + prepared.record.slice(head(prepared.revision).length);
-  const chainPayload = { ...prepared.chainPayload, revision, record_sha256: recordDigest(record) };
-  return { ...prepared, revision, record, chainPayload, chainPayloadJson: revisionPayloadJson(chainPayload) };
 }
 
 function toClaimant(row: unknown): Claimant | undefined {

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256Hex } from '../../src/integrity/canonical.js';
-import { recordDigest } from '../../src/integrity/chain-entry.js';
+import { recordDigest, revisionPayloadJson } from '../../src/integrity/chain-entry.js';
 import { loadOrCreateSigningKey, type SigningKey } from '../../src/integrity/signing.js';
 import { ChainStore } from '../../src/store/chain-store.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
@@ -102,7 +102,8 @@ export function createChainFixture(keyPath?: string): ChainFixture {
       if (options.triggerEvent !== undefined) {
         db.prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key, claimed_ns) VALUES (?, ?, ?)').run(options.triggerEvent, runKey, startedNs ?? evaluatedNs);
       }
-      return chain.appendRevision({ run_key: runKey, revision, record_sha256: recordDigest(record), spans }, evaluatedNs).seq;
+      const payload = revisionPayloadJson({ run_key: runKey, revision, record_sha256: recordDigest(record), spans });
+      return chain.appendRevision(runKey, revision, evaluatedNs, payload).seq;
     })();
   };
 
