@@ -149,6 +149,35 @@ describe('RunAssembler passes', () => {
   });
 });
 
+describe('RunAssembler settling', () => {
+  it('judges again a run that got a span after its save committed but before the save was answered', async () => {
+    const answers: Array<() => void> = [];
+    const { assembler, clock, judged, arrive } = setUp({ settle_ms: 1000 }, (sink) => ({
+      // Committed at once, answered when the test says: the writer thread's answer still on its way.
+      save: (batch) => sink.save(batch).then((saved) => new Promise((resolve) => answers.push(() => resolve(saved)))),
+    }));
+    arrive('r', 0);
+    assembler.touched(['r']);
+    clock.now = T0 + ms(1000);
+    const first = assembler.evaluateDue();
+    await vi.waitFor(() => expect(answers).toHaveLength(1));
+
+    arrive('r', 1500, 'step');
+    assembler.touched(['r']);
+    answers[0]!();
+    await first;
+    clock.now = T0 + ms(2600);
+    const second = assembler.evaluateDue();
+    await vi.waitFor(() => expect(answers).toHaveLength(2));
+    answers[1]!();
+    await second;
+    expect(judged.map((j) => [j.runKey, j.reason, j.spans])).toEqual([
+      ['r', 'settled', 1],
+      ['r', 'amended', 2],
+    ]);
+  });
+});
+
 describe('RunAssembler timing', () => {
   it('restarts the settle window with every span: a run is judged once, settle_ms after its last span', async () => {
     const { assembler, clock, judged, arrive } = setUp({ settle_ms: 1000 });
