@@ -9,6 +9,7 @@ import { RunQueries } from './store/run-queries.js';
 import { RunStore } from './store/run-store.js';
 import { ChainStore } from './store/chain-store.js';
 import { buildEvidenceBundle } from './api/evidence-bundle.js';
+import { listRuns, showRun } from './api/run-record.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -75,7 +76,7 @@ runsCommand
   .option('--json', 'print JSON')
   .action((options: { config?: string; json?: boolean; limit: number } & Record<string, string | undefined>) => {
     withQueries(options.config, (queries) => {
-      const { runs } = queries.listRuns({
+      const { runs } = listRuns(queries, {
         ...pick(options, ['status', 'workflow', 'kind', 'actor', 'finding']),
         limit: options.limit,
       });
@@ -91,7 +92,7 @@ runsCommand
   .option('--json', 'print JSON')
   .action((runId: string, options: { config?: string; revision?: number; json?: boolean }) => {
     withQueries(options.config, (queries) => {
-      const run = queries.getRun(runId, options.revision);
+      const run = showRun(queries, runId, options.revision);
       if (run === undefined) {
         process.stderr.write(`run ${runId} not found\n`);
         process.exitCode = 3;

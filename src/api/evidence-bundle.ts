@@ -4,6 +4,7 @@ import type { ChainRow } from '../integrity/chain-entry.js';
 import type { ChainStore } from '../store/chain-store.js';
 import type { RunQueries } from '../store/run-queries.js';
 import type { RunStore } from '../store/run-store.js';
+import { showRevision, showRun } from './run-record.js';
 import { spanToJson } from './span-json.js';
 
 export interface EvidenceSources {
@@ -20,12 +21,10 @@ export interface EvidenceSources {
  * signed checkpoint that prove the revisions were not altered. Undefined when the run is unknown.
  */
 export function buildEvidenceBundle(sources: EvidenceSources, runId: string): Record<string, unknown> | undefined {
-  const latest = sources.queries.getRun(runId);
+  const latest = showRun(sources.queries, runId);
   if (latest === undefined) return undefined;
-  const revisions = (latest.revisions ?? []).map((r) => sources.queries.getRun(runId, r.revision));
-  const codes = new Set(
-    revisions.flatMap((r) => ((r?.findings as Array<{ code: string }> | undefined) ?? []).map((f) => f.code)),
-  );
+  const revisions = latest.revisions.map((r) => showRevision(sources.queries, runId, r.revision));
+  const codes = new Set(revisions.flatMap((r) => r?.findings.map((f) => f.code) ?? []));
   const proof = sources.chain.proofFor(runId);
   const row = (r: ChainRow) => ({ ...r, created_ns: r.created_ns.toString() });
   return {
@@ -35,7 +34,7 @@ export function buildEvidenceBundle(sources: EvidenceSources, runId: string): Re
     revisions,
     spans: sources.runs.loadRun(runId).spans.map(spanToJson),
     finding_codes: Object.fromEntries(
-      [...codes].map((code) => [code, FINDING_CODES[code as keyof typeof FINDING_CODES] ?? null]),
+      [...codes].map((code) => [code, FINDING_CODES[code] ?? null]),
     ),
     integrity: {
       canonicalization_version: CANONICALIZATION_VERSION,
@@ -44,7 +43,7 @@ export function buildEvidenceBundle(sources: EvidenceSources, runId: string): Re
         "payload.record_sha256 = SHA-256 of the revision record's stored UTF-8 text (record_texts); payload.spans lists SHA-256 of each span's OTLP bytes; " +
         'the checkpoint body is Ed25519-signed and names the chain size and head hash (base64).',
       revisions: proof.revisions.map(row),
-      record_texts: (latest.revisions ?? []).map((r) => ({ revision: r.revision, text: sources.queries.recordText(runId, r.revision) ?? null })),
+      record_texts: latest.revisions.map((r) => ({ revision: r.revision, text: sources.queries.recordText(runId, r.revision) ?? null })),
       path: proof.path.map(row),
       checkpoint: proof.checkpoint === null ? null : { ...proof.checkpoint, created_ns: proof.checkpoint.created_ns.toString() },
       public_key_pem: sources.publicKeyPem ?? null,
