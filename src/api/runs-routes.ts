@@ -3,13 +3,14 @@ import { FINDING_CODES } from '../evidence/findings.js';
 import type { RunQueries } from '../store/run-queries.js';
 import { InvalidCursorError } from '../store/run-queries.js';
 import { ApiError } from './errors.js';
+import type { EvidenceBundle } from './evidence-bundle.js';
 import { RUN_STATUSES, runFilterOf, type RunsQuery } from './run-filter.js';
 import { listRuns, showRun } from './run-record.js';
 
 export interface RunsApiDeps {
   readonly queries: () => RunQueries;
   /** The evidence bundle of a run, or undefined when unknown. */
-  readonly evidence: (runKey: string) => Record<string, unknown> | undefined;
+  readonly evidence: (runKey: string) => EvidenceBundle | undefined;
 }
 
 const listQuerySchema = {

@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError } from '../api/errors.js';
+import type { EvidenceBundle } from '../api/evidence-bundle.js';
 import { FILTER_NAMES, runFilterOf, type RunsQuery } from '../api/run-filter.js';
 import { isJudged, listRuns, showRevision, showRun } from '../api/run-record.js';
 import type { BearerTokenCheck } from '../auth/bearer-token.js';
@@ -28,7 +29,7 @@ export interface ConsoleDeps {
   readonly queries: () => RunQueries;
   readonly chain: () => ChainStore;
   /** The evidence bundle of a run, as the API serves it; undefined when unknown. */
-  readonly evidence: (runKey: string) => Record<string, unknown> | undefined;
+  readonly evidence: (runKey: string) => EvidenceBundle | undefined;
   /** A run's stored spans, to show which one proves each evidence field. */
   readonly spans: (runKey: string) => readonly RunSpan[];
   /** The profiles runs are judged against, by name, and the evidence fields' keys (for the checklist). */
