@@ -2,26 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT_ID, runSpan, workflowRun } from '../../test/support/run-spans.js';
+import { evaluationContext, ROOT_ID, runSpan, workflowRun } from '../../test/support/run-spans.js';
 import { evaluateRun, type RunVerdict } from '../evidence/evaluate.js';
-import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
-import { resolveProfiles } from '../evidence/profiles.js';
 import type { RunSpan } from '../evidence/run-input.js';
-import { EvidenceReader, stepView } from '../evidence/steps.js';
-import { RunIdentity } from '../runs/run-identity.js';
+import { stepView } from '../evidence/steps.js';
 import { sealRevision } from '../runs/seal.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { RunQueries } from '../store/run-queries.js';
 import { RunStore, type EvaluationReason } from '../store/run-store.js';
 import { isJudged, listRuns, showRevision, showRun } from './run-record.js';
 
-const keys = resolveFieldKeys({});
-const context = {
-  reader: new EvidenceReader(keys),
-  profiles: resolveProfiles({}),
-  identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys)),
-  history: { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined },
-};
+const context = evaluationContext();
 /** 2026-12-01T00:00:00Z in unix nanoseconds. */
 const EVALUATED_NS = 1_796_083_200_000_000_000n;
 
