@@ -4,7 +4,7 @@
  * Builds (or reuses, see query-store.ts) a store of N evaluated runs, starts the real runledger on it
  * (`node dist/main.js serve`, HTTP and receiver on 127.0.0.1:0), and times GET /api/v1/runs sequentially
  * from this process, per query shape: the time from sending the request to having the whole body.
- * Prints p50/p99/max per shape, the same query timed in-process through RunQueries (SQL plus record
+ * Prints p50/p99/max per shape, the same query timed in-process through listRuns (RunQueries' SQL plus record
  * parsing, without HTTP), the SQL's EXPLAIN QUERY PLAN, and the verdict against the target:
  * "GET /runs with filters answers in under 50 ms at p99 on a store of 1,000,000 runs".
  *
@@ -23,6 +23,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDatabase, type Database } from '../src/store/database.js';
+import { listRuns } from '../src/api/run-record.js';
 import { RunQueries, type RunFilter } from '../src/store/run-queries.js';
 import { giveUpAfter, procCpuSeconds, procStatus, runBenchmark, startServer, systemCpuSeconds, track } from './server-process.js';
 import { integer, NOISE_CPU_PERCENT, table } from './report.js';
@@ -353,7 +354,7 @@ function explain(db: Database, sql: string, params: unknown[]): string[] {
   });
 }
 
-/** Times the shape in-process through RunQueries (no HTTP), and captures its SQL and plan. */
+/** Times the shape in-process through listRuns over RunQueries (no HTTP), and captures its SQL and plan. */
 function inProcess(queries: RunQueries, capture: () => { sql: string; params: unknown[] } | undefined, shape: Shape, iterations: number, deadline: number) {
   const filter = toFilter(shape.query);
   const times: number[] = [];
@@ -361,14 +362,14 @@ function inProcess(queries: RunQueries, capture: () => { sql: string; params: un
   for (let i = 0; i < iterations && performance.now() < deadline; i++) {
     if (shape.pages === undefined) {
       const t0 = performance.now();
-      queries.listRuns(filter);
+      listRuns(queries, filter);
       times.push(performance.now() - t0);
       firstPageSql ??= capture();
     } else {
       let cursor: string | null = null;
       for (let n = 1; n <= shape.pages; n++) {
         const t0 = performance.now();
-        const page = queries.listRuns(cursor === null ? filter : { ...filter, cursor });
+        const page = listRuns(queries, cursor === null ? filter : { ...filter, cursor });
         if (n > 1) times.push(performance.now() - t0);
         // The plan shown for a paged shape is the one with a cursor.
         if (n === 2) firstPageSql ??= capture();

@@ -10,6 +10,7 @@ import { RunStore } from './store/run-store.js';
 import { RunLoader } from './runs/run-loader.js';
 import { ChainStore } from './store/chain-store.js';
 import { buildEvidenceBundle } from './api/evidence-bundle.js';
+import { listRuns, showRun } from './api/run-record.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -76,7 +77,7 @@ runsCommand
   .option('--json', 'print JSON')
   .action((options: { config?: string; json?: boolean; limit: number } & Record<string, string | undefined>) => {
     withQueries(options.config, (queries) => {
-      const { runs } = queries.listRuns({
+      const { runs } = listRuns(queries, {
         ...pick(options, ['status', 'workflow', 'kind', 'actor', 'finding']),
         limit: options.limit,
       });
@@ -92,7 +93,7 @@ runsCommand
   .option('--json', 'print JSON')
   .action((runId: string, options: { config?: string; revision?: number; json?: boolean }) => {
     withQueries(options.config, (queries) => {
-      const run = queries.getRun(runId, options.revision);
+      const run = showRun(queries, runId, options.revision);
       if (run === undefined) {
         process.stderr.write(`run ${runId} not found\n`);
         process.exitCode = 3;

@@ -3,12 +3,14 @@ import { FINDING_CODES } from '../evidence/findings.js';
 import type { RunQueries } from '../store/run-queries.js';
 import { InvalidCursorError } from '../store/run-queries.js';
 import { ApiError } from './errors.js';
+import type { EvidenceBundle } from './evidence-bundle.js';
 import { RUN_STATUSES, runFilterOf, type RunsQuery } from './run-filter.js';
+import { listRuns, showRun } from './run-record.js';
 
 export interface RunsApiDeps {
   readonly queries: () => RunQueries;
   /** The evidence bundle of a run, or undefined when unknown. */
-  readonly evidence: (runKey: string) => Record<string, unknown> | undefined;
+  readonly evidence: (runKey: string) => EvidenceBundle | undefined;
 }
 
 const listQuerySchema = {
@@ -49,7 +51,7 @@ export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): voi
     const q = request.query;
     safeInteger(q.limit, 'limit');
     try {
-      return deps.queries().listRuns({ ...runFilterOf(q), limit: q.limit });
+      return listRuns(deps.queries(), { ...runFilterOf(q), limit: q.limit });
     } catch (err) {
       if (err instanceof InvalidCursorError) throw new ApiError('INVALID_QUERY', `querystring/cursor: ${err.message}`);
       throw err;
@@ -61,7 +63,7 @@ export function registerRunsRoutes(app: FastifyInstance, deps: RunsApiDeps): voi
     { schema: { params: runParamsSchema, querystring: showQuerySchema } },
     async (request) => {
       safeInteger(request.query.revision, 'revision');
-      const run = deps.queries().getRun(request.params.run_id, request.query.revision);
+      const run = showRun(deps.queries(), request.params.run_id, request.query.revision);
       if (run === undefined) throw notFound(request.params.run_id, request.query.revision);
       return run;
     },

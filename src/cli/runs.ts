@@ -1,68 +1,45 @@
-import { RULES, type RuleId } from '../evidence/rules.js';
-import type { RunRecord } from '../store/run-queries.js';
-
-interface FindingView {
-  code: string;
-  severity: string;
-  rule?: RuleId;
-  profile?: string;
-  field?: string;
-  span_id?: string;
-  span_ids?: string[];
-  message: string;
-  controls?: string[];
-}
-
-interface StepView {
-  span_id: string;
-  name: string;
-  type: string;
-  status: string;
-  started_at: string;
-  duration_ms: number;
-  service: string | null;
-  evidence: Record<string, string>;
-  succeeded?: boolean;
-  actor?: { id: string; registered?: boolean };
-}
+import type { Finding } from '../evidence/findings.js';
+import { RULES } from '../evidence/rules.js';
+import type { Step } from '../evidence/steps.js';
+import { isJudged, type RunSummary, type ShownRun } from '../api/run-record.js';
 
 /** `runs list` as a readable table. */
-export function formatRunTable(runs: readonly RunRecord[]): string {
+export function formatRunTable(runs: readonly RunSummary[]): string {
   if (runs.length === 0) return 'no runs';
   const rows = runs.map((r) => [
-    String(r.run_id),
+    r.run_id,
     String(r.revision),
-    String(r.workflow ?? '-'),
-    String(r.kind ?? '-'),
-    String(r.status),
-    String(r.outcome),
-    String((r.actor as { id?: string } | undefined)?.id ?? '-'),
-    String(r.started_at ?? '-'),
-    ((r.findings as FindingView[] | undefined) ?? []).map((f) => f.code).join(',') || '-',
+    r.workflow ?? '-',
+    r.kind ?? '-',
+    r.status,
+    r.outcome,
+    r.actor.id ?? '-',
+    r.started_at ?? '-',
+    r.findings.map((f) => f.code).join(',') || '-',
   ]);
   return table(['RUN', 'REV', 'WORKFLOW', 'KIND', 'STATUS', 'OUTCOME', 'ACTOR', 'STARTED', 'FINDINGS'], rows);
 }
 
-/** `runs show` as readable text: summary, findings, steps, revisions. */
-export function formatRun(run: RunRecord): string {
-  const actor = (run.actor as { id?: string; type?: string } | undefined) ?? {};
+/** `runs show` as readable text: summary, findings, steps, revisions (a run not judged yet shows dashes). */
+export function formatRun(run: ShownRun): string {
+  const judged = isJudged(run) ? run : undefined;
   const lines = [
     `run ${run.run_id}  revision ${run.revision}  (${run.state})`,
-    `  workflow  ${run.workflow ?? '-'}   kind ${run.kind ?? '-'}`,
-    `  status    ${run.status ?? '-'}   outcome ${run.outcome ?? '-'}   declared ${run.declared_result ?? '-'}`,
-    `  actor     ${actor.id ?? '-'} (${actor.type ?? 'type unknown'})`,
-    `  time      ${run.started_at ?? '-'} → ${run.ended_at ?? '-'}`,
-    `  profiles  ${((run.profiles as string[] | undefined) ?? []).join(', ') || '-'}`,
+    `  workflow  ${judged?.workflow ?? '-'}   kind ${judged?.kind ?? '-'}`,
+    `  status    ${judged?.status ?? '-'}   outcome ${judged?.outcome ?? '-'}   declared ${judged?.declared_result ?? '-'}`,
+    `  actor     ${judged?.actor.id ?? '-'} (${judged?.actor.type ?? 'type unknown'})`,
+    `  time      ${judged?.started_at ?? '-'} → ${judged?.ended_at ?? '-'}`,
+    `  profiles  ${(judged?.profiles ?? []).join(', ') || '-'}`,
   ];
-  const findings = (run.findings as FindingView[] | undefined) ?? [];
-  const steps = (run.steps as StepView[] | undefined) ?? [];
+  const findings = judged?.findings ?? [];
+  const steps = judged?.steps ?? [];
   const stepName = new Map(steps.map((s) => [s.span_id, s.name]));
   lines.push('', `findings (${findings.length})`);
   for (const f of findings) lines.push(...explainFinding(f, stepName));
   if (steps.length > 0) {
     // The actor column only when some step acted as an identity of its own.
     const withActor = steps.some((s) => s.actor !== undefined);
-    const actorOf = (s: StepView) => (s.actor === undefined ? '-' : `${s.actor.id}${s.actor.registered === false ? ' (unregistered)' : ''}`);
+    const actorOf = (s: Step) => (s.actor === undefined ? '-' : `${s.actor.id}${s.actor.registered === false ? ' (unregistered)' : ''}`);
     lines.push('', 'steps');
     lines.push(
       table(
@@ -85,7 +62,7 @@ export function formatRun(run: RunRecord): string {
         .join('\n'),
     );
   }
-  if (run.revisions !== undefined && run.revisions.length > 0) {
+  if (run.revisions.length > 0) {
     lines.push('', 'revisions');
     for (const r of run.revisions) lines.push(`  ${r.revision}  ${r.evaluated_at}  ${r.reason.padEnd(8)} ${r.status} / ${r.outcome}`);
   }
@@ -96,7 +73,7 @@ export function formatRun(run: RunRecord): string {
  * A finding as a person reads it: what is wrong, then the rule it breaks (and the profile that asks
  * for it), the spans it is about and the controls it maps to.
  */
-function explainFinding(f: FindingView, stepName: ReadonlyMap<string, string>): string[] {
+function explainFinding(f: Finding, stepName: ReadonlyMap<string, string>): string[] {
   const spanIds = f.span_ids ?? (f.span_id !== undefined ? [f.span_id] : []);
   const lines = [`  ${f.severity.padEnd(8)} ${f.code}${f.field ? ` [${f.field}]` : ''}${spanIds.length === 1 ? ` span ${spanIds[0]}` : ''}: ${f.message}`];
   const indent = ' '.repeat(11);

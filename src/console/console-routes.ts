@@ -3,7 +3,9 @@ import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError } from '../api/errors.js';
+import type { EvidenceBundle } from '../api/evidence-bundle.js';
 import { FILTER_NAMES, runFilterOf, type RunsQuery } from '../api/run-filter.js';
+import { isJudged, listRuns, showRevision, showRun } from '../api/run-record.js';
 import type { BearerTokenCheck } from '../auth/bearer-token.js';
 import type { FieldKeys } from '../evidence/fields.js';
 import type { Profile } from '../evidence/profiles.js';
@@ -12,14 +14,14 @@ import { recordDigest, type RevisionPayload } from '../integrity/chain-entry.js'
 import { keyIdOf, verifyText } from '../integrity/signing.js';
 import type { VerifyReport } from '../integrity/verify.js';
 import type { ChainStore } from '../store/chain-store.js';
-import { InvalidCursorError, type RunQueries, type RunRecord } from '../store/run-queries.js';
+import { InvalidCursorError, type RunQueries } from '../store/run-queries.js';
 import { ConsoleSessions, SESSION_COOKIE } from './console-session.js';
 import { evidenceChecklist } from './evidence-checklist.js';
 import { createFieldSource } from './field-source.js';
 import { html, type SafeHtml } from './html.js';
 import { integrityPage } from './integrity-page.js';
 import { CSS_PATH, errorPage, page } from './layout.js';
-import { revisionChanges, type ComparedRevision } from './revision-changes.js';
+import { revisionChanges } from './revision-changes.js';
 import { runPage, type CheckpointProof, type RevisionProof } from './run-page.js';
 import { runsPage, type RunsView } from './runs-page.js';
 
@@ -27,7 +29,7 @@ export interface ConsoleDeps {
   readonly queries: () => RunQueries;
   readonly chain: () => ChainStore;
   /** The evidence bundle of a run, as the API serves it; undefined when unknown. */
-  readonly evidence: (runKey: string) => Record<string, unknown> | undefined;
+  readonly evidence: (runKey: string) => EvidenceBundle | undefined;
   /** A run's stored spans, to show which one proves each evidence field. */
   readonly spans: (runKey: string) => readonly RunSpan[];
   /** The profiles runs are judged against, by name, and the evidence fields' keys (for the checklist). */
@@ -152,7 +154,7 @@ function runsView(queries: RunQueries, raw: Record<string, string>): RunsView {
   const empty = { query, runs: [], nextCursor: null, counts: { compliant: 0, incomplete: 0, violation: 0 } };
   try {
     const { cursor, ...filter } = runFilterOf(query);
-    const page = queries.listRuns({ ...filter, ...(cursor !== undefined ? { cursor } : {}), limit: PAGE_SIZE });
+    const page = listRuns(queries, { ...filter, ...(cursor !== undefined ? { cursor } : {}), limit: PAGE_SIZE });
     return { query, runs: page.runs, nextCursor: page.next_cursor, counts: queries.countByStatus(filter) };
   } catch (err) {
     if (err instanceof ApiError) return { ...empty, error: err.message.replace(/^querystring\//, '') };
@@ -163,15 +165,15 @@ function runsView(queries: RunQueries, raw: Record<string, string>): RunsView {
 
 function runView(deps: ConsoleDeps, runId: string, revision: number | undefined): SafeHtml | undefined {
   const queries = deps.queries();
-  const run = queries.getRun(runId, revision);
-  if (run === undefined || run.revision === 0) return undefined;
-  const numbers = (run.revisions ?? []).map((r) => r.revision);
-  const records = new Map<number, RunRecord | undefined>(numbers.map((n) => [n, n === run.revision ? run : queries.getRun(runId, n)]));
+  const run = showRun(queries, runId, revision);
+  if (run === undefined || !isJudged(run)) return undefined;
+  const numbers = run.revisions.map((r) => r.revision);
+  const records = new Map(numbers.map((n) => [n, n === run.revision ? run : showRevision(queries, runId, n)]));
   const changes = new Map<number, string[]>();
   for (const n of numbers) {
     const before = records.get(n - 1);
     const after = records.get(n);
-    if (before !== undefined && after !== undefined) changes.set(n, revisionChanges(before as ComparedRevision, after as ComparedRevision));
+    if (before !== undefined && after !== undefined) changes.set(n, revisionChanges(before, after));
   }
   const chain = deps.chain();
   const proofs: RevisionProof[] = chain.revisionRowsOf(runId).map((row) => {
@@ -195,11 +197,7 @@ function runView(deps: ConsoleDeps, runId: string, revision: number | undefined)
         };
   return runPage({
     run,
-    checklist: evidenceChecklist(
-      run as Parameters<typeof evidenceChecklist>[0],
-      deps.profiles,
-      createFieldSource(deps.spans(runId), (run.root_span_id as string | null | undefined) ?? null, deps.fieldKeys),
-    ),
+    checklist: evidenceChecklist(run, deps.profiles, createFieldSource(deps.spans(runId), run.root_span_id, deps.fieldKeys)),
     changes,
     proofs,
     checkpoint,

@@ -1,24 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { ROOT_ID, workflowRun as run, type ChildSpec } from '../../test/support/run-spans.js';
+import { evaluationContext, ROOT_ID, workflowRun as run, type ChildSpec } from '../../test/support/run-spans.js';
 import { evaluateRun } from '../evidence/evaluate.js';
-import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
+import { resolveFieldKeys } from '../evidence/fields.js';
 import { resolveProfiles } from '../evidence/profiles.js';
 import type { RunSpan } from '../evidence/run-input.js';
-import { EvidenceReader, stepView } from '../evidence/steps.js';
-import { RunIdentity } from '../runs/run-identity.js';
+import { stepView } from '../evidence/steps.js';
 import { evidenceChecklist, type ChecklistItem } from './evidence-checklist.js';
 import { createFieldSource } from './field-source.js';
 
 const keys = resolveFieldKeys({});
 const profiles = resolveProfiles({});
-const noHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
 
 /** Judges the spans for real and builds the checklist from the verdict as the console shows it. */
 function checklist(spans: RunSpan[]): Map<string, ChecklistItem> {
-  const verdict = evaluateRun(
-    { runKey: 'run-1', spans },
-    { reader: new EvidenceReader(keys), profiles, identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys)), history: noHistory },
-  );
+  const verdict = evaluateRun({ runKey: 'run-1', spans }, evaluationContext({ profiles }));
   const shown = { ...verdict, steps: verdict.steps.map(stepView) };
   const items = evidenceChecklist(shown, profiles, createFieldSource(spans, verdict.root_span_id, keys));
   return new Map(items.map((i) => [i.requirement, i]));

@@ -1,4 +1,4 @@
-import type { Finding } from '../evidence/findings.js';
+import type { RunRecord } from '../api/run-record.js';
 import type { Profile } from '../evidence/profiles.js';
 import type { Step } from '../evidence/steps.js';
 
@@ -16,13 +16,8 @@ export interface ChecklistItem {
   readonly note?: string;
 }
 
-/** The parts of a shown run (`getRun`) the checklist reads. */
-export interface ChecklistRun {
-  readonly profiles?: readonly string[];
-  readonly evidence?: Readonly<Record<string, string>>;
-  readonly findings?: readonly Finding[];
-  readonly steps?: readonly Step[];
-}
+/** The parts of a shown run the checklist reads. */
+export type ChecklistRun = Pick<RunRecord, 'profiles' | 'evidence' | 'findings' | 'steps'>;
 
 /**
  * The evidence checklist of a judged run: each field, decision and change its profiles require, with
@@ -35,11 +30,11 @@ export function evidenceChecklist(
   /** The span a run-level field's value was read from (see field-source.ts). */
   fieldSource: (field: string, value: string) => string | undefined = () => undefined,
 ): ChecklistItem[] {
-  const applied = (run.profiles ?? []).flatMap((name) => profiles.get(name) ?? []);
-  const evidence = run.evidence ?? {};
-  const findings = run.findings ?? [];
+  const applied = run.profiles.flatMap((name) => profiles.get(name) ?? []);
+  const evidence: Readonly<Record<string, string | undefined>> = run.evidence;
+  const { findings } = run;
   // Run-level evidence is read root first, then the other spans in history order (evaluate.ts).
-  const steps = [...(run.steps ?? [])].sort((a, b) => Number(b.root === true) - Number(a.root === true));
+  const steps = [...run.steps].sort((a, b) => Number(b.root === true) - Number(a.root === true));
   const finding = (code: string, field?: string, spanId?: string) =>
     findings.find((f) => f.code === code && (field === undefined || f.field === field) && (spanId === undefined || f.span_id === spanId));
   const provingSpan = (field: string, value: string) =>

@@ -1,6 +1,5 @@
-import type { Finding } from '../evidence/findings.js';
+import type { RunRecord } from '../api/run-record.js';
 import type { Step } from '../evidence/steps.js';
-import type { RunRecord } from '../store/run-queries.js';
 import type { ChecklistItem } from './evidence-checklist.js';
 import { html, type SafeHtml } from './html.js';
 import { runHref, severityBadge, statusBadge, time } from './layout.js';
@@ -40,15 +39,15 @@ const STATE_MARK: Record<ChecklistItem['state'], string> = { present: '✓ prese
 
 export function runPage(view: RunView): SafeHtml {
   const { run } = view;
-  const steps = ((run.steps as Step[] | undefined) ?? []).slice().sort(byStart);
-  const findings = (run.findings as Finding[] | undefined) ?? [];
-  const latest = run.revisions?.at(-1)?.revision;
+  const steps = run.steps.slice().sort(byStart);
+  const { findings } = run;
+  const latest = run.revisions.at(-1)?.revision;
   const spanNames = new Map(steps.map((s) => [s.span_id, s.name]));
   const spanLink = (spanId: string | undefined) =>
     spanId === undefined ? html`<span class="muted">—</span>` : html`<a class="id" href="#span-${spanId}">${spanNames.get(spanId) ?? spanId}</a>`;
   return html`
 <p class="crumbs"><a href="/">Runs</a> › run</p>
-<div class="run-head status-${String(run.status ?? 'open')}">
+<div class="run-head status-${run.status}">
   <h1><span class="id">${run.run_id}</span></h1>
   <p class="head-line">${statusBadge(run.status)} <span>outcome <strong>${text(run.outcome)}</strong></span>
     <span>revision <strong>${run.revision}</strong>${latest !== undefined && latest !== run.revision ? html` (latest is <a href="${runHref(run.run_id)}">${latest}</a>)` : ''}</span>
@@ -66,7 +65,7 @@ ${summary(run)}
     )}</tbody></table>`}
 </section>
 <section aria-labelledby="h-checklist">
-  <h2 id="h-checklist">Evidence checklist <span class="muted">(profiles: ${((run.profiles as string[] | undefined) ?? []).join(', ')})</span></h2>
+  <h2 id="h-checklist">Evidence checklist <span class="muted">(profiles: ${run.profiles.join(', ')})</span></h2>
   <table class="checklist">
     <thead><tr><th scope="col">Requirement</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">Value</th><th scope="col">Proving span</th><th scope="col">Note</th></tr></thead>
     <tbody>${view.checklist.map(
@@ -80,8 +79,7 @@ ${integrity(view)}`;
 }
 
 function summary(run: RunRecord): SafeHtml {
-  const actor = (run.actor ?? {}) as { id?: string | null; type?: string | null; authn?: string | null; reported_id?: string; registered?: boolean; owner?: string; team?: string; tier?: string };
-  const trigger = (run.trigger ?? {}) as { kind?: string | null; event?: string | null };
+  const { actor, trigger } = run;
   const registered = actor.registered === undefined ? 'no inventory loaded' : actor.registered ? 'registered' : 'not in the inventory';
   const row = (label: string, value: unknown) => html`<div><dt>${label}</dt><dd>${typeof value === 'object' && value !== null ? value as SafeHtml : text(value)}</dd></div>`;
   return html`<section aria-labelledby="h-summary" class="facts">
@@ -142,7 +140,7 @@ function waterfall(steps: readonly Step[]): SafeHtml {
 }
 
 function revisions(view: RunView): SafeHtml {
-  const list = view.run.revisions ?? [];
+  const list = view.run.revisions;
   return html`<section aria-labelledby="h-revisions">
   <h2 id="h-revisions">Revisions <span class="muted">(${list.length})</span></h2>
   <table class="revisions">

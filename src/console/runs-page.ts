@@ -1,13 +1,14 @@
 import { RUN_STATUSES, type RunsQuery } from '../api/run-filter.js';
+import type { RunSummary } from '../api/run-record.js';
 import { FINDING_CODES } from '../evidence/findings.js';
-import type { RunRecord, StatusCounts } from '../store/run-queries.js';
+import type { StatusCounts } from '../store/run-queries.js';
 import { html, type SafeHtml } from './html.js';
 import { runHref, statusBadge, time } from './layout.js';
 
 
 export interface RunsView {
   readonly query: RunsQuery;
-  readonly runs: readonly RunRecord[];
+  readonly runs: readonly RunSummary[];
   readonly nextCursor: string | null;
   readonly counts: StatusCounts;
   /** Set when the filters could not be applied; the form is shown with the message. */
@@ -74,17 +75,15 @@ function filterForm(query: RunsQuery): SafeHtml {
 </form>`;
 }
 
-function runRow(run: RunRecord): SafeHtml {
-  const findings = (run.findings as Array<{ code: string; severity: string }> | undefined) ?? [];
-  const actor = run.actor as { id?: string | null } | undefined;
-  const codes = [...new Set(findings.map((f) => f.code))];
-  return html`<tr class="run status-${String(run.status ?? 'open')}">
+function runRow(run: RunSummary): SafeHtml {
+  const codes = [...new Set(run.findings.map((f) => f.code))];
+  return html`<tr class="run status-${run.status}">
     <td class="when">${time(run.started_at)}</td>
     <td>${statusBadge(run.status)}</td>
     <td class="id run-id"><a href="${runHref(run.run_id)}">${run.run_id}</a></td>
     <td>${text(run.workflow)}</td>
     <td>${text(run.kind)}</td>
-    <td class="id">${text(actor?.id)}</td>
+    <td class="id">${text(run.actor.id)}</td>
     <td>${text(run.outcome)}</td>
     <td>${codes.length === 0 ? html`<span class="muted">none</span>` : html`<ul class="codes">${codes.map((c) => html`<li><code>${c}</code></li>`)}</ul>`}</td>
     <td class="num">${run.revision}</td>

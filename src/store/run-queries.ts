@@ -1,4 +1,3 @@
-import { stepsOfRecord } from '../evidence/step-record.js';
 import type { Database } from './database.js';
 
 export interface RunFilter {
@@ -16,8 +15,10 @@ export interface RunFilter {
   readonly cursor?: string;
 }
 
-export interface RunPage {
-  readonly runs: RunRecord[];
+/** A page of runs as stored: what the record's readers parse (see api/run-record.ts). */
+export interface SummaryPage {
+  /** Each run's latest record as JSON text, without steps, evidence, redactions and claims, with its `state` added. */
+  readonly summaries: string[];
   /** Pass as `cursor` to get the next page; null on the last page. */
   readonly next_cursor: string | null;
 }
@@ -28,21 +29,22 @@ export interface StatusCounts {
   violation: number;
 }
 
-export interface RevisionSummary {
+/** A run's row in the runs index. */
+export interface RunRow {
+  readonly state: 'open' | 'evaluated';
+  /** The latest sealed revision; 0 before the first. */
   readonly revision: number;
-  readonly evaluated_at: string;
+  readonly span_count: number;
+}
+
+/** One sealed revision's row, as the index keeps it beside the record. */
+export interface RevisionRow {
+  readonly revision: number;
+  readonly evaluated_ns: number;
   readonly reason: string;
   readonly status: string;
   readonly outcome: string;
 }
-
-/** A run as the CLI and API return it: the latest revision's record, plus its history and state. */
-export type RunRecord = Record<string, unknown> & {
-  run_id: string;
-  revision: number;
-  state: 'open' | 'evaluated';
-  revisions?: RevisionSummary[];
-};
 
 const MAX_LIMIT = 1000;
 /** started_ns is a signed 64-bit integer in SQLite (1677-09-21 .. 2262-04-11). */
@@ -71,11 +73,14 @@ function decodeCursor(cursor: string): { startedNs: bigint; runKey: string } {
   }
 }
 
-/** Read-only queries over run history; the CLI and the HTTP API both go through here. */
+/**
+ * Read-only queries over run history, SQL only: rows and record texts as stored. Parsing them into
+ * run records is api/run-record.ts's, which the API, CLI and console share.
+ */
 export class RunQueries {
   constructor(private readonly db: Database) {}
 
-  listRuns(filter: RunFilter = {}): RunPage {
+  listRuns(filter: RunFilter = {}): SummaryPage {
     const { from, where, params, walked } = this.selection(filter);
     const order = `${walked}.started_ns DESC, ${walked}.run_key DESC`;
     if (filter.cursor !== undefined) {
@@ -89,7 +94,7 @@ export class RunQueries {
     const rows = this.db
       .prepare(
         // The list view leaves out steps, evidence, redactions and claims; SQLite drops them so only
-        // the small summary is parsed here.
+        // the small summary is parsed.
         `SELECT r.started_ns, r.run_key,
                 json_set(json_remove(v.record, '$.steps', '$.evidence', '$.redactions', '$.claims'), '$.state', r.state) AS summary
          FROM ${from}
@@ -102,8 +107,7 @@ export class RunQueries {
       .all(params) as Array<{ started_ns: bigint; run_key: string; summary: string }>;
     const page = rows.slice(0, limit);
     const last = page.at(-1);
-    const runs = page.map((row) => JSON.parse(row.summary) as RunRecord);
-    return { runs, next_cursor: rows.length > limit && last ? encodeCursor(last.started_ns, last.run_key) : null };
+    return { summaries: page.map((row) => row.summary), next_cursor: rows.length > limit && last ? encodeCursor(last.started_ns, last.run_key) : null };
   }
 
   /** How many runs the filter selects, by status, ignoring its status, cursor and limit (the console's counts). */
@@ -161,33 +165,15 @@ export class RunQueries {
       | undefined) ?? undefined;
   }
 
-  /** The run's latest revision (or the given one) with its revision history; undefined if unknown. */
-  getRun(runKey: string, revision?: number): RunRecord | undefined {
-    const run = this.db.prepare('SELECT state, revision, span_count FROM runs WHERE run_key = ?').get(runKey) as
-      | { state: 'open' | 'evaluated'; revision: number; span_count: number }
-      | undefined;
-    if (run === undefined) return undefined;
-    const revisions = this.db
-      .prepare(
-        `SELECT revision, evaluated_ns, reason, status, outcome FROM run_revisions WHERE run_key = ? ORDER BY revision`,
-      )
-      .all(runKey) as Array<{ revision: number; evaluated_ns: number; reason: string; status: string; outcome: string }>;
-    const history = revisions.map((r) => ({
-      revision: r.revision,
-      evaluated_at: new Date(Math.floor(r.evaluated_ns / 1e6)).toISOString(),
-      reason: r.reason,
-      status: r.status,
-      outcome: r.outcome,
-    }));
-    const wanted = revision ?? run.revision;
-    if (wanted === 0) return { run_id: runKey, revision: 0, state: run.state, span_count: run.span_count, revisions: history };
-    const row = this.db.prepare('SELECT record FROM run_revisions WHERE run_key = ? AND revision = ?').get(runKey, wanted) as
-      | { record: string }
-      | undefined;
-    if (row === undefined) return undefined;
-    const { claims, ...record } = JSON.parse(row.record) as RunRecord;
-    // Compact stored steps are shown in full; the key keeps its place in the record.
-    if (record.steps !== undefined) record.steps = stepsOfRecord(record);
-    return { ...record, state: run.state, revisions: history };
+  /** The run's index row; undefined if unknown. */
+  runRow(runKey: string): RunRow | undefined {
+    return this.db.prepare('SELECT state, revision, span_count FROM runs WHERE run_key = ?').get(runKey) as RunRow | undefined;
+  }
+
+  /** The rows of the run's sealed revisions, oldest first. */
+  revisionRows(runKey: string): RevisionRow[] {
+    return this.db
+      .prepare('SELECT revision, evaluated_ns, reason, status, outcome FROM run_revisions WHERE run_key = ? ORDER BY revision')
+      .all(runKey) as RevisionRow[];
   }
 }

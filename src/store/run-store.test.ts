@@ -1,5 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { showRevision, showRun } from '../api/run-record.js';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
 import { evaluateRun } from '../evidence/evaluate.js';
 import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
@@ -79,7 +80,7 @@ describe('RunStore revisions', () => {
     const saved = inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'settled', START + 1n, 1), START, 0, renumbered));
     expect(saved).toEqual({ revision: 1, state: 'evaluated' });
 
-    const shown = new RunQueries(f.db).getRun('run-1')!;
+    const shown = showRevision(new RunQueries(f.db), 'run-1', 1)!;
     expect(shown.steps).toEqual(verdict.steps.map(stepView));
     expect(shown.steps).toMatchObject([
       { span_id: root, parent_span_id: null, root: true, started_at: '2026-11-27T07:04:36.139Z', duration_ms: 2.5, status: 'unset' },
@@ -103,7 +104,7 @@ describe('RunStore revisions', () => {
     expect(inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'settled', START + 10n, 1), START + 5n, 0, renumbered))).toEqual({ revision: 1, state: 'evaluated' });
     expect(inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'amended', START + 20n, 2), START, 0, renumbered))).toEqual({ revision: 2, state: 'open' });
     expect(store.runState('run-2')).toMatchObject({ state: 'open', revision: 2 });
-    expect(new RunQueries(f.db).getRun('run-2')?.revisions?.map((r) => r.revision)).toEqual([1, 2]);
+    expect(new RunQueries(f.db).revisionRows('run-2').map((r) => r.revision)).toEqual([1, 2]);
   });
 
   it('serialises again when the revision prepared ahead is not the one the index hands out', () => {

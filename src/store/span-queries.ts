@@ -1,8 +1,7 @@
-import type { TraceDirectory } from '../processors/filter/filter.js';
 import type { Database } from './database.js';
 
-/** Reads over committed spans that intake stages need. */
-export class SpanDirectory implements TraceDirectory {
+/** Reads over committed spans that intake stages need (the filter's TraceDirectory, by shape). */
+export class SpanDirectory {
   private readonly runOfTrace;
   private readonly runOfSpan;
 

@@ -1,7 +1,7 @@
 import type { Attributes } from '../../src/otlp/attributes.js';
 import { resolveFieldKeys, runIdentityKeys } from '../../src/evidence/fields.js';
 import { resolveProfiles, type Profile } from '../../src/evidence/profiles.js';
-import { readRunFacts, type Enrichment, type RunFacts } from '../../src/evidence/run-facts.js';
+import { readRunFacts, type Enrichment, type EvaluationContext, type RunFacts } from '../../src/evidence/run-facts.js';
 import type { RunHistory, RunSpan } from '../../src/evidence/run-input.js';
 import { EvidenceReader } from '../../src/evidence/steps.js';
 import { RunIdentity } from '../../src/runs/run-identity.js';
@@ -70,19 +70,24 @@ export const GRANT_EXPIRES_AT = '2025-11-24T20:00:00Z';
 const FIELD_KEYS = resolveFieldKeys({});
 const NO_HISTORY: RunHistory = { runWithTrigger: () => undefined, runWithDecision: () => undefined, lastDefinition: () => undefined };
 
-/** The facts the checks read, for spans built here (default keys and built-in profiles unless given). */
-export function factsOf(
-  spans: readonly RunSpan[],
-  options: { profiles?: ReadonlyMap<string, Profile>; history?: RunHistory; enrichment?: Enrichment } = {},
-): RunFacts {
-  return readRunFacts(
-    { runKey: 'run-1', spans },
-    {
-      reader: new EvidenceReader(FIELD_KEYS),
-      profiles: options.profiles ?? resolveProfiles({}),
-      identity: new RunIdentity(FIELD_KEYS['run.id'], runIdentityKeys(FIELD_KEYS)),
-      history: options.history ?? NO_HISTORY,
-      ...(options.enrichment !== undefined ? { enrichment: options.enrichment } : {}),
-    },
-  );
+export interface ContextOptions {
+  readonly profiles?: ReadonlyMap<string, Profile>;
+  readonly history?: RunHistory;
+  readonly enrichment?: Enrichment;
+}
+
+/** What judging reads besides the spans: default keys, built-in profiles and no history unless given. */
+export function evaluationContext(options: ContextOptions = {}): EvaluationContext {
+  return {
+    reader: new EvidenceReader(FIELD_KEYS),
+    profiles: options.profiles ?? resolveProfiles({}),
+    identity: new RunIdentity(FIELD_KEYS['run.id'], runIdentityKeys(FIELD_KEYS)),
+    history: options.history ?? NO_HISTORY,
+    ...(options.enrichment !== undefined ? { enrichment: options.enrichment } : {}),
+  };
+}
+
+/** The facts the checks read, for spans built here. */
+export function factsOf(spans: readonly RunSpan[], options: ContextOptions = {}): RunFacts {
+  return readRunFacts({ runKey: 'run-1', spans }, evaluationContext(options));
 }
