@@ -1,6 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { showRevision, showRun } from '../api/run-record.js';
+import { showRevision } from '../api/run-record.js';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
 import { evaluateRun } from '../evidence/evaluate.js';
 import { resolveFieldKeys, runIdentityKeys } from '../evidence/fields.js';
