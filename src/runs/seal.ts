@@ -16,7 +16,6 @@ export type EvaluationReason = 'settled' | 'max_open' | 'capped' | 'amended';
  */
 export interface PreparedRevision extends RevisionRows {
   readonly reason: EvaluationReason;
-  readonly chainPayload: RevisionPayload;
 }
 
 /**
@@ -54,7 +53,6 @@ export function sealRevision(input: RunInput, verdict: RunVerdict, reason: Evalu
     reason,
     evaluatedNs,
     record,
-    chainPayload,
     chainPayloadJson: revisionPayloadJson(chainPayload),
     summary: {
       workflow: verdict.workflow,
@@ -81,6 +79,7 @@ export function renumbered(prepared: PreparedRevision, revision: number): Prepar
   const head = (n: number) => `{"run_id":${JSON.stringify(prepared.runKey)},"revision":${n}`;
   if (!prepared.record.startsWith(head(prepared.revision))) throw new Error(`the record of run ${prepared.runKey} does not begin with its run id and revision`);
   const record = head(revision) + prepared.record.slice(head(prepared.revision).length);
-  const chainPayload = { ...prepared.chainPayload, revision, record_sha256: recordDigest(record) };
-  return { ...prepared, revision, record, chainPayload, chainPayloadJson: revisionPayloadJson(chainPayload) };
+  // Parsed again only here (rarely): the payload travels to the store writer as its JSON alone.
+  const chainPayload: RevisionPayload = { ...(JSON.parse(prepared.chainPayloadJson) as RevisionPayload), revision, record_sha256: recordDigest(record) };
+  return { ...prepared, revision, record, chainPayloadJson: revisionPayloadJson(chainPayload) };
 }
