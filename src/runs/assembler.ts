@@ -4,7 +4,7 @@ import type { RunHistory, RunInput, RunSpan } from '../evidence/run-input.js';
 import { TickHistory } from './tick-history.js';
 import type { Component } from '../pipeline/component.js';
 import type { RunState, RunStore, SavedRevision } from '../store/run-store.js';
-import type { RevisionBatch, RevisionSink } from './history-writer.js';
+import type { JudgedRevision, RevisionBatch, RevisionSink, UnchangedRun } from './history-writer.js';
 import type { RunLoader } from './run-loader.js';
 import type { RunsConfig } from './config.js';
 import { sealRevision, type EvaluationReason, type PreparedRevision } from './seal.js';
@@ -175,15 +175,16 @@ export class RunAssembler implements Component {
     due.sort((a, b) => (a.run.firstNs < b.run.firstNs ? -1 : a.run.firstNs > b.run.firstNs ? 1 : 0));
 
     const started = performance.now();
+    const judged: JudgedRevision[] = [];
+    const unchanged: UnchangedRun[] = [];
     const pass: JudgedPass = {
       history: new TickHistory(this.store, this.inFlight?.history),
-      batch: { judged: [], unchanged: [] },
+      batch: { judged, unchanged },
       runKeys: new Set(),
       remaining: due.length,
       newDuplicates: 0,
       dropped: 0,
     };
-    const { judged, unchanged } = pass.batch as { judged: Array<RevisionBatch['judged'][number]>; unchanged: Array<RevisionBatch['unchanged'][number]> };
     // All of the pass's reads see one snapshot (see RunStore.snapshot); spans committed meanwhile
     // move last_received_ns past the loaded one, so the save leaves their run open.
     this.store.snapshot(() => {

@@ -10,11 +10,24 @@ import type { WriterTurn } from '../store/writer-turn.js';
 import { RUNLEDGER_VERSION } from '../version.js';
 import { renumbered, type PreparedRevision } from './seal.js';
 
+/** A judged run's revision, with what the save checks and counts: the last span time loaded, copies of spans. */
+export interface JudgedRevision {
+  readonly prepared: PreparedRevision;
+  readonly loadedLastNs: bigint;
+  readonly duplicates: number;
+}
+
+/** A run that got only copies of spans its last revision was judged on: closed without a revision. */
+export interface UnchangedRun {
+  readonly runKey: string;
+  readonly loadedLastNs: bigint;
+  readonly duplicates: number;
+}
+
 /** A judging pass's revisions, as the judging thread hands them to the writer. */
 export interface RevisionBatch {
-  readonly judged: ReadonlyArray<{ readonly prepared: PreparedRevision; readonly loadedLastNs: bigint; readonly duplicates: number }>;
-  /** Runs that got only copies of spans their last revision was judged on: closed without a revision. */
-  readonly unchanged: ReadonlyArray<{ readonly runKey: string; readonly loadedLastNs: bigint; readonly duplicates: number }>;
+  readonly judged: readonly JudgedRevision[];
+  readonly unchanged: readonly UnchangedRun[];
 }
 
 /** What saving a batch wrote, in the batch's order. */
