@@ -91,7 +91,7 @@ export class Runledger implements Component {
     const writerTurn = new WriterTurn();
     this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }), writerTurn);
     // The intake writer applies migrations: it starts before the history worker and readers connect.
-    this.intake = new IntakeClient(config, { next: this.history, logger: logger.child({ component: 'store/intake' }), writerTurn });
+    this.intake = new IntakeClient(config, { runs: this.history, logger: logger.child({ component: 'store/intake' }), writerTurn });
     await this.intake.start();
     logger.info({ path: config.storage.sqlite.path, synchronous: config.storage.sqlite.synchronous }, 'store opened');
     const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);
