@@ -16,6 +16,7 @@
  * Options: --seconds S (15)  --warmup S (2)  --inflight N (8)  --synchronous full|normal (full)
  *          --pool N (64)  --seed N (1)  --servers runledger,naive[,forwarding]  --transport grpc|http (grpc)  --dir DIR (os tmpdir)
  *          --cpu-prof (profile the servers with node --cpu-prof and summarise)
+ *          --memory (runledger's memory at its peak RSS by thread and kind, from memory-probe.cts)
  *          --timeline (per second: acks and slowest ack; with --cpu-prof, main-thread time by stage)
  *          --set KEY=VALUE (runledger config override, repeatable, e.g. --set runs.settle_ms=600000)
  *          --rounds N (1; alternates the servers each round and reports medians)
@@ -45,6 +46,8 @@ import {
 import { check, errorsText, machineJson, machineLine, noiseWarning, num, parseOverrides, positive, synchronousOption, table, warmupSeconds } from './report.js';
 import type { GeneratorMessage } from './load-generator.js';
 import { LOAD_OPTIONS, type GeneratorReady, type GeneratorResult } from './otlp-client.js';
+import { formatMemoryReport, readMemoryReport } from './memory-report.js';
+import type { MemoryProbeReport } from './memory-probe.cjs';
 import { formatProfileSummary, formatStagesBySecond, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 
 type Target = 'runledger' | 'runledger-http' | 'naive' | 'forwarding';
@@ -73,6 +76,7 @@ interface Settings {
   readonly servers: readonly Target[];
   readonly dir: string;
   readonly cpuProf: boolean;
+  readonly memory: boolean;
   readonly keep: boolean;
   readonly json: boolean;
   readonly timeline: boolean;
@@ -101,6 +105,8 @@ interface TargetResult {
   readonly forwardedSpans: number | null;
   readonly dbBytes: number;
   readonly profile?: { readonly file: string; readonly summary: ProfileSummary; readonly bySecond?: string };
+  /** With --memory (runledger targets): where its memory was at peak RSS. */
+  readonly memory?: MemoryProbeReport;
 }
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
@@ -114,6 +120,7 @@ function parseSettings(): Settings {
       servers: { type: 'string', default: 'runledger,naive' },
       dir: { type: 'string', default: tmpdir() },
       'cpu-prof': { type: 'boolean', default: false },
+      memory: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       timeline: { type: 'boolean', default: false },
@@ -138,6 +145,7 @@ function parseSettings(): Settings {
     servers: servers as Target[],
     dir: values.dir,
     cpuProf: values['cpu-prof'],
+    memory: values.memory,
     keep: values.keep,
     json: values.json,
     timeline: values.timeline,
@@ -150,6 +158,8 @@ function parseSettings(): Settings {
 
 interface TargetServer {
   readonly pid: number;
+  /** With --memory: the file memory-probe.cts writes when the server exits. */
+  readonly memoryFile?: string;
   readonly port: number;
   readonly dbPath: string;
   stop(): Promise<void>;
@@ -170,13 +180,23 @@ async function startTarget(target: Target, dir: string, settings: Settings, prof
           })
         : undefined;
     const config = sink === undefined ? {} : { exporters: { otlp: { endpoint: `127.0.0.1:${sink.value}`, tls: { insecure: true } } } };
-    const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, ...(profDir === undefined ? {} : { profDir }), onSpawn: track, ...timeouts });
+    const memoryFile = settings.memory ? join(dir, 'memory.json') : undefined;
+    const server = await startServer({
+      dir,
+      synchronous: settings.synchronous,
+      config,
+      overrides: settings.overrides,
+      ...(profDir === undefined ? {} : { profDir }),
+      ...(memoryFile === undefined ? {} : { memoryFile }),
+      onSpawn: track,
+      ...timeouts,
+    });
     const stop = async () => {
       await server.stop();
       await sink?.stop();
     };
     const port = target === 'runledger-http' ? server.otlpHttpPort : server.grpcPort;
-    return { pid: server.pid, port, dbPath: server.dbPath, stop };
+    return { pid: server.pid, port, dbPath: server.dbPath, stop, ...(memoryFile === undefined ? {} : { memoryFile }) };
   }
   const dbPath = join(dir, `${target}.db`);
   const naive = await spawnListening({
@@ -313,6 +333,8 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
   }
   const { stored, pending, forwarded } = storedCounts(target, server.dbPath);
   const dbBytes = fileBytes(server.dbPath) + fileBytes(`${server.dbPath}-wal`);
+  const memory = server.memoryFile === undefined ? undefined : readMemoryReport(server.memoryFile);
+  if (server.memoryFile !== undefined && memory === undefined) log(`${target}: the memory probe wrote no report`);
   if (!settings.keep) rmSync(dir, { recursive: true, force: true });
 
   let profile: TargetResult['profile'];
@@ -347,6 +369,7 @@ async function runTarget(target: Target, round: number, settings: Settings, prof
     forwardedSpans: forwarded,
     dbBytes,
     ...(profile === undefined ? {} : { profile }),
+    ...(memory === undefined ? {} : { memory }),
   };
 }
 
@@ -486,6 +509,9 @@ function report(settings: Settings, results: readonly TargetResult[]): string {
       lines.push(`${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''} per second (k spans acknowledged / slowest ack ms):`);
       lines.push(`  ${r.generator.timeline.map((b) => `${(b.spans / 1000).toFixed(1)}k/${b.maxMs.toFixed(0)}`).join('  ')}`);
     }
+  }
+  for (const r of results) {
+    if (r.memory !== undefined) lines.push('', ...formatMemoryReport(`${r.server}${settings.rounds > 1 ? ` #${r.round}` : ''}`, r.memory));
   }
   for (const r of results) {
     if (r.profile !== undefined) {

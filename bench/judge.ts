@@ -71,7 +71,7 @@ const bytesWritten = (): number | undefined => {
 // As runledger judges: the history on this thread, the saves on the store writer's thread.
 const logger = pino({ level: 'warn' });
 const channel = new MessageChannel();
-const storeWriter = new IntakeClient(config, { next: undefined, logger, writerTurn: new WriterTurn(), historyPort: channel.port2 });
+const storeWriter = new IntakeClient(config, { runs: undefined, logger, writerTurn: new WriterTurn(), historyPort: channel.port2 });
 await storeWriter.start();
 const writer = writerOverPort(channel.port1, events);
 const history = new RunHistory(config, events, logger, writer);

@@ -22,6 +22,7 @@
  *          --open-rate SPANS/S (10000)  --drain-timeout S (30)  --identities N (10000)
  *          --set KEY=VALUE (config override for every scenario, repeatable)
  *          --cpu-prof (profile the servers, main thread and history worker)  --dir DIR  --keep  --json
+ *          --memory (D: the server's memory at its peak RSS by thread and kind, from memory-probe.cts)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -30,6 +31,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
+import { formatMemoryReport, readMemoryReport } from './memory-report.js';
+import type { MemoryProbeReport } from './memory-probe.cjs';
 import { formatProfileSummary, readProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 import { LOAD_OPTIONS } from './otlp-client.js';
 import { check, errorsText, machineJson, machineLine, noiseWarning, num, parseOverrides, positive, synchronousOption, table, warmupSeconds } from './report.js';
@@ -57,6 +60,8 @@ const GENERATOR = fileURLToPath(new URL('./runs-generator.js', import.meta.url))
 /** Targets from the issues; printed, never asserted. */
 const TARGET_EVALUATION_COST = 0.25;
 const TARGET_ENRICHMENT_COST = 0.1;
+/** Peak RSS of D with its open runs (issue 16). */
+const TARGET_OPEN_RUNS_RSS_MB = 250;
 
 /** Large enough that nothing is judged during a benchmark (1 h). */
 const NEVER_MS = 3_600_000;
@@ -81,6 +86,7 @@ interface Settings {
   readonly sustainedRate: number | undefined;
   readonly overrides: ReadonlyArray<readonly [path: string, value: unknown]>;
   readonly cpuProf: boolean;
+  readonly memory: boolean;
   readonly dir: string;
   readonly keep: boolean;
   readonly json: boolean;
@@ -104,6 +110,7 @@ function parseSettings(): Settings {
       identities: { type: 'string', default: '10000' },
       set: { type: 'string', multiple: true, default: [] },
       'cpu-prof': { type: 'boolean', default: false },
+      memory: { type: 'boolean', default: false },
       dir: { type: 'string', default: tmpdir() },
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -132,6 +139,7 @@ function parseSettings(): Settings {
     sustainedRate,
     overrides: parseOverrides(values.set),
     cpuProf: values['cpu-prof'],
+    memory: values.memory,
     dir: values.dir,
     keep: values.keep,
     json: values.json,
@@ -565,6 +573,8 @@ interface OpenRunsResult {
   readonly capped: number;
   readonly peakRssMb: number;
   readonly store: StoreFigures;
+  /** With --memory: where the server's memory was at its peak RSS. */
+  readonly memory?: MemoryProbeReport;
 }
 
 async function memoryPoint(server: RunningServer, runsSent: number, expectOpen: number, timeoutMs: number): Promise<MemoryPoint> {
@@ -590,7 +600,8 @@ async function runOpenRuns(settings: Settings): Promise<OpenRunsResult> {
   // Roots never come and max_open_ms is an hour: every run stays open. max_open_runs keeps its default.
   const config = { runs: { max_open_ms: NEVER_MS } };
   log(`D ${TITLES.D}: starting server (${dir})`);
-  const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, onSpawn: track });
+  const memoryFile = settings.memory ? join(dir, 'memory.json') : undefined;
+  const server = await startServer({ dir, synchronous: settings.synchronous, config, overrides: settings.overrides, ...(memoryFile === undefined ? {} : { memoryFile }), onSpawn: track });
   try {
     await sleep(1000);
     const baseline = await memoryPoint(server, 0, 0, 1000);
@@ -643,6 +654,8 @@ async function runOpenRuns(settings: Settings): Promise<OpenRunsResult> {
     const hwmKb = procStatus(server.pid).hwmKb;
     await server.stop();
     const store = storeFigures(server.dbPath);
+    const memory = memoryFile === undefined ? undefined : readMemoryReport(memoryFile);
+    if (memoryFile !== undefined && memory === undefined) log('D: the memory probe wrote no report');
     return {
       scenario: 'D',
       title: TITLES.D,
@@ -656,6 +669,7 @@ async function runOpenRuns(settings: Settings): Promise<OpenRunsResult> {
       capped: orZero(last.sum('runledger_runs_capped_total')),
       peakRssMb: Math.max(hwmKb, rss.peakKb()) / 1024,
       store,
+      ...(memory === undefined ? {} : { memory }),
     };
   } finally {
     await server.stop();
@@ -764,6 +778,7 @@ function report(settings: Settings, timed: readonly TimedResult[], open: OpenRun
           `idle with ${num(large.openRuns)} open runs: server CPU ${num(open.idleCpuPct)}% of one core (busiest non-main thread ${num(open.idleWorkerPct)}%); capped ${num(open.capped)}; store: ${num(open.store.runs)} runs, ${num(open.store.openRuns)} open`,
       );
     }
+    if (open.memory !== undefined) lines.push(...formatMemoryReport('D', open.memory));
   }
 
   lines.push(...noiseWarning(timed.map((r) => [r.scenario, r.cpu.otherPct])));
@@ -801,7 +816,10 @@ function report(settings: Settings, timed: readonly TimedResult[], open: OpenRun
   }
   if (open !== undefined) {
     const large = open.points[open.points.length - 1];
-    lines.push(`  memory bounded with ${num(settings.openRuns)} open runs: RSS ${num(large?.rssMb ?? NaN, 1)} MB with ${num(large?.openRuns ?? NaN)} open (see growth per open run above)`);
+    lines.push(
+      `  D peak RSS ≤ ${TARGET_OPEN_RUNS_RSS_MB} MB with ${num(settings.openRuns)} open runs: ${check(open.peakRssMb <= TARGET_OPEN_RUNS_RSS_MB && (large?.openRuns ?? 0) >= settings.openRuns)} ` +
+        `(peak ${num(open.peakRssMb, 1)} MB; RSS ${num(large?.rssMb ?? NaN, 1)} MB with ${num(large?.openRuns ?? NaN)} open, see growth per open run above)`,
+    );
   }
 
   for (const r of timed) {

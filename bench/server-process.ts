@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 
 /** The server's entry point as it ships, dist/main.js (from dist-bench/bench/). */
 export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+const MEMORY_PROBE = fileURLToPath(new URL('./memory-probe.cjs', import.meta.url));
 
 // ---------------------------------------------------------------- /proc sampling (Linux)
 
@@ -173,6 +174,8 @@ export interface ServerOptions {
   readonly overrides?: ReadonlyArray<readonly [path: string, value: unknown]>;
   /** Directory for `node --cpu-prof` (main thread and worker threads each write a profile there). */
   readonly profDir?: string;
+  /** Where memory-probe.cts writes the server's memory at its peak (JSON), when given. */
+  readonly memoryFile?: string;
   readonly onExit?: (child: ChildProcess) => void;
   /** Called as soon as the process is spawned (e.g. to track it for killing). */
   readonly onSpawn?: (child: ChildProcess) => void;
@@ -204,10 +207,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let httpPort: number | undefined;
   let grpcPort: number | undefined;
   const listening = await spawnListening({
-    args: [...profArgs(options.profDir), MAIN, 'serve', '--config', configPath],
+    args: [...profArgs(options.profDir), ...(options.memoryFile === undefined ? [] : ['--require', MEMORY_PROBE]), MAIN, 'serve', '--config', configPath],
     cwd: options.dir,
-    // The config file decides: environment overrides of the endpoints or the store would not.
-    env: Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RUNLEDGER_'))),
+    env: {
+      // The config file decides: environment overrides of the endpoints or the store would not.
+      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RUNLEDGER_'))),
+      ...(options.memoryFile === undefined ? {} : { RUNLEDGER_BENCH_MEMORY_FILE: options.memoryFile }),
+    },
     label: 'runledger',
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
     stopTimeoutMs: options.stopTimeoutMs ?? 60_000,

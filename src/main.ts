@@ -16,6 +16,7 @@ import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';
 import { Runledger } from './pipeline/runledger.js';
 import { podIdentityAttributes } from './enrich/pod-identity.js';
+import { limitHeapGrowth } from './pipeline/heap-growth.js';
 
 const program = new Command()
   .name('runledger')
@@ -29,6 +30,7 @@ program
   .action(async (options: { config?: string }) => {
     const config = loadConfig(configPath(options.config, process.env));
     const logger = createLogger(config.telemetry.logs.level);
+    limitHeapGrowth();
     const runledger = new Runledger(config, logger, podIdentityAttributes(process.env));
     let stopping: Promise<void> | undefined;
     const stop = (signal: NodeJS.Signals) => {

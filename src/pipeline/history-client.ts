@@ -5,8 +5,7 @@ import type { FromHistory, ToHistory } from '../runs/history-messages.js';
 import type { HistoryEvents } from '../runs/run-history.js';
 import type { Component } from './component.js';
 import { WorkerLink } from './worker-link.js';
-import type { SpanBatch } from './span-batch.js';
-import type { SpanSink } from './span-sink.js';
+import type { CommittedRuns } from './intake-client.js';
 
 const HISTORY_YOUNG_GENERATION_MB = 8;
 
@@ -14,7 +13,7 @@ const HISTORY_YOUNG_GENERATION_MB = 8;
  * The last stage of the main thread: tells the run-history worker which runs committed spans
  * touched. Judging runs happens there, so it never delays answers to OTLP requests.
  */
-export class HistoryClient implements SpanSink, Component {
+export class HistoryClient implements CommittedRuns, Component {
   private readonly link: WorkerLink<ToHistory, FromHistory>;
 
   constructor(
@@ -47,14 +46,10 @@ export class HistoryClient implements SpanSink, Component {
     return this.link.start((message) => this.dispatch(message));
   }
 
-  consume(batch: SpanBatch): Promise<void> {
-    const runKeys = new Set<string>();
-    for (const s of batch.spans) if (s.runKey !== null) runKeys.add(s.runKey);
-    for (const claim of batch.claims) runKeys.add(claim.runKey);
+  committed(runKeys: readonly string[]): void {
     // The spans are committed: history reads them from the store, so losing this note only delays
     // judging until the next start, which resumes every open run.
-    if (runKeys.size > 0 && this.link.running) this.link.post({ type: 'touched', runKeys: [...runKeys] });
-    return Promise.resolve();
+    if (this.link.running) this.link.post({ type: 'touched', runKeys: [...runKeys] });
   }
 
   shutdown(): Promise<void> {

@@ -12,8 +12,14 @@ import type { SpanSink } from './span-sink.js';
 
 const WRITER_YOUNG_GENERATION_MB = 8;
 
+/** Hears, once spans are committed, which runs they belong to (the run-history worker's client). */
+export interface CommittedRuns {
+  committed(runKeys: readonly string[]): void;
+}
+
 interface InFlight {
-  readonly batch: SpanBatch;
+  /** Not the batch: its decoded spans would live until the commit and be promoted to the old generation. */
+  readonly runKeys: readonly string[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -21,7 +27,7 @@ interface InFlight {
 /**
  * The durable-intake stage of the main thread: hands each batch to the intake writer's thread
  * (writer-worker.ts) and resolves only once the writer says it is committed, so the OTLP
- * answer still follows the commit. Committed batches go on to the next stage.
+ * answer still follows the commit. Then it tells `runs` which runs got spans.
  */
 export class IntakeClient implements SpanSink, Component {
   private readonly link: WorkerLink<ToIntake, FromIntake>;
@@ -32,7 +38,7 @@ export class IntakeClient implements SpanSink, Component {
   constructor(
     config: Readonly<Config>,
     private readonly deps: {
-      readonly next: SpanSink | undefined;
+      readonly runs: CommittedRuns | undefined;
       readonly logger: Logger;
       /** Shared with forwarding, whose cursor writes the store writer lets through. */
       readonly writerTurn: WriterTurn;
@@ -83,8 +89,9 @@ export class IntakeClient implements SpanSink, Component {
     if (!this.link.running) return Promise.reject(unavailable(UNAVAILABLE));
     const id = this.nextId++;
     const rows = toIntakeRows(batch);
+    const runKeys = runKeysOf(batch);
     return new Promise<void>((resolve, reject) => {
-      this.inFlight.set(id, { batch, resolve, reject });
+      this.inFlight.set(id, { runKeys, resolve, reject });
       try {
         this.link.post({ type: 'rows', id, rows }, transferables(rows));
       } catch (err) {
@@ -110,9 +117,8 @@ export class IntakeClient implements SpanSink, Component {
   private committed(id: number): void {
     const entry = this.settle(id);
     if (entry === undefined) return;
-    const { next } = this.deps;
-    if (next === undefined) entry.resolve();
-    else next.consume(entry.batch).then(entry.resolve, entry.reject);
+    if (entry.runKeys.length > 0) this.deps.runs?.committed(entry.runKeys);
+    entry.resolve();
   }
 
   private settle(id: number): InFlight | undefined {
@@ -120,6 +126,14 @@ export class IntakeClient implements SpanSink, Component {
     this.inFlight.delete(id);
     return entry;
   }
+}
+
+/** The runs a batch adds spans to, or binds pending spans to (claims), each once. */
+function runKeysOf(batch: SpanBatch): string[] {
+  const runKeys = new Set<string>();
+  for (const s of batch.spans) if (s.runKey !== null) runKeys.add(s.runKey);
+  for (const claim of batch.claims) runKeys.add(claim.runKey);
+  return [...runKeys];
 }
 
 const UNAVAILABLE = 'storage is unavailable; retry later';

@@ -97,7 +97,7 @@ export class Runledger implements Component {
     this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }), revisions.port1);
     // The store writer applies migrations: it starts before the history worker and readers connect.
     this.intake = new IntakeClient(config, {
-      next: this.history,
+      runs: this.history,
       logger: logger.child({ component: 'store/intake' }),
       writerTurn,
       historyPort: revisions.port2,

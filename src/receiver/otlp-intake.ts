@@ -123,11 +123,14 @@ export class OtlpIntake {
     const errorMessage =
       rejected === 0 ? '' : `${rejected} span(s) rejected: ${[...problems].slice(0, MAX_QUOTED_PROBLEMS).join('; ')}`;
 
+    // Only the count outlives the await: the decoded spans stay unreachable from here while the commit
+    // is awaited, so they die young instead of being promoted to the old generation.
+    const accepted = spans.length;
     try {
       // Inside the try: a stage that throws instead of rejecting is a failure like any other.
       await this.next.consume({ spans, receivedNs, claims: [] });
     } catch (err) {
-      if (spans.length > 0) metrics.spansRejected.inc({ reason: 'storage_unavailable', transport }, spans.length);
+      if (accepted > 0) metrics.spansRejected.inc({ reason: 'storage_unavailable', transport }, accepted);
       return failure(err);
     }
     return { status: 'success', rejectedSpans: rejected, errorMessage };
