@@ -4,9 +4,9 @@
  *
  * DB_DIR is a server directory holding open runs, as `npm run bench:runs -- --scenarios A --keep`
  * leaves it (it prints the path). Its database is copied, then RunHistory (the history worker's code,
- * here on the main thread, saving through the real store writer thread as runledger does) judges every
- * open run, or N of them; prints runs/s, CPU per run (both threads) and the bytes written per run (WAL
- * and its copies back; Linux). Profile with `node --cpu-prof dist-bench/bench/judge.js ...`.
+ * here on the main thread, with its ledger thread saving, as in runledger) judges every open run, or N of
+ * them; prints runs/s, CPU per run (both threads) and the bytes written per run (WAL and its copies
+ * back; Linux). Profile with `node --cpu-prof dist-bench/bench/judge.js ...`.
  *
  * `--compare JUDGED_DIR` then checks that the verdicts equal those of another build: JUDGED_DIR is a
  * directory this bench kept (`--keep`) after judging the same DB_DIR. See compareJudged.
@@ -15,16 +15,12 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MessageChannel } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import pino from 'pino';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { recordDigest, type RevisionPayload } from '../src/integrity/chain-entry.js';
-import { IntakeClient } from '../src/pipeline/intake-client.js';
 import { RunHistory, type HistoryEvents } from '../src/runs/run-history.js';
-import { writerOverPort } from '../src/runs/writer-channel.js';
-import { WriterTurn } from '../src/store/writer-turn.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -68,13 +64,7 @@ const bytesWritten = (): number | undefined => {
   const wchar = existsSync('/proc/self/io') ? /^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8')) : null;
   return wchar === null ? undefined : Number(wchar[1]);
 };
-// As runledger judges: the history on this thread, the saves on the store writer's thread.
-const logger = pino({ level: 'warn' });
-const channel = new MessageChannel();
-const storeWriter = new IntakeClient(config, { runs: undefined, logger, writerTurn: new WriterTurn(), historyPort: channel.port2 });
-await storeWriter.start();
-const writer = writerOverPort(channel.port1, events);
-const history = new RunHistory(config, events, logger, writer);
+const history = new RunHistory(config, events, pino({ level: 'warn' }));
 const written0 = bytesWritten();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -86,8 +76,6 @@ const cpu = process.cpuUsage(cpu0);
 const written1 = bytesWritten();
 const writtenPerRun = written0 === undefined || written1 === undefined ? 'n/a' : `${((written1 - written0) / 1024 / evaluated).toFixed(1)} KiB`;
 await history.shutdown();
-writer.close();
-await storeWriter.shutdown();
 const cpuMs = (cpu.user + cpu.system) / 1000;
 process.stdout.write(
   `judged ${evaluated} runs in ${(wallMs / 1000).toFixed(2)} s: ${Math.round(evaluated / (wallMs / 1000))} runs/s; ` +

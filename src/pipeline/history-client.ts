@@ -1,10 +1,10 @@
-import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { FromHistory, ToHistory } from '../runs/history-messages.js';
 import type { HistoryEvents } from '../runs/run-history.js';
 import type { Component } from './component.js';
 import { WorkerLink } from './worker-link.js';
+import type { WriterTurn } from '../store/writer-turn.js';
 import type { CommittedRuns } from './intake-client.js';
 
 const HISTORY_YOUNG_GENERATION_MB = 8;
@@ -20,15 +20,13 @@ export class HistoryClient implements CommittedRuns, Component {
     config: Readonly<Config>,
     private readonly events: HistoryEvents,
     logger: Logger,
-    /** The history worker's end of the channel to the store writer, which saves what it judges. */
-    writerPort: MessagePort,
+    writerTurn: WriterTurn,
   ) {
     this.link = new WorkerLink(
       'run history worker',
       new URL('../runs/history-worker.js', import.meta.url),
       {
-        workerData: { config, writerPort },
-        transferList: [writerPort],
+        workerData: { config, writerTurn: writerTurn.buffer },
         // V8 grows a thread's young generation to 32 MiB under allocation. Measured under full load: 8 MiB
         // judges as many runs per second as 16 MiB and keeps peak RSS under 300 MB (32 MiB judged more
         // while draining a backlog, but put RSS past 300 MB).

@@ -1,4 +1,3 @@
-import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { RunledgerError } from '../errors.js';
@@ -26,7 +25,7 @@ interface InFlight {
 
 /**
  * The durable-intake stage of the main thread: hands each batch to the intake writer's thread
- * (writer-worker.ts) and resolves only once the writer says it is committed, so the OTLP
+ * (src/store/intake-worker.ts) and resolves only once the writer says it is committed, so the OTLP
  * answer still follows the commit. Then it tells `runs` which runs got spans.
  */
 export class IntakeClient implements SpanSink, Component {
@@ -40,18 +39,15 @@ export class IntakeClient implements SpanSink, Component {
     private readonly deps: {
       readonly runs: CommittedRuns | undefined;
       readonly logger: Logger;
-      /** Shared with forwarding, whose cursor writes the store writer lets through. */
+      /** Shared with run history, whose save transactions intake lets through. */
       readonly writerTurn: WriterTurn;
-      /** The store writer's end of the channel the history worker sends judged revisions on. */
-      readonly historyPort: MessagePort;
     },
   ) {
     this.link = new WorkerLink(
       'intake writer',
-      new URL('./writer-worker.js', import.meta.url),
+      new URL('../store/intake-worker.js', import.meta.url),
       {
-        workerData: { config, writerTurn: deps.writerTurn.buffer, historyPort: deps.historyPort },
-        transferList: [deps.historyPort],
+        workerData: { config, writerTurn: deps.writerTurn.buffer },
         // Each batch it receives is garbage once committed: a small young generation is enough, and
         // V8's default (grown under load to tens of MiB) would count against the process's memory.
         resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },

@@ -1,5 +1,4 @@
 import { statSync } from 'node:fs';
-import { MessageChannel } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { buildEvidenceBundle } from '../api/evidence-bundle.js';
 import type { Config } from '../config/schema.js';
@@ -37,8 +36,7 @@ const HOUSEKEEPING_INTERVAL_MS = 5_000;
 /**
  * The only module that knows the order of stages. Main thread:
  *   receiver (OTLP/gRPC, OTLP/HTTP) → pod identity → filter → intake client → history client
- * Store writer worker (src/pipeline/writer-worker.ts): SQLite inserts, committed before the OTLP answer;
- *   run history's revisions, chain, checkpoints and retention (src/runs/history-writer.ts).
+ * Intake writer worker (src/store/intake-worker.ts): SQLite inserts, committed before the OTLP answer.
  * History worker (src/runs/run-history.ts): run assembler → evaluate (profiles, inventory, catalogue)
  *   → run revision + hash chain + checkpoints + retention.
  * Forwarding worker (src/exporters/otlp/forward-worker.ts), when configured: committed spans and sealed
@@ -90,18 +88,11 @@ export class Runledger implements Component {
   async start(): Promise<void> {
     this.lifecycle.begin();
     const { config, logger, metrics } = this;
-    // The store writer and forwarding (its cursors) write SQLite; they take turns through this flag (see WriterTurn).
+    // The threads that write SQLite (intake, run history's ledger, forwarding) take turns through this flag (see WriterTurn).
     const writerTurn = new WriterTurn();
-    // Judged revisions go from the history worker straight to the store writer, which appends them.
-    const revisions = new MessageChannel();
-    this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }), revisions.port1);
-    // The store writer applies migrations: it starts before the history worker and readers connect.
-    this.intake = new IntakeClient(config, {
-      runs: this.history,
-      logger: logger.child({ component: 'store/intake' }),
-      writerTurn,
-      historyPort: revisions.port2,
-    });
+    this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }), writerTurn);
+    // The intake writer applies migrations: it starts before the history worker and readers connect.
+    this.intake = new IntakeClient(config, { runs: this.history, logger: logger.child({ component: 'store/intake' }), writerTurn });
     await this.intake.start();
     logger.info({ path: config.storage.sqlite.path, synchronous: config.storage.sqlite.synchronous }, 'store opened');
     const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, type ChainFixture } from '../../test/support/chain-fixture.js';
 import { evaluateRun } from '../evidence/evaluate.js';
 import { awaitsRoot } from '../evidence/run-root.js';
@@ -40,7 +40,7 @@ interface Judged {
   readonly spans: number;
 }
 
-function setUp(runs: Partial<RunsConfig>, wrapSink: (sink: RevisionSink) => RevisionSink = (sink) => sink) {
+function setUp(runs: Partial<RunsConfig>) {
   const f = createChainFixture();
   fixtures.push(f);
   const clock = { now: T0 };
@@ -50,21 +50,13 @@ function setUp(runs: Partial<RunsConfig>, wrapSink: (sink: RevisionSink) => Revi
   const open: number[] = [];
   const store = new RunStore(f.db, f.chain);
   // Saved on this thread, at once: the tests read the store right after each pass.
-  const sink = wrapSink({ save: async (batch) => ({ ...f.db.transaction(() => appendBatch(store, batch))(), intakeIdle: true }) });
-  /** Run keys in the order they were evaluated. */
-  const evaluatedKeys: string[] = [];
+  const sink: RevisionSink = { save: (batch) => ({ ...f.db.transaction(() => appendBatch(store, batch))(), intakeIdle: true }) };
   const assembler = new RunAssembler(
     runsConfigSchema.parse({ settle_ms: 1000, max_open_ms: 60_000, ...runs }),
     store,
     new RunLoader(store),
     sink,
-    {
-      evaluate: (input, history) => {
-        evaluatedKeys.push(input.runKey);
-        return evaluateRun(input, { ...context, history });
-      },
-      awaitsRoot: (spans) => awaitsRoot(spans, context.identity),
-    },
+    { evaluate: (input, history) => evaluateRun(input, { ...context, history }), awaitsRoot: (spans) => awaitsRoot(spans, context.identity) },
     {
       evaluated: ({ runKey, reason, summary }) => judged.push({ runKey, reason, codes: [...summary.findingCodes], spans: summary.spanCount }),
       capped: (cap) => capped.push(cap),
@@ -83,7 +75,7 @@ function setUp(runs: Partial<RunsConfig>, wrapSink: (sink: RevisionSink) => Revi
    * A span of a run as intake stores it, with the run's index row: the run's root (named after the
    * run), a later step under it (`step`), or a child whose parent never came (`rootless`).
    */
-  const arrive = (runKey: string, atMs: number, shape: 'root' | 'step' | 'rootless' = 'root', attributes: Record<string, string> = {}) => {
+  const arrive = (runKey: string, atMs: number, shape: 'root' | 'step' | 'rootless' = 'root') => {
     const at = T0 + ms(atMs);
     const root = Buffer.from(runKey.padEnd(8, '0').slice(0, 8), 'utf8');
     const spanId = shape === 'step' ? Buffer.from(`s${atMs}`.padEnd(8, '0').slice(0, 8), 'utf8') : root;
@@ -99,7 +91,6 @@ function setUp(runs: Partial<RunsConfig>, wrapSink: (sink: RevisionSink) => Revi
         attributes: [
           { key: 'nhi.workflow.run.id', value: { stringValue: runKey } },
           { key: 'nhi.workflow.name', value: { stringValue: 'unit-assembler' } },
-          ...Object.entries(attributes).map(([key, value]) => ({ key, value: { stringValue: value } })),
         ],
       }),
     ).finish();
@@ -116,70 +107,11 @@ function setUp(runs: Partial<RunsConfig>, wrapSink: (sink: RevisionSink) => Revi
       )
       .run(runKey, at, at, shape === 'root' ? 1 : 0);
   };
-  return { assembler, store, clock, judged, capped, duplicates, open, arrive, evaluatedKeys };
+  return { assembler, store, clock, judged, capped, duplicates, open, arrive };
 }
 
-describe('RunAssembler passes', () => {
-  it('judges the next pass while the one before is saved, and catches a trigger reused across the two', async () => {
-    const held: Array<() => void> = [];
-    const { assembler, clock, judged, arrive, evaluatedKeys } = setUp({ settle_ms: 200 }, (sink) => ({
-      save: (batch) => new Promise((resolve, reject) => held.push(() => void sink.save(batch).then(resolve, reject))),
-    }));
-    arrive('first', 0, 'root', { 'nhi.trigger.event_id': 'evt-1' });
-    assembler.touched(['first']);
-    clock.now = T0 + ms(1000);
-    await assembler.start();
-    await vi.waitFor(() => expect(held).toHaveLength(1));
-
-    // Due while the first pass is still being saved: judged now, saved after it.
-    arrive('replay', 500, 'root', { 'nhi.trigger.event_id': 'evt-1' });
-    assembler.touched(['replay']);
-    await vi.waitFor(() => expect(evaluatedKeys).toEqual(['first', 'replay']));
-    expect(held).toHaveLength(1);
-    expect(judged).toEqual([]);
-
-    held[0]!();
-    await vi.waitFor(() => expect(held).toHaveLength(2));
-    held[1]!();
-    await vi.waitFor(() => expect(judged).toHaveLength(2));
-    expect(judged.map((j) => [j.runKey, j.codes.includes('replayed_trigger')])).toEqual([
-      ['first', false],
-      ['replay', true],
-    ]);
-  });
-});
-
-describe('RunAssembler settling', () => {
-  it('judges again a run that got a span after its save committed but before the save was answered', async () => {
-    const answers: Array<() => void> = [];
-    const { assembler, clock, judged, arrive } = setUp({ settle_ms: 1000 }, (sink) => ({
-      // Committed at once, answered when the test says: the writer thread's answer still on its way.
-      save: (batch) => sink.save(batch).then((saved) => new Promise((resolve) => answers.push(() => resolve(saved)))),
-    }));
-    arrive('r', 0);
-    assembler.touched(['r']);
-    clock.now = T0 + ms(1000);
-    const first = assembler.evaluateDue();
-    await vi.waitFor(() => expect(answers).toHaveLength(1));
-
-    arrive('r', 1500, 'step');
-    assembler.touched(['r']);
-    answers[0]!();
-    await first;
-    clock.now = T0 + ms(2600);
-    const second = assembler.evaluateDue();
-    await vi.waitFor(() => expect(answers).toHaveLength(2));
-    answers[1]!();
-    await second;
-    expect(judged.map((j) => [j.runKey, j.reason, j.spans])).toEqual([
-      ['r', 'settled', 1],
-      ['r', 'amended', 2],
-    ]);
-  });
-});
-
 describe('RunAssembler timing', () => {
-  it('restarts the settle window with every span: a run is judged once, settle_ms after its last span', async () => {
+  it('restarts the settle window with every span: a run is judged once, settle_ms after its last span', () => {
     const { assembler, clock, judged, arrive } = setUp({ settle_ms: 1000 });
     arrive('r', 0);
     assembler.touched(['r']);
@@ -188,47 +120,47 @@ describe('RunAssembler timing', () => {
     assembler.touched(['r']);
 
     clock.now = T0 + ms(1500); // settled by its root alone, but not by its last span
-    expect(await assembler.evaluateDue()).toBe(0);
+    expect(assembler.evaluateDue()).toBe(0);
     expect(judged).toEqual([]);
     clock.now = T0 + ms(1800);
-    await assembler.evaluateDue();
+    assembler.evaluateDue();
     expect(judged.map((j) => [j.runKey, j.reason, j.spans])).toEqual([['r', 'settled', 2]]);
   });
 
-  it('judges a run without a root max_open_ms after its first span, however many spans keep coming', async () => {
+  it('judges a run without a root max_open_ms after its first span, however many spans keep coming', () => {
     const { assembler, clock, judged, arrive } = setUp({ settle_ms: 1000, max_open_ms: 5000 });
     for (const at of [0, 2000, 4000, 4900]) {
       clock.now = T0 + ms(at);
       arrive('r', at, at === 0 ? 'rootless' : 'step');
       assembler.touched(['r']);
-      await assembler.evaluateDue();
+      assembler.evaluateDue();
     }
     expect(judged).toEqual([]);
     clock.now = T0 + ms(5000);
-    await assembler.evaluateDue();
+    assembler.evaluateDue();
     expect(judged.map((j) => [j.runKey, j.reason, j.spans, j.codes.includes('root_span_missing')])).toEqual([['r', 'max_open', 4, true]]);
   });
 });
 
 describe('RunAssembler under the open-run cap', () => {
-  it('caps runs still collecting spans beyond max_open_runs, oldest first, and judges them early with run_capped', async () => {
+  it('caps runs still collecting spans beyond max_open_runs, oldest first, and judges them early with run_capped', () => {
     const { assembler, clock, judged, capped, arrive } = setUp({ max_open_runs: 2 });
     for (const [i, key] of ['r1', 'r2', 'r3'].entries()) arrive(key, i, 'rootless');
     assembler.touched(['r1', 'r2', 'r3']);
     expect(capped).toEqual(['max_open_runs']);
 
     clock.now = T0 + ms(10);
-    expect(await assembler.evaluateDue()).toBe(0);
+    expect(assembler.evaluateDue()).toBe(0);
     expect(judged).toEqual([{ runKey: 'r1', reason: 'capped', codes: expect.arrayContaining(['run_capped']), spans: 1 }]);
   });
 
-  it('does not cap runs that are due and wait to be judged: new runs wait in the store and are read back in turn', async () => {
+  it('does not cap runs that are due and wait to be judged: new runs wait in the store and are read back in turn', () => {
     const { assembler, clock, judged, capped, open, arrive } = setUp({ max_open_runs: 3 });
     for (const [i, key] of ['r1', 'r2', 'r3'].entries()) arrive(key, i);
     assembler.touched(['r1', 'r2', 'r3']);
     clock.now = T0 + ms(5_000);
     // Judging is behind: a pass ran out of time before judging any of the three due runs.
-    expect(await assembler.evaluateDue(-1)).toBe(3);
+    expect(assembler.evaluateDue(-1)).toBe(3);
 
     arrive('r4', 4_000);
     arrive('r5', 4_001);
@@ -237,16 +169,16 @@ describe('RunAssembler under the open-run cap', () => {
     expect(open.at(-1)).toBe(5);
 
     clock.now = T0 + ms(10_000);
-    expect(await assembler.evaluateDue()).toBe(0);
+    expect(assembler.evaluateDue()).toBe(0);
     expect(judged.map((j) => j.runKey)).toEqual(['r1', 'r2', 'r3']);
     // The next pass finds nothing due in memory and reads back the runs left in the store.
-    expect(await assembler.evaluateDue()).toBe(0);
+    expect(assembler.evaluateDue()).toBe(0);
     expect(judged.map((j) => j.runKey)).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
     expect(judged.every((j) => j.reason === 'settled' && !j.codes.includes('run_capped'))).toBe(true);
     expect(open.at(-1)).toBe(0);
   });
 
-  it('does not cap a due run when new runs push memory past the cap between passes', async () => {
+  it('does not cap a due run when new runs push memory past the cap between passes', () => {
     const { assembler, clock, judged, capped, arrive } = setUp({ max_open_runs: 2 });
     arrive('due', 0);
     arrive('quiet', 1, 'rootless');
@@ -256,7 +188,7 @@ describe('RunAssembler under the open-run cap', () => {
     assembler.touched(['new']);
     // The due run is judged at the next pass anyway; the rootless one still collecting is capped.
     expect(capped).toEqual(['max_open_runs']);
-    await assembler.evaluateDue();
+    assembler.evaluateDue();
     expect(judged.map((j) => [j.runKey, j.reason])).toEqual([
       ['due', 'settled'],
       ['quiet', 'capped'],
@@ -270,7 +202,7 @@ describe('RunAssembler under the open-run cap', () => {
     await assembler.start();
     expect(open.at(-1)).toBe(5);
     let passes = 0;
-    while (judged.length < 5 && passes++ < 10) await assembler.evaluateDue();
+    while (judged.length < 5 && passes++ < 10) assembler.evaluateDue();
     expect(judged.map((j) => j.runKey)).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
     // Two per pass at most (the memory cap): each later pass finds memory empty and reads back two more.
     expect(passes).toBe(3);
@@ -279,12 +211,12 @@ describe('RunAssembler under the open-run cap', () => {
 });
 
 describe('RunAssembler and re-exports (DESIGN §4: an amendment is an amendment)', () => {
-  it('adds no revision when only copies of spans it judged arrive, whatever they carry, and counts the copies', async () => {
+  it('adds no revision when only copies of spans it judged arrive, whatever they carry, and counts the copies', () => {
     const { assembler, store, clock, judged, duplicates, arrive } = setUp({ settle_ms: 1000 });
     arrive('r', 0);
     assembler.touched(['r']);
     clock.now = T0 + ms(1500);
-    await assembler.evaluateDue();
+    assembler.evaluateDue();
     expect(judged.map((j) => [j.runKey, j.reason])).toEqual([['r', 'settled']]);
 
     // The exporter resends the root after a lost answer, with another start time: a copy, not news.
@@ -293,24 +225,24 @@ describe('RunAssembler and re-exports (DESIGN §4: an amendment is an amendment)
     assembler.touched(['r']);
     expect(store.runState('r')).toMatchObject({ state: 'open', revision: 1 });
     clock.now = T0 + ms(4500);
-    await assembler.evaluateDue();
+    assembler.evaluateDue();
     expect(judged).toHaveLength(1);
     expect(duplicates).toEqual([1]);
     expect(store.runState('r')).toMatchObject({ state: 'evaluated', revision: 1, judgedSpans: 1, duplicateSpans: 1 });
     expect(new RunLoader(store).loadRun('r').spans.map((s) => s.startNs)).toEqual([T0]);
   });
 
-  it('still amends the run with a span that is really new, counting each copy once', async () => {
+  it('still amends the run with a span that is really new, counting each copy once', () => {
     const { assembler, store, clock, judged, duplicates, arrive } = setUp({ settle_ms: 1000 });
     arrive('r', 0);
     assembler.touched(['r']);
     clock.now = T0 + ms(1500);
-    await assembler.evaluateDue();
+    assembler.evaluateDue();
     arrive('r', 2000); // a copy of the root
     arrive('r', 2100, 'step'); // and a new step
     assembler.touched(['r']);
     clock.now = T0 + ms(3500);
-    await assembler.evaluateDue();
+    assembler.evaluateDue();
     expect(judged.map((j) => [j.reason, j.spans])).toEqual([
       ['settled', 1],
       ['amended', 2],
@@ -320,7 +252,7 @@ describe('RunAssembler and re-exports (DESIGN §4: an amendment is an amendment)
     arrive('r', 2100, 'step');
     assembler.touched(['r']);
     clock.now = T0 + ms(5000);
-    await assembler.evaluateDue();
+    assembler.evaluateDue();
     expect(judged).toHaveLength(2);
     expect(duplicates).toEqual([1, 1]);
   });

@@ -1,15 +1,15 @@
 /** Worker-thread entry of run history (see run-history.ts); talks to the main thread by messages. */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../logger.js';
 import { lowerThreadPriority } from '../pipeline/thread-priority.js';
 import { RunHistory, type HistoryEvents } from './run-history.js';
 import type { ToHistory, FromHistory } from './history-messages.js';
-import { writerOverPort } from './writer-channel.js';
+import { WriterTurn } from '../store/writer-turn.js';
 
 const port = parentPort;
 if (port === null) throw new Error('history-worker must run in a worker thread');
-const { config, writerPort } = workerData as { config: Config; writerPort: MessagePort };
+const { config, writerTurn } = workerData as { config: Config; writerTurn: SharedArrayBuffer };
 const logger = createLogger(config.telemetry.logs.level).child({ component: 'runs/history' });
 
 // Judging is background work. Under full load this took ingest from 0.6 to 0.75 of its rate without
@@ -27,16 +27,13 @@ const events: HistoryEvents = {
   referenceReload: (file, result) => send({ type: 'reference_reload', file, result }),
   pruned: (runs, unforwardedSpans) => send({ type: 'pruned', runs, unforwardedSpans }),
 };
-// The writer's events (checkpoints, retention) come through the channel and go on to main from here.
-const writer = writerOverPort(writerPort, events);
-const history = new RunHistory(config, events, logger, writer);
+const history = new RunHistory(config, events, logger, new WriterTurn(writerTurn, config.storage.sqlite.busy_timeout_ms));
 
 port.on('message', (message: ToHistory) => {
   if (message.type === 'touched') {
     history.touched(message.runKeys);
   } else if (message.type === 'shutdown') {
     const closed = () => {
-      writer.close();
       send({ type: 'closed' });
       port.close();
     };

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import { openDatabase, type Database } from '../store/database.js';
+import { WriterTurn } from '../store/writer-turn.js';
 import { HistoryWriter, type RevisionBatch } from './history-writer.js';
 
 const dirs: string[] = [];
@@ -17,7 +18,7 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function setUp(intakeCommits?: () => number) {
+function setUp(turn?: WriterTurn) {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-history-writer-'));
   dirs.push(dir);
   const config = parseConfig({
@@ -28,7 +29,7 @@ function setUp(intakeCommits?: () => number) {
   const db = openDatabase(config.storage.sqlite);
   const checkpoints: number[] = [];
   const events = { checkpointWritten: (atMs: number) => checkpoints.push(atMs), pruned: () => undefined };
-  const writer = new HistoryWriter(db, config, events, pino({ level: 'silent' }), intakeCommits === undefined ? {} : { intakeCommits });
+  const writer = new HistoryWriter(db, config, events, pino({ level: 'silent' }), turn);
   writers.push({ writer, db });
   return { db, writer, checkpoints };
 }
@@ -45,13 +46,13 @@ describe('HistoryWriter', () => {
     expect(checkpoints).toHaveLength(1);
   });
 
-  it('tells whether intake committed between two saves, so judging knows whether an OTLP answer waits on it', () => {
-    let commits = 0;
-    const { writer } = setUp(() => commits);
-    writer.saveNow(EMPTY);
-    expect(writer.saveNow(EMPTY).intakeIdle).toBe(true);
-    commits++;
-    expect(writer.saveNow(EMPTY).intakeIdle).toBe(false);
-    expect(writer.saveNow(EMPTY).intakeIdle).toBe(true);
+  it('tells whether intake began a transaction between two saves, so judging knows whether an OTLP answer waits on it', () => {
+    const turn = new WriterTurn();
+    const { writer } = setUp(turn);
+    writer.save(EMPTY);
+    expect(writer.save(EMPTY).intakeIdle).toBe(true);
+    turn.write(() => 'intake');
+    expect(writer.save(EMPTY).intakeIdle).toBe(false);
+    expect(writer.save(EMPTY).intakeIdle).toBe(true);
   });
 });

@@ -14,7 +14,8 @@ import { WatchedFile } from '../enrich/watched-file.js';
 import { Lifecycle, type Component } from '../pipeline/component.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { RunStore } from '../store/run-store.js';
-import type { RevisionSink } from './history-writer.js';
+import type { WriterTurn } from '../store/writer-turn.js';
+import { HistoryWriter } from './history-writer.js';
 import { RunAssembler } from './assembler.js';
 import { RunLoader } from './run-loader.js';
 import type { EvaluationReason } from './seal.js';
@@ -44,29 +45,36 @@ export interface VerdictSummary {
 }
 
 /**
- * Run history's judging side: assembles runs from committed spans and judges them against the evidence
- * profiles and the reloadable inventory and catalogue, then hands each pass's sealed revisions to the
- * writer (see HistoryWriter: the chain, checkpoints and retention live there). It reads the store
- * through its own read-only connection and runs in a worker thread, so judging never delays the
- * answers to OTLP requests, and judging one pass overlaps the writer saving the one before.
+ * Run history: assembles runs from committed spans, judges them against the evidence profiles and the
+ * reloadable inventory and catalogue (reading through a read-only connection), seals each revision and
+ * saves each pass's revisions through HistoryWriter (revisions, the chain, checkpoints, retention). It
+ * runs in a worker thread, so judging runs never delays the answers to OTLP requests.
  */
 export class RunHistory implements Component {
   private db: Database | undefined;
   private assembler: RunAssembler | undefined;
+  private writeDb: Database | undefined;
+  private writer: HistoryWriter | undefined;
   private readonly referenceFiles: Array<WatchedFile<unknown>> = [];
   private readonly lifecycle = new Lifecycle('run history');
 
   constructor(
     private readonly config: Readonly<Config>,
-    private readonly events: Omit<HistoryEvents, 'checkpointWritten' | 'pruned'>,
+    private readonly events: HistoryEvents,
     private readonly logger: Logger,
-    private readonly writer: RevisionSink,
+    /** Shared with the intake writer (see WriterTurn); absent when nothing else writes. */
+    private readonly writerTurn?: WriterTurn,
   ) {}
 
   async start(): Promise<void> {
     this.lifecycle.begin();
     const { config, logger } = this;
-    // Read-only: every write goes through the writer (one writer for the store, one order for the chain).
+    // Two connections: judging reads through one (read-only), the writer appends through the other.
+    const writeDb = openDatabase(config.storage.sqlite);
+    this.writeDb = writeDb;
+    const writer = new HistoryWriter(writeDb, config, this.events, logger.child({ component: 'runs/writer' }), this.writerTurn);
+    this.writer = writer;
+    // Read-only: every write goes through the writer (one order for the chain).
     const db = openDatabase(config.storage.sqlite, { readonly: true });
     this.db = db;
 
@@ -84,7 +92,7 @@ export class RunHistory implements Component {
       config.runs,
       store,
       new RunLoader(store, keysRead === undefined ? undefined : new KeySelector(keysRead)),
-      this.writer,
+      writer,
       {
         evaluate: (input, history) => {
           const inv = inventory?.current();
@@ -122,13 +130,16 @@ export class RunHistory implements Component {
     this.assembler?.touched(runKeys);
   }
 
-  /** Stops judging (a pass already judged is still saved), closes the store. */
+  /** Stops judging (never half-way: a pass is synchronous), signs the head, closes the store. */
   async shutdown(): Promise<void> {
     if (!this.lifecycle.end()) return;
     await this.assembler?.shutdown();
     for (const file of this.referenceFiles) await file.shutdown();
+    this.writer?.shutdown();
+    this.writeDb?.close();
     this.db?.close();
     this.db = undefined;
+    this.writeDb = undefined;
   }
 
   /** Loads a reference file (failing the start when broken) and keeps reloading it. */

@@ -79,7 +79,7 @@ export function renumbered(prepared: PreparedRevision, revision: number): Prepar
   const head = (n: number) => `{"run_id":${JSON.stringify(prepared.runKey)},"revision":${n}`;
   if (!prepared.record.startsWith(head(prepared.revision))) throw new Error(`the record of run ${prepared.runKey} does not begin with its run id and revision`);
   const record = head(revision) + prepared.record.slice(head(prepared.revision).length);
-  // Parsed again only here (rarely): the payload travels to the store writer as its JSON alone.
+  // Parsed again only here (rarely): the payload travels to the ledger as its JSON alone.
   const chainPayload: RevisionPayload = { ...(JSON.parse(prepared.chainPayloadJson) as RevisionPayload), revision, record_sha256: recordDigest(record) };
   return { ...prepared, revision, record, chainPayloadJson: revisionPayloadJson(chainPayload) };
 }

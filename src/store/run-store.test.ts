@@ -53,7 +53,7 @@ function addSpan(f: ChainFixture, runKey: string, spanId: string, parent: string
     .run(runKey, TRACE, spanId, parent, `span ${spanId}`, start, start + 2_500_000n, statusCode, body, START);
 }
 
-/** Saves as the store writer does: inside a transaction. */
+/** Saves as the ledger does: inside a transaction. */
 function inTransaction<T>(f: ChainFixture, save: () => T): T {
   return f.db.transaction(save)();
 }

@@ -26,11 +26,10 @@ const MAX_CACHED_DIGESTS = 10_000;
 /**
  * Durable intake with group commit: batches that arrive while the thread is busy are written in one
  * transaction, and each is acknowledged only after that transaction committed. Runs on the intake
- * writer's thread (pipeline/writer-worker.ts), so commits and their fsync never hold up OTLP answers.
+ * writer's thread (intake-worker.ts), so commits and their fsync never hold up OTLP answers.
  */
 export class SpanIntake {
   private queue: Pending[] = [];
-  private committed = 0;
   private flushScheduled = false;
   private readonly resourceIds = new Map<string, number>();
   private readonly scopeIds = new Map<string, number>();
@@ -46,7 +45,7 @@ export class SpanIntake {
   constructor(
     private readonly db: Database,
     private readonly logger: Logger,
-    /** Shared with forwarding, which writes its cursors through another connection (see WriterTurn). */
+    /** Shared with run history, which writes through another connection (see WriterTurn). */
     private readonly turn?: WriterTurn,
     private readonly forwarding?: IntakeForwarding,
   ) {
@@ -143,13 +142,7 @@ export class SpanIntake {
       for (const p of pending) p.reject(failure);
       return;
     }
-    this.committed++;
     for (const p of pending) p.resolve();
-  }
-
-  /** Transactions committed so far (run history saves in longer turns while this stands still). */
-  get commits(): number {
-    return this.committed;
   }
 
   /** Copies what the WAL holds into the database without waiting for readers (the timer's share when idle). */

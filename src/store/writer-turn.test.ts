@@ -64,6 +64,16 @@ describe('WriterTurn', () => {
     expect(turn.claim(() => Atomics.load(control, 1))).toBe(1);
   });
 
+  it('counts the intake transactions begun, so run history can tell whether intake wrote meanwhile', () => {
+    const turn = new WriterTurn(undefined, 20);
+    const before = turn.intakeWrites();
+    turn.claim(() => 'run history');
+    expect(turn.intakeWrites()).toBe(before);
+    turn.write(() => 'intake');
+    turn.write(() => 'intake');
+    expect(turn.intakeWrites()).toBe(before + 2);
+  });
+
   it('gives up waiting after maxWaitMs, so a flag never lowered cannot stop the other thread', () => {
     const turn = new WriterTurn(undefined, 20);
     expect(turn.claim(() => turn.write(() => 'written anyway'))).toBe('written anyway');

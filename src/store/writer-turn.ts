@@ -1,14 +1,14 @@
-const CLAIMS = 0; // forwarding's transactions waiting or running
-const WRITING = 1; // 1 while a store-writer transaction runs
+const CLAIMS = 0; // run history transactions waiting or running
+const WRITING = 1; // 1 while an intake transaction runs
+const WRITES = 2; // intake transactions begun (wraps around)
 
 /**
- * Turn-taking at SQLite's single write lock between the threads that write: the store writer (spans
- * and run history) and forwarding (its cursors). Under load the store writer commits back to back, and
- * a connection that finds the database locked sleeps in growing steps (up to 100 ms), so another
- * writer rarely caught the gap between two commits: waiting was most of its time (run history, when
- * it still wrote through its own connection). Here the other writer raises a claim for the length of
- * its transaction and the store writer starts none while a claim is up; the claimant in turn starts
- * once the transaction under way ends, woken at once rather than after a sleep.
+ * Turn-taking at SQLite's single write lock between the two threads that write: the intake writer and
+ * run history. Under load the intake writer commits back to back, and a connection that finds the
+ * database locked sleeps in growing steps (up to 100 ms), so history rarely caught the gap between
+ * two intake commits: waiting was most of its time. Here history raises a claim for the length of its
+ * transaction and the intake writer starts none while a claim is up; history in turn starts once the
+ * intake transaction under way ends, woken at once rather than after a sleep.
  *
  * Every wait is bounded (`maxWaitMs`): this only schedules, SQLite's own locking still keeps the two
  * apart, so a thread that stops without lowering its flag cannot stop the other. Waiting blocks the
@@ -18,13 +18,13 @@ export class WriterTurn {
   private readonly cells: Int32Array;
 
   constructor(
-    readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT),
+    readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT),
     private readonly maxWaitMs = 5_000,
   ) {
     this.cells = new Int32Array(buffer);
   }
 
-  /** Another writer (forwarding): runs `transaction` with a claim up, once no store-writer transaction is under way. */
+  /** Run history: runs `transaction` with a claim up, once no intake transaction is under way. */
   claim<T>(transaction: () => T): T {
     Atomics.add(this.cells, CLAIMS, 1);
     try {
@@ -35,7 +35,7 @@ export class WriterTurn {
     }
   }
 
-  /** Store writer: runs `transaction` once no other writer holds a claim. */
+  /** Intake writer: runs `transaction` once run history holds no claim. */
   write<T>(transaction: () => T): T {
     const deadline = Date.now() + this.maxWaitMs;
     // Raise the flag first, then look: of two threads doing so, at least one sees the other.
@@ -45,11 +45,17 @@ export class WriterTurn {
       this.lower(WRITING);
       this.waitWhileSet(CLAIMS, deadline);
     }
+    Atomics.add(this.cells, WRITES, 1);
     try {
       return transaction();
     } finally {
       this.lower(WRITING);
     }
+  }
+
+  /** Intake transactions begun so far (a counter that wraps): two readings differ when intake wrote in between. */
+  intakeWrites(): number {
+    return Atomics.load(this.cells, WRITES);
   }
 
   private lower(cell: number): void {
