@@ -59,7 +59,7 @@ export function appendBatch(store: RunStore, batch: RevisionBatch): Omit<SavedBa
 }
 
 const MAINTENANCE_INTERVAL_MS = 5_000;
-/** See saveNow. */
+/** See save. */
 const WAL_COPY_INTERVAL_MS = 100;
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
@@ -88,7 +88,7 @@ export class HistoryWriter implements RevisionSink {
     private readonly turn?: WriterTurn,
   ) {
     // Not inside this thread's commits, which hold the intake writer back: saves copy the WAL after
-    // them (see saveNow), and the intake writer's own checkpoints keep the WAL bounded.
+    // them (see save), and the intake writer's own checkpoints keep the WAL bounded.
     db.pragma('wal_autocheckpoint = 0');
     const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);
     this.chain = new ChainStore(db, signingKey, config.integrity.origin);
