@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import BetterSqlite3 from 'better-sqlite3';
 import { ExportTraceServiceRequest, TRACE_SERVICE_EXPORT_PATH } from '../src/otlp/proto.js';
+import { rawExportMethod } from '../src/otlp/raw-grpc-method.js';
 
 interface SpanObject {
   traceId?: string;
@@ -56,20 +57,11 @@ const storeRequest = db.transaction((request: RequestObject) => {
 });
 
 const EMPTY_RESPONSE = Buffer.alloc(0); // an ExportTraceServiceResponse with no partial_success
-const identity = (b: Buffer): Buffer => b;
 
 const server = new grpc.Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
 server.addService(
   {
-    Export: {
-      path: TRACE_SERVICE_EXPORT_PATH,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: identity,
-      responseDeserialize: identity,
-    },
+    Export: rawExportMethod(TRACE_SERVICE_EXPORT_PATH),
   },
   {
     Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {

@@ -10,17 +10,17 @@
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { LOGS_SERVICE_EXPORT_PATH, TRACE_SERVICE_EXPORT_PATH } from '../src/otlp/proto.js';
+import { rawExportMethod } from '../src/otlp/raw-grpc-method.js';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
 
 const EMPTY_RESPONSE = Buffer.alloc(0); // an Export response with no partial_success
-const identity = (b: Buffer): Buffer => b;
 const accept = (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, EMPTY_RESPONSE);
 
 const server = new grpc.Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
 for (const path of [TRACE_SERVICE_EXPORT_PATH, LOGS_SERVICE_EXPORT_PATH]) {
   server.addService(
-    { Export: { path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+    { Export: rawExportMethod(path) },
     { Export: accept },
   );
 }

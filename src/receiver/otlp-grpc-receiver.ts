@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { encodeExportResponse } from '../otlp/responses.js';
 import { TRACE_SERVICE_EXPORT_PATH } from '../otlp/proto.js';
+import { rawExportMethod } from '../otlp/raw-grpc-method.js';
 import type { Component } from '../pipeline/component.js';
 import type { SpanSink } from '../pipeline/span-sink.js';
 import type { OtlpTransportConfig } from './config.js';
@@ -8,20 +9,8 @@ import { toGrpcError } from './grpc-status.js';
 import { createServerCredentials, tlsMode } from './credentials.js';
 import { OtlpIntake, type OtlpIntakeDeps } from './otlp-intake.js';
 
-const passThrough = (b: Buffer): Buffer => b;
-
 /** TraceService/Export with raw bytes, so decoding errors are ours to report as INVALID_ARGUMENT. */
-const TRACE_SERVICE: grpc.ServiceDefinition = {
-  Export: {
-    path: TRACE_SERVICE_EXPORT_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: passThrough,
-    requestDeserialize: passThrough,
-    responseSerialize: passThrough,
-    responseDeserialize: passThrough,
-  },
-};
+const TRACE_SERVICE: grpc.ServiceDefinition = { Export: rawExportMethod(TRACE_SERVICE_EXPORT_PATH) };
 
 export type OtlpGrpcReceiverDeps = OtlpIntakeDeps;
 

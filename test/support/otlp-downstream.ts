@@ -13,6 +13,7 @@ import {
   RpcStatus,
   TRACE_SERVICE_EXPORT_PATH,
 } from '../../src/otlp/proto.js';
+import { rawExportMethod } from '../../src/otlp/raw-grpc-method.js';
 
 /** One span as it arrived downstream: its exact bytes, and the resource and scope bytes around it. */
 export interface ArrivedSpan {
@@ -56,8 +57,6 @@ const HTTP_STATUS: Partial<Record<grpc.status, number>> = {
 
 const GRPC_PATHS: Readonly<Record<DownstreamSignal, string>> = { traces: TRACE_SERVICE_EXPORT_PATH, logs: LOGS_SERVICE_EXPORT_PATH };
 const HTTP_PATHS: Readonly<Record<string, DownstreamSignal>> = { '/v1/traces': 'traces', '/v1/logs': 'logs' };
-
-const identity = (b: Buffer): Buffer => b;
 
 /**
  * A real OTLP server for the trace and logs services, as a Collector's otlp receiver would be: grpc-js
@@ -127,16 +126,7 @@ export class OtlpDownstream {
       this.held(() => (answer.kind === 'refuse' ? callback(grpcRefusal(answer.code, answer.retryDelayMs)) : callback(null, response)));
     };
     for (const signal of ['traces', 'logs'] as const) {
-      const method: grpc.MethodDefinition<Buffer, Buffer> = {
-        path: GRPC_PATHS[signal],
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: identity,
-        requestDeserialize: identity,
-        responseSerialize: identity,
-        responseDeserialize: identity,
-      };
-      server.addService({ Export: method } as grpc.ServiceDefinition, { Export: handler(signal) } as grpc.UntypedServiceImplementation);
+      server.addService({ Export: rawExportMethod(GRPC_PATHS[signal]) } as grpc.ServiceDefinition, { Export: handler(signal) } as grpc.UntypedServiceImplementation);
     }
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
