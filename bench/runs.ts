@@ -294,7 +294,7 @@ type CallFrame = CpuProfile['nodes'][number]['callFrame'];
 const PHASES: ReadonlyArray<readonly [phase: string, test: (f: CallFrame) => boolean]> = [
   ['load spans (SELECT, protobuf decode, digest)', (f) => f.functionName === 'loadRun'],
   ['judge (evaluateRun)', (f) => f.functionName === 'evaluateRun'],
-  ['save (revision, findings, claims, chain: one transaction)', (f) => f.functionName === 'transaction' && f.url.includes('run-store')],
+  ['save (revision, findings, claims, chain: one transaction)', (f) => f.functionName === 'save' && f.url.includes('history-writer')],
   ['assembly (touched: index refresh)', (f) => f.functionName === 'touched'],
   ['evaluateDue, the rest (runState reads, scan, bookkeeping)', (f) => f.functionName === 'evaluateDue'],
   ['WAL checkpoint', (f) => f.functionName === 'checkpointWal'],
