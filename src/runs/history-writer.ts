@@ -61,12 +61,18 @@ export function appendBatch(store: RunStore, batch: RevisionBatch): Omit<SavedBa
 const MAINTENANCE_INTERVAL_MS = 5_000;
 /** See save. */
 const WAL_COPY_INTERVAL_MS = 100;
+/**
+ * While intake writes nothing no answer waits on the copy, and copying less often copies the pages
+ * each save rewrites (index leaves, the chain's end) once instead of once per save: judging the A
+ * corpus alone, ~940 → ~1,180 runs/s against copying every 100 ms.
+ */
+const IDLE_WAL_COPY_INTERVAL_MS = 1_000;
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /**
  * The writing end of run history: appends judged revisions to the store and the hash chain, signs
- * checkpoints and applies retention, through its own connection (the history worker reads through
- * another, read-only). It is the only appender, so the chain is one strict sequence.
+ * checkpoints and applies retention, on the history worker's connection. It is the only appender, so
+ * the chain is one strict sequence.
  */
 export class HistoryWriter implements RevisionSink {
   private readonly chain: ChainStore;
@@ -114,7 +120,7 @@ export class HistoryWriter implements RevisionSink {
     const intakeWrites = this.turn?.intakeWrites();
     const intakeIdle = intakeWrites === this.intakeWritesAtSave;
     this.intakeWritesAtSave = intakeWrites;
-    if (performance.now() - this.walCopiedAtMs >= WAL_COPY_INTERVAL_MS) {
+    if (performance.now() - this.walCopiedAtMs >= (intakeIdle ? IDLE_WAL_COPY_INTERVAL_MS : WAL_COPY_INTERVAL_MS)) {
       this.walCopiedAtMs = performance.now();
       try {
         this.db.pragma('wal_checkpoint(PASSIVE)');

@@ -101,8 +101,10 @@ export class RunStore {
       spans: prepare('SELECT id, body, resource_id, scope_id, redactions FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
       scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
-      trigger: prepare('SELECT run_key, claimed_ns FROM trigger_events WHERE event_key = ? ORDER BY claimed_ns, run_key LIMIT 1'),
-      decision: prepare('SELECT run_key, claimed_ns FROM decision_ids WHERE decision_id = ? ORDER BY claimed_ns, run_key LIMIT 1'),
+      // Every claimant of the key (one, or none, unless it was reused); firstClaimant orders them. An
+      // ORDER BY here made SQLite build a sorter for each lookup, twice the cost of the lookup itself.
+      trigger: prepare('SELECT run_key, claimed_ns FROM trigger_events WHERE event_key = ?'),
+      decision: prepare('SELECT run_key, claimed_ns FROM decision_ids WHERE decision_id = ?'),
       insertRevision: prepare(
         `INSERT INTO run_revisions (run_key, revision, evaluated_ns, reason, status, outcome, record)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -123,15 +125,16 @@ export class RunStore {
            revision = revision + 1, workflow = @workflow, kind = @kind,
            status = @status, outcome = @outcome, actor_id = @actor_id, definition = @definition, started_ns = @started_ns,
            ended_ns = @ended_ns, evaluated_ns = @evaluated_ns, judged_spans = @judged_spans, duplicate_spans = @duplicate_spans
-         WHERE run_key = @run_key
-         RETURNING revision, state`,
+         WHERE run_key = @run_key`,
       ),
       markUnchanged: prepare(
         `UPDATE runs SET state = CASE WHEN last_received_ns = @loaded_last_ns THEN 'evaluated' ELSE 'open' END,
            duplicate_spans = @duplicate_spans
-         WHERE run_key = @run_key
-         RETURNING revision, state`,
+         WHERE run_key = @run_key`,
       ),
+      // Read after the updates above rather than with RETURNING, which makes SQLite keep a statement
+      // journal (a copy of every page the update touches: ~40 KiB written per run judged).
+      savedState: prepare('SELECT revision, state FROM runs WHERE run_key = ?'),
     };
   }
 
@@ -176,11 +179,11 @@ export class RunStore {
   }
 
   firstTriggerClaimant(eventKey: string): Claimant | undefined {
-    return toClaimant(this.stmt.trigger.get(eventKey));
+    return firstClaimant(this.stmt.trigger.all(eventKey) as ClaimantRow[]);
   }
 
   firstDecisionClaimant(decisionId: string): Claimant | undefined {
-    return toClaimant(this.stmt.decision.get(decisionId));
+    return firstClaimant(this.stmt.decision.all(decisionId) as ClaimantRow[]);
   }
 
   lastDefinition(workflow: string, exceptRunKey: string, startNs: bigint): { definition: string; runKey: string; startNs: bigint } | undefined {
@@ -195,7 +198,7 @@ export class RunStore {
   saveRevision<T extends RevisionRows>(prepared: T, loadedLastNs: bigint, duplicates: number, renumbered: (rows: T, revision: number) => T): SavedRevision {
     const { runKey, summary, evaluatedNs } = prepared;
     // The index row first: it hands out the revision number (one statement instead of a read and a write).
-    const updated = this.stmt.markEvaluated.get({
+    this.stmt.markEvaluated.run({
       run_key: runKey,
       workflow: summary.workflow,
       kind: summary.kind,
@@ -209,7 +212,8 @@ export class RunStore {
       loaded_last_ns: loadedLastNs,
       judged_spans: summary.spanCount,
       duplicate_spans: duplicates,
-    }) as { revision: bigint; state: 'open' | 'evaluated' } | undefined;
+    });
+    const updated = this.savedState(runKey);
     const revision = updated === undefined ? 1 : Number(updated.revision);
     const p = prepared.revision === revision ? prepared : renumbered(prepared, revision);
     this.stmt.insertRevision.run(runKey, revision, evaluatedNs, p.reason, summary.status, summary.outcome, p.record);
@@ -227,10 +231,13 @@ export class RunStore {
    * added (a re-export amends nothing), the copies are counted; call inside a transaction.
    */
   saveUnchanged(runKey: string, loadedLastNs: bigint, duplicates: number): SavedRevision {
-    const updated = this.stmt.markUnchanged.get({ run_key: runKey, loaded_last_ns: loadedLastNs, duplicate_spans: duplicates }) as
-      | { revision: bigint; state: 'open' | 'evaluated' }
-      | undefined;
+    this.stmt.markUnchanged.run({ run_key: runKey, loaded_last_ns: loadedLastNs, duplicate_spans: duplicates });
+    const updated = this.savedState(runKey);
     return { revision: updated === undefined ? 0 : Number(updated.revision), state: updated?.state };
+  }
+
+  private savedState(runKey: string): { revision: bigint; state: 'open' | 'evaluated' } | undefined {
+    return this.stmt.savedState.get(runKey) as { revision: bigint; state: 'open' | 'evaluated' } | undefined;
   }
 
   /**
@@ -244,9 +251,19 @@ export class RunStore {
   }
 }
 
-function toClaimant(row: unknown): Claimant | undefined {
-  const r = row as { run_key: string; claimed_ns: bigint } | undefined;
-  return r === undefined ? undefined : { runKey: r.run_key, claimedNs: r.claimed_ns };
+interface ClaimantRow {
+  run_key: string;
+  claimed_ns: bigint;
+}
+
+/** The claimant that claimed first; of a tie, the smaller run key as SQLite orders text (by its UTF-8 bytes). */
+function firstClaimant(rows: readonly ClaimantRow[]): Claimant | undefined {
+  let first: ClaimantRow | undefined;
+  for (const r of rows) {
+    if (first === undefined || r.claimed_ns < first.claimed_ns) first = r;
+    else if (r.claimed_ns === first.claimed_ns && Buffer.compare(Buffer.from(r.run_key), Buffer.from(first.run_key)) < 0) first = r;
+  }
+  return first === undefined ? undefined : { runKey: first.run_key, claimedNs: first.claimed_ns };
 }
 
 function toState(row: RunStateRow): RunState {
