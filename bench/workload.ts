@@ -9,6 +9,9 @@
  * and writes a fresh sequence into all of them in place (offsets found once), so each request sent
  * carries ids never seen before. Replaying a pool unchanged would measure something else: the store
  * ignores a duplicate (trace_id, span_id), and a repeated run id joins (and re-judges) an old run.
+ * Timestamps move with the clock the same way: a pool's few hundred fixed start times, replayed, made
+ * every index ordered by start time (the runs list's) take its rows at random places instead of at its
+ * end, as an exporter's advancing clock does (about a third of what judging wrote per run).
  */
 import { ExportTraceServiceRequest } from '../src/otlp/proto.js';
 
@@ -27,6 +30,10 @@ export interface EncodedRequest {
   readonly traceIdOffsets: Uint32Array;
   /** Offset of each 12-hex-digit sequence field in the unique string values. */
   readonly textOffsets: Uint32Array;
+  /** Offset of each span and event timestamp (fixed64), which stampRequest moves to the time of sending. */
+  readonly timeOffsets: Uint32Array;
+  /** When the template was encoded (ns since the epoch): its timestamps are this far from their sending. */
+  readonly encodedAtNs: bigint;
   readonly spans: number;
   /** Mean encoded size of one span attribute (KeyValue with its field tag), in bytes. */
   readonly meanAttributeBytes: number;
@@ -302,12 +309,50 @@ export function encodeSpans(
   if (textOffsets.length !== at.textFields) {
     throw new Error(`found ${textOffsets.length} sequence fields in the encoding, expected ${at.textFields}`);
   }
-  return { bytes, traceIdOffsets: Uint32Array.from(offsets), textOffsets: Uint32Array.from(textOffsets), spans: spans.length };
+  const timeOffsets = findTimestamps(bytes, spans);
+  return {
+    bytes,
+    traceIdOffsets: Uint32Array.from(offsets),
+    textOffsets: Uint32Array.from(textOffsets),
+    timeOffsets,
+    encodedAtNs: BigInt(Date.now()) * 1_000_000n,
+    spans: spans.length,
+  };
 }
 
-/** Writes `template` into `target` with `sequence` in every trace id; returns the view to send. */
+/** Field tags of the fixed64 timestamps: Span.start_time_unix_nano (7), end_time_unix_nano (8), Event.time_unix_nano (1). */
+const TIME_TAGS = new Set([0x39, 0x41, 0x09]);
+
+/**
+ * Where the spans' timestamps are: a time tag followed by a value inside the spans' time window. No other
+ * eight bytes of a request fall inside a window of minutes by chance; the count checks it.
+ */
+function findTimestamps(bytes: Buffer, spans: readonly Record<string, unknown>[]): Uint32Array {
+  const times: bigint[] = [];
+  for (const span of spans) {
+    times.push(BigInt(span.startTimeUnixNano as string), BigInt(span.endTimeUnixNano as string));
+    for (const event of (span.events as Array<{ timeUnixNano: string }> | undefined) ?? []) times.push(BigInt(event.timeUnixNano));
+  }
+  let [min, max] = [times[0]!, times[0]!];
+  for (const t of times) [min, max] = [t < min ? t : min, t > max ? t : max];
+  const offsets: number[] = [];
+  for (let pos = 0; pos + 9 <= bytes.length; pos++) {
+    if (!TIME_TAGS.has(bytes[pos]!)) continue;
+    const value = bytes.readBigUInt64LE(pos + 1);
+    if (value >= min && value <= max) {
+      offsets.push(pos + 1);
+      pos += 8;
+    }
+  }
+  if (offsets.length !== times.length) throw new Error(`found ${offsets.length} timestamps in the encoding, expected ${times.length}`);
+  return Uint32Array.from(offsets);
+}
+
+/** Writes `template` into `target` with `sequence` in every trace id and timestamps as of now; returns the view to send. */
 export function stampRequest(template: EncodedRequest, target: Buffer, sequence: bigint): Buffer {
   template.bytes.copy(target, 0);
+  const shiftNs = BigInt(Date.now()) * 1_000_000n - template.encodedAtNs;
+  for (const offset of template.timeOffsets) target.writeBigUInt64LE(template.bytes.readBigUInt64LE(offset) + shiftNs, offset);
   for (const offset of template.traceIdOffsets) target.writeBigUInt64BE(sequence, offset + 4);
   const text = (sequence & 0xffff_ffff_ffffn).toString(16).padStart(12, '0');
   for (const offset of template.textOffsets) target.write(text, offset, 'latin1');
