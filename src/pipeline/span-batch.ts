@@ -6,8 +6,8 @@ export interface BatchSpan {
   readonly resource: IntakeResource;
   readonly scope: IntakeScope;
   readonly runKey: string | null;
-  /** The span itself (or its resource) carries a run identity attribute. */
-  readonly identity: boolean;
+  /** Its arrival means its run's root is in (see isRootCandidate); the store keeps it with the run. */
+  readonly rootCandidate: boolean;
 }
 
 /** What flows between stages: the accepted spans of one request. Treated as immutable. */

@@ -173,7 +173,7 @@ describe('OtlpGrpcReceiver', () => {
     expect(sink.batches).toHaveLength(1);
     const batch = sink.batches[0]!;
     expect(batch.spans.map((s) => s.span.name)).toEqual(['a', 'b']);
-    expect(batch.spans.every((s) => s.runKey === null && !s.identity)).toBe(true);
+    expect(batch.spans.every((s) => s.runKey === null && !s.rootCandidate)).toBe(true);
     expect(batch.claims).toEqual([]);
     expect(batch.receivedNs).toBeGreaterThan(0n);
   });

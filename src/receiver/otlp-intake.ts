@@ -111,7 +111,7 @@ export class OtlpIntake {
         for (const span of scope.spans) {
           const problem = spanProblem(span);
           if (problem === undefined) {
-            spans.push({ span, resource, scope, runKey: null, identity: false });
+            spans.push({ span, resource, scope, runKey: null, rootCandidate: false });
           } else {
             rejected++;
             problems.add(problem);

@@ -1,4 +1,4 @@
-import type { BatchSpan } from '../pipeline/span-batch.js';
+import type { IntakeSpan } from '../otlp/intake-request.js';
 
 const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CONSUMER = 5;
@@ -8,8 +8,9 @@ const SPAN_KIND_CONSUMER = 5;
  * last, so its trace is complete — even when it is an HTTP SERVER span above the workflow span), or it
  * carries the run identity and continues a remote caller's trace (a SERVER or CONSUMER span: a webhook
  * or queue consumer starting the workflow). The evaluator later picks the true root among the spans.
+ * `identity`: the span itself (or its resource) carries a run identity attribute.
  */
-export function isRootCandidate({ span, identity }: Pick<BatchSpan, 'span' | 'identity'>): boolean {
+export function isRootCandidate(span: Pick<IntakeSpan, 'parentSpanId' | 'kind'>, identity: boolean): boolean {
   return span.parentSpanId === '' || (identity && continuesCaller(span.kind));
 }
 

@@ -1,6 +1,7 @@
 import { MessageChannel, markAsUntransferable, receiveMessageOnPort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { IntakeResource, IntakeScope, IntakeSpan } from '../otlp/intake-request.js';
+import { isRootCandidate } from '../runs/root.js';
 import type { BatchSpan } from '../pipeline/span-batch.js';
 import { bodyOf, toIntakeRows, transferables } from './intake-rows.js';
 
@@ -21,7 +22,7 @@ function batchSpan(body: Uint8Array, id: string): BatchSpan {
     attributes: {},
     body,
   };
-  return { span, resource, scope, runKey: 'run-1', identity: true };
+  return { span, resource, scope, runKey: 'run-1', rootCandidate: isRootCandidate(span, true) };
 }
 
 describe('toIntakeRows', () => {

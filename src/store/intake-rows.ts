@@ -1,6 +1,5 @@
 import * as workerThreads from 'node:worker_threads';
 import type { Claim, SpanBatch } from '../pipeline/span-batch.js';
-import { isRootCandidate } from '../runs/root.js';
 
 /** An encoded resource or scope with its schema URL; stored once per distinct value. */
 export interface EncodedPart {
@@ -44,7 +43,7 @@ export const enum Column {
   StatusCode = 1,
   Resource = 2,
   Scope = 3,
-  /** 1 when the span's arrival means its run's root is in (see isRootCandidate). */
+  /** 1 when the span's arrival means its run's root is in (BatchSpan.rootCandidate). */
   RootCandidate = 4,
 }
 export const NUMBER_COLUMNS = 5;
@@ -68,7 +67,7 @@ export function toIntakeRows(batch: SpanBatch): IntakeRows {
     numbers[n + Column.StatusCode] = span.statusCode;
     numbers[n + Column.Resource] = indexOf(resourceIndex, resources, resource);
     numbers[n + Column.Scope] = indexOf(scopeIndex, scopes, scope);
-    numbers[n + Column.RootCandidate] = isRootCandidate(batchSpan) ? 1 : 0;
+    numbers[n + Column.RootCandidate] = batchSpan.rootCandidate ? 1 : 0;
     times[i * 2] = span.startNs;
     times[i * 2 + 1] = span.endNs;
     const { buffer, byteOffset, byteLength } = span.body;

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunledgerError } from '../errors.js';
 import type { IntakeResource, IntakeScope, IntakeSpan } from '../otlp/intake-request.js';
+import { isRootCandidate } from '../runs/root.js';
 import type { BatchSpan, SpanBatch } from '../pipeline/span-batch.js';
 import type { StorageConfig } from './config.js';
 import { migrate, openDatabase, type Database } from './database.js';
@@ -87,7 +88,7 @@ function batchSpan(spec: SpanSpec): BatchSpan {
     body: Buffer.from(`span-body:${spec.id}`),
   };
   const runKey = spec.runKey === undefined ? 'run-1' : spec.runKey;
-  return { span, resource: spec.resource ?? RESOURCE, scope: spec.scope ?? SCOPE, runKey, identity: runKey !== null };
+  return { span, resource: spec.resource ?? RESOURCE, scope: spec.scope ?? SCOPE, runKey, rootCandidate: runKey !== null && isRootCandidate(span, true) };
 }
 
 function batchOf(specs: SpanSpec[], claims: Array<[string, string]> = []): IntakeRows {

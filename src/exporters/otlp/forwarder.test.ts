@@ -10,6 +10,7 @@ import { OtlpDownstream } from '../../../test/support/otlp-downstream.js';
 import { parseInventory, type Inventory } from '../../enrich/inventory.js';
 import { decodeIntakeRequest } from '../../otlp/intake-request.js';
 import { decodeSpanFields } from '../../otlp/stored-span.js';
+import { isRootCandidate } from '../../runs/root.js';
 import type { BatchSpan } from '../../pipeline/span-batch.js';
 import { openDatabase, type Database } from '../../store/database.js';
 import { ForwardStore } from '../../store/forward-store.js';
@@ -85,7 +86,7 @@ function harness(path: string, endpoint: string, options: Record<string, unknown
 async function store(intake: SpanIntake, body: Buffer, runKey: string | null = 'run-1'): Promise<void> {
   const request = decodeIntakeRequest(body);
   const spans: BatchSpan[] = request.resources.flatMap((resource) =>
-    resource.scopes.flatMap((scope) => scope.spans.map((span) => ({ span, resource, scope, runKey, identity: runKey !== null }))),
+    resource.scopes.flatMap((scope) => scope.spans.map((span) => ({ span, resource, scope, runKey, rootCandidate: runKey !== null && isRootCandidate(span, true) }))),
   );
   await intake.enqueue(toIntakeRows({ spans, receivedNs: BigInt(Date.now()) * 1_000_000n, claims: [] }));
 }

@@ -65,7 +65,7 @@ function batchSpan(spec: SpanSpec): BatchSpan {
     attributes: spec.attributes ?? {},
     body: new Uint8Array(0),
   };
-  return { span, resource: spec.resource ?? DEFAULT_RESOURCE, scope: SCOPE, runKey: null, identity: false };
+  return { span, resource: spec.resource ?? DEFAULT_RESOURCE, scope: SCOPE, runKey: null, rootCandidate: false };
 }
 
 function batchOf(...specs: SpanSpec[]): SpanBatch {
@@ -103,7 +103,7 @@ describe('SpanFilter', () => {
     await filter.consume(batchOf({ trace: TRACE_A, id: '1', attributes: { 'nhi.workflow.run.id': 'run-42' } }));
 
     expect(runKeys(next.last)).toEqual({ 1: 'run-42' });
-    expect(next.last.spans[0]!.identity).toBe(true);
+    expect(next.last.spans[0]!.rootCandidate).toBe(true);
   });
 
   it('prefers cicd.pipeline.run.id, the semantic-convention key, over nhi.workflow.run.id', async () => {
@@ -128,7 +128,7 @@ describe('SpanFilter', () => {
     );
 
     expect(runKeys(next.last)).toEqual({ 2: 'run-42', 3: 'run-42', 1: 'run-42' });
-    expect(next.last.spans.map((s) => s.identity)).toEqual([false, false, true]);
+    expect(next.last.spans.map((s) => s.rootCandidate)).toEqual([false, false, true]);
     expect(directory.asked).toEqual([]);
   });
 
@@ -180,7 +180,7 @@ describe('SpanFilter', () => {
     await filter.consume(batchOf({ trace: TRACE_A, id: '2', parent: '1' }));
 
     expect(runKeys(next.last)).toEqual({ 2: null });
-    expect(next.last.spans[0]!.identity).toBe(false);
+    expect(next.last.spans[0]!.rootCandidate).toBe(false);
     expect(next.last.claims).toEqual([]);
   });
 
@@ -379,7 +379,7 @@ describe('SpanFilter', () => {
 
       await filter.consume(batchOf({ trace: TRACE_A, id: '1', name: 'POST /api/chat' }));
       expect(runKeys(next.last)).toEqual({ 1: TRACE_A });
-      expect(next.last.spans[0]!.identity).toBe(true);
+      expect(next.last.spans[0]!.rootCandidate).toBe(true);
       expect(next.last.claims).toEqual([{ traceId: TRACE_A, runKey: TRACE_A, rootSpanId: null }]);
     });
 

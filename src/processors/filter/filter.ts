@@ -1,7 +1,7 @@
 import type { BatchSpan, Claim, SpanBatch } from '../../pipeline/span-batch.js';
 import type { SpanSink } from '../../pipeline/span-sink.js';
 import { matches, type RunIdentity } from '../../runs/run-identity.js';
-import { continuesCaller } from '../../runs/root.js';
+import { continuesCaller, isRootCandidate } from '../../runs/root.js';
 import type { FilterConfig } from './config.js';
 
 /** Finds runs of spans the filter does not remember (the store answers from committed spans). */
@@ -108,7 +108,7 @@ export class SpanFilter implements SpanSink {
     const spans = kept.map((s, i): BatchSpan => ({
       ...s,
       runKey: runIds[i] ?? this.ancestorRun(s, byId, runIdOfSpan) ?? runOfTrace(s.span.traceId),
-      identity: startsRun[i]!,
+      rootCandidate: isRootCandidate(s.span, startsRun[i]!),
     }));
 
     // Pending spans of a bound trace join its run: the whole trace, or in a multi-run trace only the
