@@ -119,7 +119,7 @@ program
         {
           queries: new RunQueries(db),
           runs: new RunLoader(new RunStore(db)),
-          chain: new ChainStore(db, undefined, config.integrity.origin),
+          chain: new ChainStore(db),
           ...(existsSync(pub) ? { publicKeyPem: readFileSync(pub, 'utf8') } : {}),
         },
         runId,

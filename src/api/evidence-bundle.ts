@@ -1,6 +1,6 @@
 import { FINDING_CODES, type FindingCode } from '../evidence/findings.js';
 import { CANONICALIZATION_VERSION } from '../integrity/canonical.js';
-import type { ChainRow } from '../integrity/chain-entry.js';
+import type { ChainRow } from '../store/chain-store.js';
 import type { ChainStore, CheckpointRow } from '../store/chain-store.js';
 import type { RunQueries } from '../store/run-queries.js';
 import type { RunLoader } from '../runs/run-loader.js';

@@ -15,7 +15,7 @@ export function runVerify(config: Readonly<Config>, options: { from?: number; pu
     // One read transaction: while serve runs, the chain and the index are compared at one instant
     // (a revision committed between the two reads would look unchained or mismatched).
     return db.transaction(() =>
-      verifyChain(new ChainStore(db, undefined, config.integrity.origin), {
+      verifyChain(new ChainStore(db), {
         publicKeys,
         ...(options.from !== undefined ? { fromSeq: options.from } : {}),
       }),

@@ -25,7 +25,7 @@ describe('console routes', () => {
     writeFileSync(join(dir, 'token'), TOKEN);
     db = openDatabase({ path: join(dir, 'runledger.db'), synchronous: 'normal', busy_timeout_ms: 1000 });
     const queries = new RunQueries(db);
-    const chain = new ChainStore(db, undefined, 'unit');
+    const chain = new ChainStore(db);
     app = buildHttpApp({
       registry: new Registry(),
       health: { notReady: () => [] },

@@ -1,26 +1,11 @@
+import type { ChainKind, ChainRow } from '../store/chain-store.js';
+import type { PrunedRevisions } from '../store/pruner.js';
 import { canonicalJson, CANONICALIZATION_VERSION, sha256Hex } from './canonical.js';
-
-export type ChainKind = 'revision' | 'chain_start' | 'key_rotation' | 'prune';
 
 /** Kinds whose rows are signed as well as chained. */
 export const SIGNED_KINDS: ReadonlySet<ChainKind> = new Set(['chain_start', 'key_rotation', 'prune']);
 
 export const GENESIS_HASH = '0'.repeat(64);
-
-/** One row of the chain, as stored. */
-export interface ChainRow {
-  readonly seq: number;
-  readonly kind: ChainKind;
-  readonly run_key: string | null;
-  readonly revision: number | null;
-  readonly created_ns: bigint;
-  /** Canonical JSON of the payload. */
-  readonly payload: string;
-  readonly prev_hash: string;
-  readonly record_hash: string;
-  readonly key_id: string | null;
-  readonly signature: string | null;
-}
 
 /** Payload of a revision row: the record's digest and its spans' digests in history order. */
 export interface RevisionPayload {
@@ -31,12 +16,8 @@ export interface RevisionPayload {
   readonly spans: ReadonlyArray<readonly [string, string, string]>;
 }
 
-export interface PrunePayload {
-  readonly before: string;
-  readonly kinds: readonly string[] | null;
-  readonly count: number;
-  /** Inclusive [first, last] seq ranges of revision rows whose data was removed. */
-  readonly ranges: ReadonlyArray<readonly [number, number]>;
+/** Payload of a prune row: what retention removed, and the head it removed it under. */
+export interface PrunePayload extends PrunedRevisions {
   readonly last_hash: string;
 }
 

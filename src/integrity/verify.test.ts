@@ -2,9 +2,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, ORIGIN, type ChainFixture } from '../../test/support/chain-fixture.js';
-import { ChainStore } from '../store/chain-store.js';
 import { canonicalJson, sha256Hex } from './canonical.js';
 import { chainHash, recordDigest } from './chain-entry.js';
+import { ChainWriter } from './chain-writer.js';
 import { checkpointBody, loadOrCreateSigningKey, signText } from './signing.js';
 import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.js';
 
@@ -19,11 +19,11 @@ const NOW = BigInt(Date.now()) * 1_000_000n;
 function store(): ChainFixture {
   const f = createChainFixture();
   fixtures.push(f);
-  f.chain.recordStart(NOW, 'test');
+  f.writer.recordStart(NOW, 'test');
   f.addRevision('run-a', { triggerEvent: 'scheduler|evt-1' });
   f.addRevision('run-b', { findings: ['missing_field', 'replayed_trigger'] });
   f.addRevision('run-c');
-  f.chain.writeCheckpoint(NOW);
+  f.writer.writeCheckpoint(NOW);
   return f;
 }
 
@@ -151,8 +151,8 @@ describe('verifyChain', () => {
   it('catches an attacker who edits a record and re-hashes the chain after it: signed rows and checkpoints no longer match', () => {
     const f = store();
     // a restart after the checkpoint: its signed chain_start row follows the runs
-    f.chain.recordStart(NOW + 1n, 'test');
-    f.chain.writeCheckpoint(NOW + 1n);
+    f.writer.recordStart(NOW + 1n, 'test');
+    f.writer.writeCheckpoint(NOW + 1n);
     const seq = f.seqOf('run-a');
     f.db.prepare("UPDATE run_revisions SET record = json_set(record, '$.status', 'violation') WHERE run_key = 'run-a'").run();
     const record = f.db.prepare("SELECT record FROM run_revisions WHERE run_key = 'run-a'").pluck().get() as string;
@@ -257,7 +257,7 @@ describe('verifyChain', () => {
   it('reports a restart and a key rotation as declared gaps and stays intact with both keys', () => {
     const f = store();
     const newKey = loadOrCreateSigningKey(join(f.dir, 'rotated.pem'));
-    const rotated = new ChainStore(f.db, newKey, ORIGIN);
+    const rotated = new ChainWriter(f.chain, newKey, ORIGIN);
     rotated.recordStart(NOW + 1n, 'test');
     rotated.writeCheckpoint(NOW + 1n);
     const both = verify(f, { publicKeys: [f.key.publicKey, newKey.publicKey] });
@@ -287,8 +287,8 @@ describe('verifyChain', () => {
   it('reads a chain longer than one page', () => {
     const f = createChainFixture();
     fixtures.push(f);
-    f.chain.recordStart(NOW, 'test');
-    for (let i = 0; i < 1100; i++) f.chain.append('revision', { run_key: `bulk-${i}`, revision: 1, record_sha256: '', spans: [] }, NOW);
+    f.writer.recordStart(NOW, 'test');
+    for (let i = 0; i < 1100; i++) f.writer.append('revision', { run_key: `bulk-${i}`, revision: 1, record_sha256: '', spans: [] }, NOW);
     f.db.prepare('DELETE FROM chain WHERE seq = 1050').run();
     const report = verifyChain(f.chain, { publicKeys: [f.key.publicKey] });
     expect(report.records_checked).toBe(1100);

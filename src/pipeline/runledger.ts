@@ -135,7 +135,7 @@ export class Runledger implements Component {
     const evidenceSources = {
       queries: new RunQueries(readDb),
       runs: runLoader,
-      chain: new ChainStore(readDb, undefined, config.integrity.origin),
+      chain: new ChainStore(readDb),
       publicKeyPem: signingKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     };
     this.http = new HttpServer(config.http, {

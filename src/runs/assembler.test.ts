@@ -48,7 +48,7 @@ function setUp(runs: Partial<RunsConfig>) {
   const capped: string[] = [];
   const duplicates: number[] = [];
   const open: number[] = [];
-  const store = new RunStore(f.db, f.chain);
+  const store = new RunStore(f.db, f.writer);
   // Saved on this thread, at once: the tests read the store right after each pass.
   const sink: RevisionSink = { save: (batch) => ({ ...f.db.transaction(() => appendBatch(store, batch))(), intakeIdle: true }) };
   const assembler = new RunAssembler(

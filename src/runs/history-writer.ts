@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { ChainWriter } from '../integrity/chain-writer.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { applyRetention } from '../retention/retention.js';
 import { ChainStore } from '../store/chain-store.js';
@@ -75,7 +76,7 @@ const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
  * the chain is one strict sequence.
  */
 export class HistoryWriter implements RevisionSink {
-  private readonly chain: ChainStore;
+  private readonly chain: ChainWriter;
   private readonly store: RunStore;
   private readonly pruner: Pruner;
   private readonly maintenance: NodeJS.Timeout;
@@ -97,7 +98,7 @@ export class HistoryWriter implements RevisionSink {
     // them (see save), and the intake writer's own checkpoints keep the WAL bounded.
     db.pragma('wal_autocheckpoint = 0');
     const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);
-    this.chain = new ChainStore(db, signingKey, config.integrity.origin);
+    this.chain = new ChainWriter(new ChainStore(db), signingKey, config.integrity.origin);
     this.chain.recordStart(nowNs(), RUNLEDGER_VERSION);
     logger.info({ key_id: signingKey.keyId, head_seq: this.chain.head().seq }, 'integrity chain started');
     this.store = new RunStore(db, this.chain);

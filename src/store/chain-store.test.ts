@@ -12,18 +12,18 @@ describe('ChainStore.head', () => {
     const f = createChainFixture();
     fixtures.push(f);
     f.addRevision('run-a');
-    const stored = f.chain.head();
+    const stored = f.writer.head();
     expect(() =>
       f.db.transaction(() => {
-        f.chain.append('chain_start', { previous_head_seq: 0 }, 1n);
-        expect(f.chain.head().seq).toBe(stored.seq + 1);
+        f.writer.append('chain_start', { previous_head_seq: 0 }, 1n);
+        expect(f.writer.head().seq).toBe(stored.seq + 1);
         throw new Error('the save fails after its append');
       })(),
     ).toThrow('the save fails after its append');
 
-    expect(f.chain.head()).toEqual(stored);
+    expect(f.writer.head()).toEqual(stored);
     f.addRevision('run-b');
-    expect(f.chain.head().seq).toBe(stored.seq + 1);
+    expect(f.writer.head().seq).toBe(stored.seq + 1);
     expect(verifyChain(f.chain, { publicKeys: [f.key.publicKey] }).problems).toEqual([]);
   });
 });

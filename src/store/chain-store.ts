@@ -1,7 +1,21 @@
-import { chainHashOfCanonical, GENESIS_HASH, SIGNED_KINDS, type ChainKind, type ChainRow } from '../integrity/chain-entry.js';
-import { canonicalJson } from '../integrity/canonical.js';
-import { checkpointBody, signText, type SigningKey } from '../integrity/signing.js';
 import type { Database } from './database.js';
+
+export type ChainKind = 'revision' | 'chain_start' | 'key_rotation' | 'prune';
+
+/** One row of the hash chain, as stored (integrity/chain-writer.ts hashes and signs it). */
+export interface ChainRow {
+  readonly seq: number;
+  readonly kind: ChainKind;
+  readonly run_key: string | null;
+  readonly revision: number | null;
+  readonly created_ns: bigint;
+  /** Canonical JSON of the payload. */
+  readonly payload: string;
+  readonly prev_hash: string;
+  readonly record_hash: string;
+  readonly key_id: string | null;
+  readonly signature: string | null;
+}
 
 export interface CheckpointRow {
   readonly id: number;
@@ -61,17 +75,16 @@ interface RawChainRow extends Omit<ChainRow, 'seq' | 'revision'> {
   revision: bigint | null;
 }
 
-/** The hash chain and its signed checkpoints (DESIGN §7). Appends run inside the caller's transaction. */
+/**
+ * The rows of the hash chain and its signed checkpoints (DESIGN §7), SQL only: ChainWriter
+ * (integrity/) hashes and signs what it appends here, inside the caller's transaction.
+ */
 export class ChainStore implements ChainReader {
   private readonly stmt;
-  /** The row this store appended last (see head). */
+  /** The row this store inserted last (see head). */
   private appended: { seq: number; hash: string } | undefined;
 
-  constructor(
-    private readonly db: Database,
-    private readonly key: SigningKey | undefined,
-    readonly origin: string,
-  ) {
+  constructor(private readonly db: Database) {
     const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.stmt = {
       head: prepare('SELECT seq, record_hash FROM chain ORDER BY seq DESC LIMIT 1'),
@@ -86,7 +99,7 @@ export class ChainStore implements ChainReader {
       lastCheckpoint: prepare('SELECT size FROM checkpoints ORDER BY id DESC LIMIT 1').pluck(),
       insertCheckpoint: prepare(
         `INSERT INTO checkpoints (size, head_hash, created_ns, origin, key_id, body, signature)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (@size, @head_hash, @created_ns, @origin, @key_id, @body, @signature)`,
       ),
       checkpoints: prepare('SELECT * FROM checkpoints ORDER BY id'),
       revisionRows: prepare("SELECT * FROM chain WHERE run_key = ? AND kind = 'revision' ORDER BY seq"),
@@ -97,70 +110,44 @@ export class ChainStore implements ChainReader {
     };
   }
 
-  get keyId(): string | undefined {
-    return this.key?.keyId;
-  }
-
   /**
-   * The last row's seq and hash. When it is the row this store appended last, the hash is not read
-   * again: record_hash sits behind the payload (KiBs, often on overflow pages), a read per save. A save
-   * rolled back leaves a smaller last seq, and the row is read in full.
+   * The last row's seq and hash; undefined while the chain is empty. When it is the row this store
+   * inserted last, the hash is not read again: record_hash sits behind the payload (KiBs, often on
+   * overflow pages), a read per save. A save rolled back leaves a smaller last seq, and the row is read
+   * in full.
    */
-  head(): { seq: number; hash: string } {
+  head(): { seq: number; hash: string } | undefined {
     const seq = this.stmt.headSeq.get() as bigint | undefined;
-    if (this.appended !== undefined && seq !== undefined && Number(seq) === this.appended.seq) return this.appended;
-    const row = this.stmt.head.get() as { seq: bigint; record_hash: string } | undefined;
-    return row === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: Number(row.seq), hash: row.record_hash };
+    if (seq === undefined) return undefined;
+    if (this.appended !== undefined && Number(seq) === this.appended.seq) return this.appended;
+    const row = this.stmt.head.get() as { seq: bigint; record_hash: string };
+    return { seq: Number(row.seq), hash: row.record_hash };
   }
 
-  append(kind: ChainKind, payload: object, createdNs: bigint, ref: { runKey?: string; revision?: number } = {}): ChainRow {
-    return this.appendCanonical(kind, canonicalJson(payload), createdNs, ref);
+  /** Inserts a row, hashed (and signed) by the caller; call inside a transaction. */
+  insert(row: ChainRow): void {
+    this.stmt.insert.run(row);
+    this.appended = { seq: row.seq, hash: row.record_hash };
   }
 
-  /** Appends a run revision's entry; `payloadJson` is its RevisionPayload, canonical (revisionPayloadJson). */
-  appendRevision(runKey: string, revision: number, createdNs: bigint, payloadJson: string): ChainRow {
-    return this.appendCanonical('revision', payloadJson, createdNs, { runKey, revision });
+  /** The key that signed the last start or rotation row. */
+  lastKeyId(): string | null | undefined {
+    return this.stmt.lastKeyId.get() as string | null | undefined;
   }
 
-  private appendCanonical(kind: ChainKind, payloadJson: string, createdNs: bigint, ref: { runKey?: string; revision?: number }): ChainRow {
-    const head = this.head();
-    const content = { seq: head.seq + 1, kind, created_ns: createdNs, payload: payloadJson, prev_hash: head.hash };
-    const record_hash = chainHashOfCanonical(content);
-    const signed = SIGNED_KINDS.has(kind) && this.key !== undefined;
-    const row: ChainRow = {
-      ...content,
-      run_key: ref.runKey ?? null,
-      revision: ref.revision ?? null,
-      record_hash,
-      key_id: signed ? this.key!.keyId : null,
-      signature: signed ? signText(this.key!, record_hash) : null,
-    };
-    this.stmt.insert.run({ ...row, seq: row.seq });
-    this.appended = { seq: row.seq, hash: record_hash };
-    return row;
+  /** The chain size the last checkpoint covers. */
+  lastCheckpointSize(): number | undefined {
+    const size = this.stmt.lastCheckpoint.get() as bigint | undefined;
+    return size === undefined ? undefined : Number(size);
   }
 
-  /** At start: a signed record naming the previous head, and a key-rotation record when the key changed. */
-  recordStart(nowNs: bigint, version: string): void {
-    const previousKey = this.stmt.lastKeyId.get() as string | null | undefined;
-    const head = this.head();
-    this.db.transaction(() => {
-      if (previousKey != null && this.key !== undefined && previousKey !== this.key.keyId) {
-        this.append('key_rotation', { old_key_id: previousKey, new_key_id: this.key.keyId }, nowNs);
-      }
-      this.append('chain_start', { previous_head_seq: head.seq, previous_head_hash: head.hash, runledger_version: version }, nowNs);
-    })();
+  insertCheckpoint(checkpoint: Omit<CheckpointRow, 'id'>): void {
+    this.stmt.insertCheckpoint.run(checkpoint);
   }
 
-  /** Writes a signed checkpoint when records were added since the last one; returns whether it did. */
-  writeCheckpoint(nowNs: bigint): boolean {
-    if (this.key === undefined) return false;
-    const head = this.head();
-    const last = this.stmt.lastCheckpoint.get() as bigint | undefined;
-    if (head.seq === 0 || (last !== undefined && Number(last) === head.seq)) return false;
-    const body = checkpointBody(this.origin, head.seq, head.hash, new Date(Number(nowNs / 1_000_000n)).toISOString());
-    this.stmt.insertCheckpoint.run(head.seq, head.hash, nowNs, this.origin, this.key.keyId, body, signText(this.key, body));
-    return true;
+  /** Runs `fn` in one transaction (nested in the caller's when there is one). */
+  inTransaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
   /** Rows in seq order, read a page at a time so other reads can run between pages. */

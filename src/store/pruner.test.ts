@@ -2,10 +2,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChainFixture, ORIGIN, type ChainFixture } from '../../test/support/chain-fixture.js';
 import type { PrunePayload } from '../integrity/chain-entry.js';
+import { ChainWriter } from '../integrity/chain-writer.js';
 import { loadOrCreateSigningKey, verifyText } from '../integrity/signing.js';
 import { verifyChain } from '../integrity/verify.js';
 import { applyRetention } from '../retention/retention.js';
-import { ChainStore } from './chain-store.js';
 import { Pruner, toRanges } from './pruner.js';
 
 const fixtures: ChainFixture[] = [];
@@ -19,7 +19,7 @@ const NOW = BigInt(Date.now()) * 1_000_000n;
 function store(): ChainFixture {
   const f = createChainFixture();
   fixtures.push(f);
-  f.chain.recordStart(NOW - 30n * DAY_NS, 'test');
+  f.writer.recordStart(NOW - 30n * DAY_NS, 'test');
   return f;
 }
 
@@ -36,9 +36,9 @@ describe('Pruner', () => {
     f.addRevision('old', { evaluatedNs: NOW - 10n * DAY_NS });
     f.addRevision('new', { evaluatedNs: NOW - DAY_NS });
     f.db.prepare("INSERT INTO run_findings (run_key, revision, code) VALUES ('old', 1, 'x'), ('new', 1, 'x')").run();
-    const chainBefore = f.chain.head().seq;
+    const chainBefore = f.writer.head().seq;
 
-    const result = new Pruner(f.db, f.chain).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);
+    const result = new Pruner(f.db, f.writer).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);
 
     expect(result).toEqual({ runs: 1, revisions: 1, unforwardedSpans: 0 });
     for (const table of ['run_revisions', 'run_findings', 'spans', 'runs']) {
@@ -46,7 +46,7 @@ describe('Pruner', () => {
       expect(count(f, table, 'new'), table).toBeGreaterThan(0);
     }
     expect([...f.chain.rows(1)].filter((r) => r.run_key === 'old')).toHaveLength(1);
-    expect(f.chain.head().seq).toBe(chainBefore + 1);
+    expect(f.writer.head().seq).toBe(chainBefore + 1);
   });
 
   it('with forwarding on, counts the pruned spans its cursor had not passed', () => {
@@ -56,7 +56,7 @@ describe('Pruner', () => {
     const lastSent = f.db.prepare("SELECT max(id) FROM spans WHERE run_key = 'sent'").pluck().get() as number;
     f.db.prepare("INSERT INTO forward_cursors (stream, position, updated_ns) VALUES ('spans', ?, 0)").run(lastSent);
 
-    expect(new Pruner(f.db, f.chain, true).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW)).toEqual({ runs: 2, revisions: 2, unforwardedSpans: 4 });
+    expect(new Pruner(f.db, f.writer, true).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW)).toEqual({ runs: 2, revisions: 2, unforwardedSpans: 4 });
   });
 
   it('appends one signed prune record naming the removed revisions as seq ranges', () => {
@@ -65,9 +65,9 @@ describe('Pruner', () => {
     f.addRevision('a', { evaluatedNs: NOW - 9n * DAY_NS });
     f.addRevision('kept', { evaluatedNs: NOW });
     f.addRevision('b', { evaluatedNs: NOW - 8n * DAY_NS });
-    const headBefore = f.chain.head();
+    const headBefore = f.writer.head();
 
-    new Pruner(f.db, f.chain).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);
+    new Pruner(f.db, f.writer).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);
 
     const [row] = pruneRows(f);
     expect(row).toBeDefined();
@@ -90,21 +90,21 @@ describe('Pruner', () => {
     const f = store();
     f.addRevision('old', { evaluatedNs: NOW - 10n * DAY_NS });
     f.addRevision('new', { evaluatedNs: NOW });
-    f.chain.writeCheckpoint(NOW);
-    new Pruner(f.db, f.chain).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);
-    f.chain.writeCheckpoint(NOW + 1n);
+    f.writer.writeCheckpoint(NOW);
+    new Pruner(f.db, f.writer).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);
+    f.writer.writeCheckpoint(NOW + 1n);
 
     const report = verify(f);
     expect(report.intact).toBe(true);
     expect(report.problems).toEqual([
-      expect.objectContaining({ kind: 'declared_gap', seq: f.chain.head().seq, message: expect.stringContaining('removed 1 revision') }),
+      expect.objectContaining({ kind: 'declared_gap', seq: f.writer.head().seq, message: expect.stringContaining('removed 1 revision') }),
     ]);
   });
 
   it('writes no prune record when nothing is old enough', () => {
     const f = store();
     f.addRevision('new', { evaluatedNs: NOW });
-    expect(new Pruner(f.db, f.chain).prune(NOW - DAY_NS, { exceptKinds: [] }, NOW)).toEqual({ runs: 0, revisions: 0, unforwardedSpans: 0 });
+    expect(new Pruner(f.db, f.writer).prune(NOW - DAY_NS, { exceptKinds: [] }, NOW)).toEqual({ runs: 0, revisions: 0, unforwardedSpans: 0 });
     expect(pruneRows(f)).toEqual([]);
   });
 
@@ -113,7 +113,7 @@ describe('Pruner', () => {
     f.db
       .prepare("INSERT INTO runs (run_key, state, first_received_ns, last_received_ns) VALUES ('open', 'open', 1, 1)")
       .run();
-    new Pruner(f.db, f.chain).prune(NOW, { exceptKinds: [] }, NOW);
+    new Pruner(f.db, f.writer).prune(NOW, { exceptKinds: [] }, NOW);
     expect(runKeys(f)).toEqual(['open']);
   });
 
@@ -123,7 +123,7 @@ describe('Pruner', () => {
     f.addRevision('rotation', { kind: 'secret_rotation', evaluatedNs: old });
     f.addRevision('jit', { kind: 'jit_access', evaluatedNs: old });
     f.addRevision('plain', { kind: null, evaluatedNs: old });
-    const pruner = new Pruner(f.db, f.chain);
+    const pruner = new Pruner(f.db, f.writer);
 
     expect(pruner.prune(NOW, { kind: 'secret_rotation' }, NOW).runs).toBe(1);
     expect(runKeys(f)).toEqual(['jit', 'plain']);
@@ -137,7 +137,7 @@ describe('Pruner', () => {
     const f = store();
     f.addRevision('victim', { evaluatedNs: NOW });
     // an attacker without the key removes a run and declares it pruned, unsigned or self-signed
-    const unsigned = new Pruner(f.db, new ChainStore(f.db, undefined, ORIGIN));
+    const unsigned = new Pruner(f.db, new ChainWriter(f.chain, undefined, ORIGIN));
     unsigned.prune(NOW + 1n, { exceptKinds: [] }, NOW);
     expect(verify(f).problems.map((p) => p.kind)).toContain('signature_invalid');
     expect(verify(f).intact).toBe(false);
@@ -145,7 +145,7 @@ describe('Pruner', () => {
     const g = store();
     g.addRevision('victim', { evaluatedNs: NOW });
     const attacker = loadOrCreateSigningKey(join(g.dir, 'attacker.pem'));
-    new Pruner(g.db, new ChainStore(g.db, attacker, ORIGIN)).prune(NOW + 1n, { exceptKinds: [] }, NOW);
+    new Pruner(g.db, new ChainWriter(g.chain, attacker, ORIGIN)).prune(NOW + 1n, { exceptKinds: [] }, NOW);
     expect(verify(g).problems.map((p) => p.kind)).toContain('unknown_key');
     expect(verify(g).intact).toBe(false);
   });
@@ -155,9 +155,9 @@ describe('Pruner', () => {
   it('does not report a pruned revision when its run key is used again later', () => {
     const f = store();
     f.addRevision('reused', { evaluatedNs: NOW - 10n * DAY_NS });
-    new Pruner(f.db, f.chain).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);
+    new Pruner(f.db, f.writer).prune(NOW - 5n * DAY_NS, { exceptKinds: [] }, NOW);
     f.addRevision('reused', { evaluatedNs: NOW });
-    f.chain.writeCheckpoint(NOW);
+    f.writer.writeCheckpoint(NOW);
 
     const report = verify(f);
     expect(report.problems.filter((p) => p.kind !== 'declared_gap')).toEqual([]);
@@ -176,7 +176,7 @@ describe('applyRetention', () => {
     f.addRevision('none-10d', { evaluatedNs: NOW - 10n * DAY_NS });
     f.addRevision('none-1d', { evaluatedNs: NOW - DAY_NS });
 
-    expect(applyRetention(new Pruner(f.db, f.chain), retention, NOW)).toEqual({ runs: 3, revisions: 3, unforwardedSpans: 0 });
+    expect(applyRetention(new Pruner(f.db, f.writer), retention, NOW)).toEqual({ runs: 3, revisions: 3, unforwardedSpans: 0 });
     expect(runKeys(f)).toEqual(['jit-10d', 'none-1d']);
     expect(verify(f).intact).toBe(true);
   });
@@ -184,7 +184,7 @@ describe('applyRetention', () => {
   it('prunes nothing and writes nothing when no age is configured', () => {
     const f = store();
     f.addRevision('ancient', { evaluatedNs: 1n });
-    expect(applyRetention(new Pruner(f.db, f.chain), { by_kind: {}, interval_minutes: 60 }, NOW)).toEqual({ runs: 0, revisions: 0, unforwardedSpans: 0 });
+    expect(applyRetention(new Pruner(f.db, f.writer), { by_kind: {}, interval_minutes: 60 }, NOW)).toEqual({ runs: 0, revisions: 0, unforwardedSpans: 0 });
     expect(pruneRows(f)).toEqual([]);
   });
 });

@@ -1,4 +1,3 @@
-import type { ChainStore } from './chain-store.js';
 import type { Database } from './database.js';
 
 /** At most this many runs are pruned per transaction, so pruning never holds the writer for long. */
@@ -11,6 +10,21 @@ export interface PruneResult {
   readonly unforwardedSpans: number;
 }
 
+/** What a prune removed, as its chain record states it (PrunePayload without the head it names). */
+export interface PrunedRevisions {
+  /** The cutoff, ISO 8601. */
+  readonly before: string;
+  readonly kinds: readonly string[] | null;
+  readonly count: number;
+  /** Inclusive [first, last] seq ranges of revision rows whose data was removed. */
+  readonly ranges: ReadonlyArray<readonly [number, number]>;
+}
+
+/** Where a prune is recorded, in the same transaction (ChainWriter: a signed chain row). */
+export interface PruneRecorder {
+  recordPrune(pruned: PrunedRevisions, nowNs: bigint): void;
+}
+
 /**
  * Retention: removes runs (their revisions, findings and spans) evaluated before a cutoff, and
  * appends a signed chain record of what was removed so `verify` reports a declared gap, not a
@@ -20,7 +34,7 @@ export interface PruneResult {
 export class Pruner {
   constructor(
     private readonly db: Database,
-    private readonly chain: ChainStore,
+    private readonly recorder: PruneRecorder,
     /** Forwarding is on: count the spans pruned before it sent them (the backlog is bounded by retention). */
     private readonly forwarding = false,
   ) {}
@@ -58,14 +72,12 @@ export class Pruner {
         if (cursor !== undefined) unforwardedSpans += unforwardedOf.get(runKey, cursor) as number;
         for (const del of deletes) del.run(runKey);
       }
-      this.chain.append(
-        'prune',
+      this.recorder.recordPrune(
         {
           before: new Date(Number(beforeNs / 1_000_000n)).toISOString(),
           kinds: 'kind' in scope ? [scope.kind] : null,
           count: seqs.length,
           ranges: toRanges(seqs),
-          last_hash: this.chain.head().hash,
         },
         nowNs,
       );

@@ -73,7 +73,7 @@ describe('RunStore revisions', () => {
     addSpan(f, 'run-1', '2'.repeat(16), root, 1, { 'nhi.policy.id': 'p', 'nhi.policy.decision': 'allow' });
     addSpan(f, 'run-1', '3'.repeat(16), '2'.repeat(16), 2, { 'nhi.change.operation': 'revoke', 'nhi.change.target': 't' }, 2);
     openRun(f, 'run-1', START);
-    const store = new RunStore(f.db, f.chain);
+    const store = new RunStore(f.db, f.writer);
     const input = { runKey: 'run-1', spans: new RunLoader(store).loadRun('run-1').spans };
     const verdict = evaluateRun(input, context);
 
@@ -98,7 +98,7 @@ describe('RunStore revisions', () => {
     fixtures.push(f);
     addSpan(f, 'run-2', '4'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-2' });
     openRun(f, 'run-2', START + 5n);
-    const store = new RunStore(f.db, f.chain);
+    const store = new RunStore(f.db, f.writer);
     const input = { runKey: 'run-2', spans: new RunLoader(store).loadRun('run-2').spans };
     const verdict = evaluateRun(input, context);
     expect(inTransaction(f, () => store.saveRevision(sealRevision(input, verdict, 'settled', START + 10n, 1), START + 5n, 0, renumbered))).toEqual({ revision: 1, state: 'evaluated' });
@@ -112,7 +112,7 @@ describe('RunStore revisions', () => {
     fixtures.push(f);
     addSpan(f, 'run-3', '5'.repeat(16), '', 0, { 'nhi.workflow.run.id': 'run-3' });
     openRun(f, 'run-3', START);
-    const store = new RunStore(f.db, f.chain);
+    const store = new RunStore(f.db, f.writer);
     const input = { runKey: 'run-3', spans: new RunLoader(store).loadRun('run-3').spans };
     const verdict = evaluateRun(input, context);
     const stale = sealRevision(input, verdict, 'settled', START + 1n, 7);
@@ -130,7 +130,7 @@ describe('RunLoader.loadRun over the store', () => {
     fixtures.push(f);
     addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel', 'http.request.method': 'GET', 'nhi.change.operation': 'rotate' });
     addSpan(f, 'run-sel', '00000000000000a1', '', 0, { 'nhi.workflow.run.id': 'run-sel' }); // an exporter's resend: read once
-    const selected = new RunLoader(new RunStore(f.db, f.chain), new KeySelector(new Set(['nhi.workflow.run.id', 'nhi.change.operation']))).loadRun('run-sel').spans;
+    const selected = new RunLoader(new RunStore(f.db, f.writer), new KeySelector(new Set(['nhi.workflow.run.id', 'nhi.change.operation']))).loadRun('run-sel').spans;
     expect(selected).toHaveLength(1);
     expect(selected[0]!.attributes).toEqual({ 'nhi.workflow.run.id': 'run-sel', 'nhi.change.operation': 'rotate' });
     const all = new RunLoader(new RunStore(f.db)).loadRun('run-sel').spans;
@@ -159,7 +159,7 @@ describe('RunStore passes', () => {
     const f = createChainFixture();
     fixtures.push(f);
     openRun(f, 'run-snap', START);
-    const store = new RunStore(f.db, f.chain);
+    const store = new RunStore(f.db, f.writer);
     const intake = new BetterSqlite3(f.dbPath);
     try {
       const seen = store.snapshot(() => {

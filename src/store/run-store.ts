@@ -1,4 +1,3 @@
-import type { ChainStore } from './chain-store.js';
 import type { Database } from './database.js';
 
 /** The index row of a run, as the assembler tracks it. */
@@ -84,6 +83,11 @@ export interface SavedRevision {
   readonly state: 'open' | 'evaluated' | undefined;
 }
 
+/** Where a revision's chain entry goes, in the revision's transaction (ChainWriter). */
+export interface RevisionAppender {
+  appendRevision(runKey: string, revision: number, createdNs: bigint, payloadJson: string): unknown;
+}
+
 /** Runs: their index, their spans, their append-only revisions, and the keys they used. */
 export class RunStore {
   private readonly stmt;
@@ -91,7 +95,7 @@ export class RunStore {
   constructor(
     private readonly db: Database,
     /** Where saveRevision appends; absent on a connection that only reads. */
-    private readonly chain?: ChainStore,
+    private readonly chain?: RevisionAppender,
   ) {
     const prepare = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.stmt = {

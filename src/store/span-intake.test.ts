@@ -189,7 +189,7 @@ describe('SpanIntake', () => {
     const db = reader(config.path);
     // No unique index on random ids (it would make every commit write megabytes): resends are read once.
     expect(count(db, 'SELECT count(*) FROM spans')).toBe(2);
-    const bodies = new ChainStore(db, undefined, 'test').spanBodies('run-1');
+    const bodies = new ChainStore(db).spanBodies('run-1');
     expect(bodies.size).toBe(1);
     const first = db.prepare('SELECT body FROM spans ORDER BY id LIMIT 1').pluck().get() as Buffer;
     expect(Buffer.from([...bodies.values()][0]!)).toEqual(first);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { sha256Hex } from '../../src/integrity/canonical.js';
 import { recordDigest, revisionPayloadJson } from '../../src/integrity/chain-entry.js';
 import { loadOrCreateSigningKey, type SigningKey } from '../../src/integrity/signing.js';
+import { ChainWriter } from '../../src/integrity/chain-writer.js';
 import { ChainStore } from '../../src/store/chain-store.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 
@@ -18,7 +19,10 @@ export interface ChainFixture {
   readonly dbPath: string;
   readonly db: Database;
   readonly key: SigningKey;
+  /** The chain as verify reads it. */
   readonly chain: ChainStore;
+  /** Appends to it, signed with `key`. */
+  readonly writer: ChainWriter;
   /** Adds an evaluated run (revision 1, or the next revision when it exists); returns its chain seq. */
   addRevision(runKey: string, options?: RevisionOptions): number;
   /** Seq of the chain row of a run's revision. */
@@ -45,7 +49,8 @@ export function createChainFixture(keyPath?: string): ChainFixture {
   const dbPath = join(dir, 'runledger.db');
   const db = openDatabase({ path: dbPath, synchronous: 'normal', busy_timeout_ms: 1000 });
   const key = loadOrCreateSigningKey(keyPath ?? join(dir, 'signing-key.pem'));
-  const chain = new ChainStore(db, key, ORIGIN);
+  const chain = new ChainStore(db);
+  const writer = new ChainWriter(chain, key, ORIGIN);
   db.prepare("INSERT INTO resources (id, digest, body, schema_url) VALUES (1, x'01', x'0a00', '')").run();
   db.prepare("INSERT INTO scopes (id, digest, body, schema_url) VALUES (1, x'01', x'0a00', '')").run();
 
@@ -103,7 +108,7 @@ export function createChainFixture(keyPath?: string): ChainFixture {
         db.prepare('INSERT OR IGNORE INTO trigger_events (event_key, run_key, claimed_ns) VALUES (?, ?, ?)').run(options.triggerEvent, runKey, startedNs ?? evaluatedNs);
       }
       const payload = revisionPayloadJson({ run_key: runKey, revision, record_sha256: recordDigest(record), spans });
-      return chain.appendRevision(runKey, revision, evaluatedNs, payload).seq;
+      return writer.appendRevision(runKey, revision, evaluatedNs, payload).seq;
     })();
   };
 
@@ -113,6 +118,7 @@ export function createChainFixture(keyPath?: string): ChainFixture {
     db,
     key,
     chain,
+    writer,
     addRevision,
     seqOf: (runKey, revision = 1) =>
       Number(db.prepare("SELECT seq FROM chain WHERE kind = 'revision' AND run_key = ? AND revision = ?").pluck().get(runKey, revision)),
