@@ -154,7 +154,9 @@ describe('OTLP conformance: one table of cases against each transport', () => {
       runs: { settle_ms: 50 },
     });
     [main, narrow] = await Promise.all([
-      startRunledger({ config: config({}, 100) }),
+      // A busy timeout the storage_locked case waits out, long enough that run history's own saves never
+      // make an export give up (at 100 ms one did once, on a machine at load 16).
+      startRunledger({ config: config({}, 1000) }),
       startRunledger({ config: config({ max_concurrent_requests: 1 }, 60_000) }),
     ]);
   });
