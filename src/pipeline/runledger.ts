@@ -108,15 +108,11 @@ export class Runledger implements Component {
 
     this.directory = new SpanDirectory(readDb);
     const identity = runIdentityFromConfig(config);
-    const filter = new SpanFilter(
-      {
-        config: config.filter,
-        identity,
-        directory: this.directory,
-        counters: { dropped: (reason, count) => metrics.spansDropped.inc({ reason }, count) },
-      },
-      this.intake,
-    );
+    const filter = new SpanFilter(config.filter, this.intake, {
+      identity,
+      directory: this.directory,
+      counters: { dropped: (reason, count) => metrics.spansDropped.inc({ reason }, count) },
+    });
     const podIdentity = new PodIdentityStage(this.podIdentity, filter);
     // Both transports share one decode-and-intake path (src/receiver/otlp-intake.ts) and feed the same stages.
     const intakeDeps = {

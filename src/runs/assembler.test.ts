@@ -51,13 +51,11 @@ function setUp(runs: Partial<RunsConfig>) {
   const store = new RunStore(f.db, f.writer);
   // Saved on this thread, at once: the tests read the store right after each pass.
   const sink: RevisionSink = { save: (batch) => ({ ...f.db.transaction(() => appendBatch(store, batch))(), intakeIdle: true }) };
-  const assembler = new RunAssembler(
-    runsConfigSchema.parse({ settle_ms: 1000, max_open_ms: 60_000, ...runs }),
+  const assembler = new RunAssembler(runsConfigSchema.parse({ settle_ms: 1000, max_open_ms: 60_000, ...runs }), sink, {
     store,
-    new RunLoader(store),
-    sink,
-    { evaluate: (input, history) => evaluateRun(input, { ...context, history }), awaitsRoot: (spans) => awaitsRoot(spans, context.identity) },
-    {
+    loader: new RunLoader(store),
+    judge: { evaluate: (input, history) => evaluateRun(input, { ...context, history }), awaitsRoot: (spans) => awaitsRoot(spans, context.identity) },
+    events: {
       evaluated: ({ runKey, reason, summary }) => judged.push({ runKey, reason, codes: [...summary.findingCodes], spans: summary.spanCount }),
       capped: (cap) => capped.push(cap),
       duplicates: (count) => duplicates.push(count),
@@ -66,9 +64,9 @@ function setUp(runs: Partial<RunsConfig>) {
       },
       openRuns: (count) => open.push(count),
     },
-    pino({ level: 'silent' }),
-    () => clock.now,
-  );
+    logger: pino({ level: 'silent' }),
+    now: () => clock.now,
+  });
   assemblers.push(assembler);
 
   /**

@@ -27,6 +27,17 @@ export interface RunJudge {
   awaitsRoot(spans: readonly RunSpan[]): boolean;
 }
 
+/** What the assembler works with besides its config and where its revisions go. */
+export interface AssemblerDeps {
+  /** The runs' index rows and claims (reads only: every write goes through the sink). */
+  readonly store: RunStore;
+  readonly loader: RunLoader;
+  readonly judge: RunJudge;
+  readonly events: AssemblerEvents;
+  readonly logger: Logger;
+  readonly now?: () => bigint;
+}
+
 interface OpenRun {
   readonly runKey: string;
   firstNs: bigint;
@@ -90,17 +101,25 @@ export class RunAssembler implements Component {
   private readonly settleNs: bigint;
   private readonly maxOpenNs: bigint;
 
+  private readonly store: RunStore;
+  private readonly loader: RunLoader;
+  private readonly judge: RunJudge;
+  private readonly events: AssemblerEvents;
+  private readonly logger: Logger;
+  private readonly now: () => bigint;
+
   constructor(
     private readonly config: RunsConfig,
-    private readonly store: RunStore,
-    private readonly loader: RunLoader,
     /** Where each pass's revisions are saved (HistoryWriter). */
     private readonly sink: RevisionSink,
-    private readonly judge: RunJudge,
-    private readonly events: AssemblerEvents,
-    private readonly logger: Logger,
-    private readonly now: () => bigint = () => BigInt(Date.now()) * 1_000_000n,
+    deps: AssemblerDeps,
   ) {
+    this.store = deps.store;
+    this.loader = deps.loader;
+    this.judge = deps.judge;
+    this.events = deps.events;
+    this.logger = deps.logger;
+    this.now = deps.now ?? (() => BigInt(Date.now()) * 1_000_000n);
     this.settleNs = BigInt(config.settle_ms) * 1_000_000n;
     this.maxOpenNs = BigInt(config.max_open_ms) * 1_000_000n;
   }

@@ -86,12 +86,10 @@ export class RunHistory implements Component {
     };
     const keysRead = attributeKeysRead(fieldKeys, context.identity, context.profiles, context.reader.recognisers);
     const store = new RunStore(db);
-    this.assembler = new RunAssembler(
-      config.runs,
+    this.assembler = new RunAssembler(config.runs, writer, {
       store,
-      new RunLoader(store, keysRead === undefined ? undefined : new KeySelector(keysRead)),
-      writer,
-      {
+      loader: new RunLoader(store, keysRead === undefined ? undefined : new KeySelector(keysRead)),
+      judge: {
         evaluate: (input, history) => {
           const inv = inventory?.current();
           const cat = catalogue?.current();
@@ -103,7 +101,7 @@ export class RunHistory implements Component {
         },
         awaitsRoot: (spans) => awaitsRoot(spans, context.identity),
       },
-      {
+      events: {
         evaluated: ({ summary, reason }) =>
           this.events.evaluated({
             workflow: summary.workflow,
@@ -118,8 +116,8 @@ export class RunHistory implements Component {
         evaluationFailed: () => this.events.evaluationFailed(),
         openRuns: (count) => this.events.openRuns(count),
       },
-      logger.child({ component: 'runs/assembler' }),
-    );
+      logger: logger.child({ component: 'runs/assembler' }),
+    });
     await this.assembler.start();
   }
 

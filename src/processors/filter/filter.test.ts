@@ -79,15 +79,11 @@ function createFilter(options: { config?: unknown; directory?: FakeDirectory; ne
   const recording = new RecordingSink();
   const dropped: Array<{ reason: string; count: number }> = [];
   const config = filterConfigSchema.parse(options.config ?? {});
-  const filter = new SpanFilter(
-    {
-      config,
-      identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys), config.include, options.agentRuns === true ? new Recognisers() : undefined),
-      directory,
-      counters: { dropped: (reason, count) => dropped.push({ reason, count }) },
-    },
-    options.next ?? recording,
-  );
+  const filter = new SpanFilter(config, options.next ?? recording, {
+    identity: new RunIdentity(keys['run.id'], runIdentityKeys(keys), config.include, options.agentRuns === true ? new Recognisers() : undefined),
+    directory,
+    counters: { dropped: (reason, count) => dropped.push({ reason, count }) },
+  });
   return { filter, directory, next: recording, dropped };
 }
 

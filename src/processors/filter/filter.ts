@@ -14,8 +14,8 @@ export interface FilterCounters {
   dropped(reason: 'excluded', count: number): void;
 }
 
-export interface FilterOptions {
-  readonly config: FilterConfig;
+/** What the filter works with besides its config and the next stage. */
+export interface FilterDeps {
   readonly identity: RunIdentity;
   readonly directory: TraceDirectory;
   readonly counters: FilterCounters;
@@ -41,12 +41,14 @@ export class SpanFilter implements SpanSink {
   private readonly agentTraces = new Set<string>();
 
   constructor(
-    private readonly options: FilterOptions,
+    private readonly config: FilterConfig,
     private readonly next: SpanSink,
+    private readonly deps: FilterDeps,
   ) {}
 
   consume(batch: SpanBatch): Promise<void> {
-    const { config, counters, identity } = this.options;
+    const { config } = this;
+    const { counters, identity } = this.deps;
     const kept = batch.spans.filter((s) => !config.exclude.some((rule) => matches(rule, s.span, s.resource.attributes)));
     if (kept.length < batch.spans.length) counters.dropped('excluded', batch.spans.length - kept.length);
 
@@ -138,7 +140,7 @@ export class SpanFilter implements SpanSink {
       const own = runIdOfSpan.get(key);
       if (own !== undefined) return own;
       const parent = byId.get(key);
-      if (parent === undefined) return this.options.directory.runKeyOfSpan(traceId, parentId);
+      if (parent === undefined) return this.deps.directory.runKeyOfSpan(traceId, parentId);
       parentId = parent.span.parentSpanId;
     }
     return undefined;
@@ -151,7 +153,7 @@ export class SpanFilter implements SpanSink {
   /** Adds a trace to a bounded set (max_tracked_traces), forgetting the oldest. */
   private track(traces: Set<string>, traceId: string): void {
     traces.add(traceId);
-    if (traces.size > this.options.config.max_tracked_traces) {
+    if (traces.size > this.config.max_tracked_traces) {
       const oldest = traces.values().next().value;
       if (oldest !== undefined) traces.delete(oldest);
     }
@@ -163,7 +165,7 @@ export class SpanFilter implements SpanSink {
       this.remember(traceId, cached);
       return cached;
     }
-    const found = this.options.directory.runKeyOfTrace(traceId);
+    const found = this.deps.directory.runKeyOfTrace(traceId);
     if (found !== undefined) this.remember(traceId, found);
     return found;
   }
@@ -171,7 +173,7 @@ export class SpanFilter implements SpanSink {
   private remember(traceId: string, runKey: string): void {
     this.traceRuns.delete(traceId);
     this.traceRuns.set(traceId, runKey);
-    if (this.traceRuns.size > this.options.config.max_tracked_traces) {
+    if (this.traceRuns.size > this.config.max_tracked_traces) {
       const oldest = this.traceRuns.keys().next().value;
       if (oldest !== undefined) this.traceRuns.delete(oldest);
     }
