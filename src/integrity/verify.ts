@@ -1,7 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import type { ChainReader } from '../store/chain-store.js';
+import type { ChainReader, ChainRow } from '../store/chain-store.js';
 import { sha256Hex } from './canonical.js';
-import type { ChainRow } from '../store/chain-store.js';
 import { chainHash, GENESIS_HASH, recordDigest, SIGNED_KINDS, type PrunePayload, type RevisionPayload } from './chain-entry.js';
 import { IndexExpectations } from './index-check.js';
 import { keyIdOf, verifyText } from './signing.js';

@@ -57,6 +57,7 @@ interface DueRun {
 
 /** How long the due runs found by one scan are taken in order before the open runs are scanned again. */
 const RESCAN_NS = 1_000_000_000n;
+
 /**
  * A tick evaluates for at most this long, then saves what it judged and continues. The intake writer
  * waits while a save runs (see WriterTurn): ticks of 100 ms saved ~140 runs at a time and held OTLP

@@ -113,8 +113,8 @@ export class HistoryWriter implements RevisionSink {
    * the database from this thread, outside the turn. A PASSIVE checkpoint waits for no one and leaves
    * the intake writer's own (on its commits) little to copy: copying run history's pages there had
    * delayed every OTLP answer behind it (+20% spans/s with judging under full load). Saves are short and
-   * frequent, so the copy is made at most every WAL_COPY_INTERVAL_MS (after each save it cost ~10% of
-   * the runs judged at 30k spans/s).
+   * frequent, so under load the copy is made at most every WAL_COPY_INTERVAL_MS (after each save it
+   * cost ~10% of the runs judged at 30k spans/s); see walCopyIntervalMs.
    */
   save(batch: RevisionBatch): SavedBatch {
     const written = this.inTurn(this.db.transaction(() => appendBatch(this.store, batch)));

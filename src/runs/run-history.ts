@@ -47,8 +47,8 @@ export interface VerdictSummary {
 /**
  * Run history: assembles runs from committed spans, judges them against the evidence profiles and the
  * reloadable inventory and catalogue, seals each revision and saves each pass's revisions through
- * HistoryWriter (revisions, the chain, checkpoints, retention). It
- * runs in a worker thread, so judging runs never delays the answers to OTLP requests.
+ * HistoryWriter (revisions, the chain, checkpoints, retention). It runs in a worker thread, so judging
+ * runs never delays the answers to OTLP requests.
  */
 export class RunHistory implements Component {
   private db: Database | undefined;
