@@ -1,6 +1,6 @@
 import type { RunRecord } from '../api/run-record.js';
 import type { Profile } from '../evidence/profiles.js';
-import type { Step } from '../evidence/steps.js';
+import { byStepStart, type Step } from '../evidence/steps.js';
 
 export type ChecklistState = 'present' | 'missing' | 'failed' | 'not_required';
 
@@ -109,7 +109,7 @@ export function evidenceChecklist(
     );
   }
   for (const req of applied.flatMap((p) => p.required_changes)) {
-    const attempts = changes.filter((s) => s.evidence['change.operation'] === req.operation).sort((a, b) => compareStart(a, b));
+    const attempts = changes.filter((s) => s.evidence['change.operation'] === req.operation).sort(byStepStart);
     const last = attempts.at(-1);
     const requirement = `${req.operation}${req.must_succeed ? ', succeeded' : ''}`;
     if (last === undefined) {
@@ -132,8 +132,3 @@ export function evidenceChecklist(
 }
 
 const changeLabel = (s: Step): string => `${s.evidence['change.operation'] ?? s.evidence['tool.name'] ?? s.name} ${s.evidence['change.target'] ?? ''}`.trim();
-
-const compareStart = (a: Step, b: Step): number => {
-  const d = BigInt(a.start_ns) - BigInt(b.start_ns);
-  return d < 0n ? -1 : d > 0n ? 1 : 0;
-};

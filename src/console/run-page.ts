@@ -1,5 +1,5 @@
 import type { RunRecord } from '../api/run-record.js';
-import type { Step } from '../evidence/steps.js';
+import { byStepStart, type Step } from '../evidence/steps.js';
 import type { ChecklistItem } from './evidence-checklist.js';
 import { html, type SafeHtml } from './html.js';
 import { runHref, severityBadge, statusBadge, time } from './layout.js';
@@ -39,7 +39,7 @@ const STATE_MARK: Record<ChecklistItem['state'], string> = { present: '✓ prese
 
 export function runPage(view: RunView): SafeHtml {
   const { run } = view;
-  const steps = run.steps.slice().sort(byStart);
+  const steps = run.steps.slice().sort(byStepStart);
   const { findings } = run;
   const latest = run.revisions.at(-1)?.revision;
   const spanNames = new Map(steps.map((s) => [s.span_id, s.name]));
@@ -179,11 +179,6 @@ function integrity(view: RunView): SafeHtml {
   <p>The <a href="${view.bundleHref}" download>evidence bundle</a> holds the chain rows from this run's first revision to a signed checkpoint, to check offline; <a href="/integrity">Integrity</a> verifies the whole chain.</p>
 </section>`;
 }
-
-const byStart = (a: Step, b: Step): number => {
-  const d = BigInt(a.start_ns) - BigInt(b.start_ns);
-  return d < 0n ? -1 : d > 0n ? 1 : 0;
-};
 
 const text = (value: unknown): SafeHtml | string =>
   (typeof value === 'string' && value !== '') || typeof value === 'number' ? String(value) : html`<span class="muted">—</span>`;

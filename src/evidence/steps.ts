@@ -338,6 +338,12 @@ export function isoTime(ns: bigint): string {
   return new Date(Number(ns / 1_000_000n)).toISOString();
 }
 
+/** Steps as a record shows them, by start time (ties keep their order: sort is stable). */
+export function byStepStart(a: Step, b: Step): number {
+  const d = BigInt(a.start_ns) - BigInt(b.start_ns);
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
+}
+
 /** Deterministic history order: start time, then span id. */
 export function byStart(a: RunSpan, b: RunSpan): number {
   if (a.startNs !== b.startNs) return a.startNs < b.startNs ? -1 : 1;
