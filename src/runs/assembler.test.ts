@@ -125,6 +125,28 @@ describe('RunAssembler timing', () => {
     expect(judged.map((j) => [j.runKey, j.reason, j.spans])).toEqual([['r', 'settled', 2]]);
   });
 
+  it('takes due runs in their turn across passes, but not one that got a span since it was found due', () => {
+    const { assembler, clock, judged, arrive } = setUp({ settle_ms: 1000 });
+    for (const [at, key] of [[0, 'a'], [10, 'b'], [20, 'c']] as const) arrive(key, at);
+    assembler.touched(['a', 'b', 'c']);
+    clock.now = T0 + ms(1100);
+    // A pass out of time before judging any: all three wait, found due.
+    expect(assembler.evaluateDue(-1)).toBe(3);
+    arrive('b', 1100, 'step');
+    assembler.touched(['b']);
+
+    clock.now = T0 + ms(1200);
+    assembler.evaluateDue();
+    expect(judged.map((j) => j.runKey)).toEqual(['a', 'c']);
+    clock.now = T0 + ms(2100);
+    assembler.evaluateDue();
+    expect(judged.map((j) => [j.runKey, j.reason, j.spans])).toEqual([
+      ['a', 'settled', 1],
+      ['c', 'settled', 1],
+      ['b', 'settled', 2],
+    ]);
+  });
+
   it('judges a run without a root max_open_ms after its first span, however many spans keep coming', () => {
     const { assembler, clock, judged, arrive } = setUp({ settle_ms: 1000, max_open_ms: 5000 });
     for (const at of [0, 2000, 4000, 4900]) {
