@@ -137,7 +137,7 @@ export function summarizeProfile(profile: CpuProfile, n = 15): ProfileSummary {
 
 /** Stage of a sample, by the innermost known frame on its stack. */
 const STAGES: ReadonlyArray<readonly [stage: string, test: (f: CallFrame) => boolean]> = [
-  ['evaluate', (f) => f.functionName === 'evaluateDue'],
+  ['evaluate', (f) => f.functionName === 'judgePass' || (f.functionName === 'save' && f.url.includes('assembler'))],
   ['intake', (f) => f.functionName === 'flush' && f.url.includes('span-intake')],
   ['decode', (f) => f.functionName === 'handleExport' || (f.functionName === 'Export' && f.url.includes('naive-server'))],
 ];

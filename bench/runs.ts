@@ -294,9 +294,11 @@ type CallFrame = CpuProfile['nodes'][number]['callFrame'];
 const PHASES: ReadonlyArray<readonly [phase: string, test: (f: CallFrame) => boolean]> = [
   ['load spans (SELECT, protobuf decode, digest)', (f) => f.functionName === 'loadRun'],
   ['judge (evaluateRun)', (f) => f.functionName === 'evaluateRun'],
-  ['save (revision, findings, claims, chain: one transaction)', (f) => f.functionName === 'save' && f.url.includes('history-writer')],
+  ['save (revision, findings, claims, chain: one transaction)', (f) => f.functionName === 'saveHere' && f.url.includes('history-writer')],
+  ['handing batches to the intake writer (while intake is idle)', (f) => f.functionName === 'append' && f.url.includes('revision-channel')],
   ['assembly (touched: index refresh)', (f) => f.functionName === 'touched'],
-  ['evaluateDue, the rest (runState reads, scan, bookkeeping)', (f) => f.functionName === 'evaluateDue'],
+  ['judging pass, the rest (runState reads, scan, bookkeeping)', (f) => f.functionName === 'judgePass'],
+  ['settling saved runs', (f) => f.functionName === 'save' && f.url.includes('assembler')],
   ['WAL checkpoint', (f) => f.functionName === 'checkpointWal'],
   ['signed checkpoints', (f) => f.functionName === 'checkpoint' && f.url.includes('run-history')],
 ];

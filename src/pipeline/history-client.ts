@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { FromHistory, ToHistory } from '../runs/history-messages.js';
@@ -20,13 +21,19 @@ export class HistoryClient implements CommittedRuns, Component {
     config: Readonly<Config>,
     private readonly events: HistoryEvents,
     logger: Logger,
-    writerTurn: WriterTurn,
+    intakeWriter: {
+      /** Shared with the intake writer, which lets run history's saves through. */
+      readonly turn: WriterTurn;
+      /** History's end of the channel to the intake writer, which appends revisions while intake is idle. */
+      readonly appendPort: MessagePort;
+    },
   ) {
     this.link = new WorkerLink(
       'run history worker',
       new URL('../runs/history-worker.js', import.meta.url),
       {
-        workerData: { config, writerTurn: writerTurn.buffer },
+        workerData: { config, writerTurn: intakeWriter.turn.buffer, appendPort: intakeWriter.appendPort },
+        transferList: [intakeWriter.appendPort],
         // V8 grows a thread's young generation to 32 MiB under allocation. Measured under full load: 8 MiB
         // judges as many runs per second as 16 MiB and keeps peak RSS under 300 MB (32 MiB judged more
         // while draining a backlog, but put RSS past 300 MB).

@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { RunledgerError } from '../errors.js';
@@ -25,7 +26,7 @@ interface InFlight {
 
 /**
  * The durable-intake stage of the main thread: hands each batch to the intake writer's thread
- * (src/store/intake-worker.ts) and resolves only once the writer says it is committed, so the OTLP
+ * (intake-worker.ts) and resolves only once the writer says it is committed, so the OTLP
  * answer still follows the commit. Then it tells `runs` which runs got spans.
  */
 export class IntakeClient implements SpanSink, Component {
@@ -41,13 +42,16 @@ export class IntakeClient implements SpanSink, Component {
       readonly logger: Logger;
       /** Shared with run history, whose save transactions intake lets through. */
       readonly writerTurn: WriterTurn;
+      /** The intake writer's end of the channel run history sends revisions on while intake is idle. */
+      readonly appendPort: MessagePort;
     },
   ) {
     this.link = new WorkerLink(
       'intake writer',
-      new URL('../store/intake-worker.js', import.meta.url),
+      new URL('./intake-worker.js', import.meta.url),
       {
-        workerData: { config, writerTurn: deps.writerTurn.buffer },
+        workerData: { config, writerTurn: deps.writerTurn.buffer, appendPort: deps.appendPort },
+        transferList: [deps.appendPort],
         // Each batch it receives is garbage once committed: a small young generation is enough, and
         // V8's default (grown under load to tens of MiB) would count against the process's memory.
         resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { MessageChannel } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { buildEvidenceBundle } from '../api/evidence-bundle.js';
 import type { Config } from '../config/schema.js';
@@ -36,7 +37,8 @@ const HOUSEKEEPING_INTERVAL_MS = 5_000;
 /**
  * The only module that knows the order of stages. Main thread:
  *   receiver (OTLP/gRPC, OTLP/HTTP) → pod identity → filter → intake client → history client
- * Intake writer worker (src/store/intake-worker.ts): SQLite inserts, committed before the OTLP answer.
+ * Intake writer worker (src/pipeline/intake-worker.ts): SQLite inserts, committed before the OTLP answer;
+ *   while intake is idle, also the appends of run history's revisions (src/runs/revision-channel.ts).
  * History worker (src/runs/run-history.ts): run assembler → evaluate (profiles, inventory, catalogue)
  *   → run revision + hash chain + checkpoints + retention.
  * Forwarding worker (src/exporters/otlp/forward-worker.ts), when configured: committed spans and sealed
@@ -90,9 +92,19 @@ export class Runledger implements Component {
     const { config, logger, metrics } = this;
     // The threads that write SQLite (intake, run history's ledger, forwarding) take turns through this flag (see WriterTurn).
     const writerTurn = new WriterTurn();
-    this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }), writerTurn);
+    // Run history hands judged revisions to the intake writer on this channel while intake is idle.
+    const appends = new MessageChannel();
+    this.history = new HistoryClient(config, this.historyEvents(), logger.child({ component: 'runs/history' }), {
+      turn: writerTurn,
+      appendPort: appends.port1,
+    });
     // The intake writer applies migrations: it starts before the history worker and readers connect.
-    this.intake = new IntakeClient(config, { runs: this.history, logger: logger.child({ component: 'store/intake' }), writerTurn });
+    this.intake = new IntakeClient(config, {
+      runs: this.history,
+      logger: logger.child({ component: 'store/intake' }),
+      writerTurn,
+      appendPort: appends.port2,
+    });
     await this.intake.start();
     logger.info({ path: config.storage.sqlite.path, synchronous: config.storage.sqlite.synchronous }, 'store opened');
     const signingKey = loadOrCreateSigningKey(config.integrity.signing_key_file);

@@ -4,7 +4,7 @@ import type { RunHistory, RunInput, RunSpan } from '../evidence/run-input.js';
 import { TickHistory } from './tick-history.js';
 import type { Component } from '../pipeline/component.js';
 import type { RunState, RunStore, SavedRevision } from '../store/run-store.js';
-import type { JudgedRevision, RevisionSink, UnchangedRun } from './history-writer.js';
+import type { JudgedRevision, RevisionBatch, RevisionSink, UnchangedRun } from './history-writer.js';
 import type { RunLoader } from './run-loader.js';
 import type { RunsConfig } from './config.js';
 import { sealRevision, type EvaluationReason, type PreparedRevision } from './seal.js';
@@ -55,6 +55,14 @@ interface DueRun {
   readonly reason: EvaluationReason;
 }
 
+/** A judged pass on its way to the store. */
+interface JudgedPass {
+  readonly batch: RevisionBatch;
+  /** Its claims, which the pass judged while it is saved counts as stored. */
+  readonly history: TickHistory;
+  readonly newDuplicates: number;
+}
+
 /** How long the due runs found by one scan are taken in order before the open runs are scanned again. */
 const RESCAN_NS = 1_000_000_000n;
 
@@ -95,7 +103,16 @@ export class RunAssembler implements Component {
   private queue: DueRun[] = [];
   private next = 0;
   private queuedAtNs = 0n;
+  /** Runs of passes judged and not yet saved: not judged again until their save settles them. */
+  private readonly unsettled = new Set<string>();
+  /** The pass being saved. */
+  private inFlight: JudgedPass | undefined;
+  /** A judged pass waiting for the save under way (at most one does). */
+  private queued: JudgedPass | undefined;
+  /** The last of the passes judged and saved, in order. */
+  private passes: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
   private stopped = false;
   /** Whether intake committed nothing during the last save: then passes take longer turns. */
   private intakeIdle = true;
@@ -132,10 +149,12 @@ export class RunAssembler implements Component {
     this.schedule();
   }
 
+  /** Stops judging; a pass already judged is still saved. */
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.passes;
   }
 
   /** Intake committed spans of these runs: refresh them from the store. */
@@ -156,22 +175,33 @@ export class RunAssembler implements Component {
   }
 
   /**
-   * Evaluates the runs that are due now, within the budget; returns how many are still due. Runs are
-   * loaded and judged outside any transaction, then all their revisions are saved in one short one,
-   * so intake (another connection) is never held behind evaluation.
+   * Judges the runs that are due now, within the budget, saves them and settles them; resolves with how
+   * many are still due. (The timer's turns overlap one pass's save with judging the next; see tick.)
    */
-  evaluateDue(budgetMs = Number.POSITIVE_INFINITY): number {
+  async evaluateDue(budgetMs = Number.POSITIVE_INFINITY): Promise<number> {
+    await this.passes;
+    const pass = this.judgePass(budgetMs);
+    return pass === undefined ? this.waiting : this.save(pass);
+  }
+
+  /**
+   * Judges the runs that are due now, within the budget, without saving them. Runs are loaded and
+   * judged outside any transaction, in one read snapshot, and saved in one short transaction after,
+   * so intake (another connection) is never held behind evaluation. The runs of a pass still being
+   * saved are left out, and its claims count as stored (see TickHistory).
+   */
+  private judgePass(budgetMs: number): JudgedPass | undefined {
     const now = this.now();
     this.waiting = this.queueDue(now);
-    if (this.waiting === 0) return 0;
+    if (this.waiting === 0) return undefined;
 
     const started = performance.now();
-    const history = new TickHistory(this.store);
+    const history = new TickHistory(this.store, this.inFlight?.history);
     const judged: JudgedRevision[] = [];
     const unchanged: UnchangedRun[] = [];
     let newDuplicates = 0;
     // All of the pass's reads see one snapshot (see RunStore.snapshot); spans committed meanwhile
-    // move last_received_ns past the loaded one, so the save below leaves their run open.
+    // move last_received_ns past the loaded one, so the save leaves their run open.
     this.store.snapshot(() => {
       while (performance.now() - started <= budgetMs) {
         const due = this.nextDue(now);
@@ -188,6 +218,7 @@ export class RunAssembler implements Component {
         const countedBefore = state.duplicateSpans;
         if (state.revision > 0 && state.judgedSpans === loaded.spans.length) {
           unchanged.push({ runKey: run.runKey, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
+          this.unsettled.add(run.runKey);
           newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
           continue;
         }
@@ -206,9 +237,10 @@ export class RunAssembler implements Component {
         try {
           const verdict = this.judge.evaluate(input, history);
           history.record(verdict, minStart(input));
-          // Serialised here, outside the transaction below (this thread alone numbers revisions).
+          // Serialised here, outside the save (this thread alone numbers revisions).
           const prepared = sealRevision(input, verdict, reason, now, state.revision + 1);
           judged.push({ prepared, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
+          this.unsettled.add(run.runKey);
           newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
         } catch (err) {
           // A bug must not stall every other run: leave this one open in the store for the next start.
@@ -218,23 +250,35 @@ export class RunAssembler implements Component {
         }
       }
     });
-    let saved: readonly SavedRevision[];
-    let closed: readonly SavedRevision[];
+    this.waiting = this.queue.length - this.next;
+    if (judged.length === 0 && unchanged.length === 0) return undefined;
+    return { batch: { judged, unchanged }, history, newDuplicates };
+  }
+
+  /** Saves a judged pass and settles its runs; resolves with how many runs are still due. */
+  private async save(pass: JudgedPass): Promise<number> {
+    this.inFlight = pass;
+    // The pass before is saved (saves go one after the other): its claims are in the store now.
+    pass.history.beforeSaved();
+    const { judged, unchanged } = pass.batch;
     try {
-      ({ saved, closed, intakeIdle: this.intakeIdle } = this.sink.save({ judged, unchanged }));
+      const { saved, closed, intakeIdle } = await this.sink.save(pass.batch);
+      this.intakeIdle = intakeIdle;
+      for (let i = 0; i < judged.length; i++) {
+        const { prepared } = judged[i]!;
+        this.settle(prepared.runKey, saved[i]!);
+        this.events.evaluated(prepared);
+      }
+      for (let i = 0; i < unchanged.length; i++) this.settle(unchanged[i]!.runKey, closed[i]!);
+      if (pass.newDuplicates > 0) this.events.duplicates(pass.newDuplicates);
     } catch (err) {
       this.logger.error({ err, runs: judged.length + unchanged.length }, 'saving run revisions failed; will retry');
+      for (const j of judged) this.unsettled.delete(j.prepared.runKey);
+      for (const u of unchanged) this.unsettled.delete(u.runKey);
       this.queue = []; // scanned again at the next pass, these runs with the others still due
-      return this.waiting;
+    } finally {
+      this.inFlight = undefined;
     }
-    for (let i = 0; i < judged.length; i++) {
-      const { prepared } = judged[i]!;
-      this.settle(prepared.runKey, saved[i]!);
-      this.events.evaluated(prepared);
-    }
-    for (let i = 0; i < unchanged.length; i++) this.settle(unchanged[i]!.runKey, closed[i]!);
-    if (newDuplicates > 0) this.events.duplicates(newDuplicates);
-    this.waiting = this.queue.length - this.next;
     this.reportOpenRuns();
     return this.waiting;
   }
@@ -262,16 +306,20 @@ export class RunAssembler implements Component {
   private nextDue(now: bigint): DueRun | undefined {
     while (this.next < this.queue.length) {
       const { run } = this.queue[this.next++]!;
-      if (this.open.get(run.runKey) !== run) continue;
+      if (this.open.get(run.runKey) !== run || this.unsettled.has(run.runKey)) continue;
       const reason = this.dueReason(run, now);
       if (reason !== undefined) return { run, reason };
     }
     return undefined;
   }
 
-  /** After a save: a run still open (a span arrived while it was judged) settles and is judged again. */
+  /**
+   * After a save: a run still open is tracked again (a span arrived while it was judged, or after the
+   * save committed but before its answer came: so the store's state, not the save's, decides).
+   */
   private settle(runKey: string, saved: SavedRevision): void {
-    const after = saved.state === 'open' ? this.store.runState(runKey) : undefined;
+    this.unsettled.delete(runKey);
+    const after = saved.state === undefined ? undefined : this.store.runState(runKey);
     if (after !== undefined && after.state === 'open') {
       const entry = this.open.get(runKey);
       if (entry !== undefined) entry.capped = undefined;
@@ -363,15 +411,46 @@ export class RunAssembler implements Component {
     }
   }
 
+  /** Takes a turn after the delay (the polling interval by default); an earlier turn replaces a later one. */
   private schedule(delayMs?: number): void {
     if (this.stopped) return;
-    const interval = Math.min(1000, Math.max(50, Math.floor(this.config.settle_ms / 4)));
+    const delay = delayMs ?? Math.min(1000, Math.max(50, Math.floor(this.config.settle_ms / 4)));
+    const at = performance.now() + delay;
+    if (this.timer !== undefined) {
+      if (this.timerAt <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.stopped) return;
-      const remaining = this.evaluateDue(this.intakeIdle ? DRAIN_TICK_BUDGET_MS : TICK_BUDGET_MS);
-      this.schedule(remaining > 0 ? 0 : undefined);
-    }, delayMs ?? interval);
+      if (!this.stopped) this.tick();
+    }, delay);
+  }
+
+  /**
+   * One turn of judging. The pass judged here is saved once the save before it is done. A save the
+   * writer hands to another thread (while intake is idle) lets the next turns judge the next pass
+   * meanwhile, so judging and saving run in parallel; a pass judged over an unsaved one sees its
+   * claims (see TickHistory).
+   */
+  private tick(): void {
+    // A judged pass already waits for the save under way; that save schedules the next turn.
+    if (this.queued !== undefined) return;
+    const pass = this.judgePass(this.intakeIdle ? DRAIN_TICK_BUDGET_MS : TICK_BUDGET_MS);
+    if (pass === undefined) {
+      // Nothing to save; a save under way schedules the next turn when it ends.
+      if (this.inFlight === undefined) this.schedule(this.waiting > 0 ? 0 : undefined);
+      return;
+    }
+    this.queued = pass;
+    this.passes = this.passes.then(() => {
+      this.queued = undefined;
+      const saved = this.save(pass);
+      this.schedule(this.waiting > 0 ? 0 : undefined);
+      return saved.then((remaining) => {
+        if (this.queued === undefined) this.schedule(remaining > 0 ? 0 : undefined);
+      });
+    });
   }
 }
 

@@ -29,7 +29,7 @@ function setUp(turn?: WriterTurn) {
   const db = openDatabase(config.storage.sqlite);
   const checkpoints: number[] = [];
   const events = { checkpointWritten: (atMs: number) => checkpoints.push(atMs), pruned: () => undefined };
-  const writer = new HistoryWriter(db, config, events, pino({ level: 'silent' }), turn);
+  const writer = new HistoryWriter(db, config, events, pino({ level: 'silent' }), { turn });
   writers.push({ writer, db });
   return { db, writer, checkpoints };
 }
@@ -46,13 +46,13 @@ describe('HistoryWriter', () => {
     expect(checkpoints).toHaveLength(1);
   });
 
-  it('tells whether intake began a transaction between two saves, so judging knows whether an OTLP answer waits on it', () => {
+  it('tells whether intake began a transaction between two saves, so judging knows whether an OTLP answer waits on it', async () => {
     const turn = new WriterTurn();
     const { writer } = setUp(turn);
-    writer.save(EMPTY);
-    expect(writer.save(EMPTY).intakeIdle).toBe(true);
+    await writer.save(EMPTY);
+    expect((await writer.save(EMPTY)).intakeIdle).toBe(true);
     turn.write(() => 'intake');
-    expect(writer.save(EMPTY).intakeIdle).toBe(false);
-    expect(writer.save(EMPTY).intakeIdle).toBe(true);
+    expect((await writer.save(EMPTY)).intakeIdle).toBe(false);
+    expect((await writer.save(EMPTY)).intakeIdle).toBe(true);
   });
 });

@@ -14,8 +14,7 @@ import { WatchedFile } from '../enrich/watched-file.js';
 import { Lifecycle, type Component } from '../pipeline/component.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { RunStore } from '../store/run-store.js';
-import type { WriterTurn } from '../store/writer-turn.js';
-import { HistoryWriter } from './history-writer.js';
+import { HistoryWriter, type HistoryWriterDeps } from './history-writer.js';
 import { RunAssembler } from './assembler.js';
 import { RunLoader } from './run-loader.js';
 import type { EvaluationReason } from './seal.js';
@@ -61,8 +60,8 @@ export class RunHistory implements Component {
     private readonly config: Readonly<Config>,
     private readonly events: HistoryEvents,
     private readonly logger: Logger,
-    /** Shared with the intake writer (see WriterTurn); absent when nothing else writes. */
-    private readonly writerTurn?: WriterTurn,
+    /** The intake writer's turn and thread, when there is one (see HistoryWriter). */
+    private readonly intakeWriter: HistoryWriterDeps = {},
   ) {}
 
   async start(): Promise<void> {
@@ -73,7 +72,7 @@ export class RunHistory implements Component {
     // separate reading connection started every pass cold: judging alone ran ~9% slower.
     const db = openDatabase(config.storage.sqlite);
     this.db = db;
-    const writer = new HistoryWriter(db, config, this.events, logger.child({ component: 'runs/writer' }), this.writerTurn);
+    const writer = new HistoryWriter(db, config, this.events, logger.child({ component: 'runs/writer' }), this.intakeWriter);
     this.writer = writer;
 
     const inventory = await this.watch('identities', config.enrich.identities_file, loadInventory);

@@ -28,3 +28,22 @@ describe('TickHistory.lastDefinition', () => {
     expect(history.lastDefinition('rotate', 'late', 30n)).toMatchObject({ runKey: 'early' });
   });
 });
+
+describe('TickHistory over a pass still being saved', () => {
+  it("counts the unsaved pass's claims as stored: a trigger or decision reused across the two passes is caught", () => {
+    const unsaved = new TickHistory(stored);
+    const first = { run_id: 'first', workflow: 'rotate', claims: { trigger_event: 'evt-1', decision_ids: ['dec-1'], definition: 'v1' } };
+    unsaved.record(first as unknown as RunVerdict, 10n);
+    const next = new TickHistory(stored, unsaved);
+
+    expect(next.runWithTrigger('evt-1', 'replay', 20n)).toBe('first');
+    expect(next.runWithDecision('dec-1', 'replay', 20n)).toBe('first');
+    expect(next.lastDefinition('rotate', 'replay', 20n)).toMatchObject({ runKey: 'first', definition: 'v1' });
+    // The original itself, and a run that started before it, are no replay of it.
+    expect(next.runWithTrigger('evt-1', 'first', 10n)).toBeUndefined();
+    expect(next.runWithTrigger('evt-1', 'earlier', 5n)).toBeUndefined();
+    // Once the pass before is stored, its claims come from the store (here: none).
+    next.beforeSaved();
+    expect(next.runWithTrigger('evt-1', 'replay', 20n)).toBeUndefined();
+  });
+});

@@ -12,8 +12,9 @@ export interface ClaimSource {
 
 /**
  * The history one evaluation pass judges against: what is stored plus the claims of runs judged
- * earlier in the same pass (saved together afterwards), so two runs using one trigger in the same
- * pass are still caught. Of two claimants the one that started first is the original.
+ * earlier in the same pass (saved together afterwards) and in the pass before, while its save is still
+ * under way, so two runs using one trigger are caught however they fall into passes. Of two claimants
+ * the one that started first is the original.
  */
 export class TickHistory implements RunHistory {
   private readonly triggers = new Map<string, Claimant>();
@@ -21,21 +22,35 @@ export class TickHistory implements RunHistory {
   /** Every definition judged in this pass, by workflow: the one a run compares with may be any of them. */
   private readonly definitions = new Map<string, Array<{ definition: string; runKey: string; startNs: bigint }>>();
 
-  constructor(private readonly stored: ClaimSource) {}
+  constructor(
+    private readonly stored: ClaimSource,
+    /** The pass before, while its save is under way: its claims may not be in the store yet. */
+    private unsaved?: TickHistory,
+  ) {}
+
+  /** The pass before is stored now (this pass's own save begins only after it): stop reading it. */
+  beforeSaved(): void {
+    this.unsaved = undefined;
+  }
 
   runWithTrigger(eventKey: string, exceptRunKey: string, startNs: bigint): string | undefined {
-    return original([this.stored.firstTriggerClaimant(eventKey), this.triggers.get(eventKey)], exceptRunKey, startNs);
+    const claimants = [this.stored.firstTriggerClaimant(eventKey), this.triggers.get(eventKey), this.unsaved?.triggers.get(eventKey)];
+    return original(claimants, exceptRunKey, startNs);
   }
 
   runWithDecision(decisionId: string, exceptRunKey: string, startNs: bigint): string | undefined {
-    return original([this.stored.firstDecisionClaimant(decisionId), this.decisions.get(decisionId)], exceptRunKey, startNs);
+    const claimants = [this.stored.firstDecisionClaimant(decisionId), this.decisions.get(decisionId), this.unsaved?.decisions.get(decisionId)];
+    return original(claimants, exceptRunKey, startNs);
   }
 
   lastDefinition(workflow: string, exceptRunKey: string, startNs: bigint): { definition: string; runKey: string } | undefined {
-    // The run that started last before this one, among those judged in this pass and those stored.
+    // The run that started last before this one, among those judged in this pass, in the unsaved one
+    // (in this order, so a tie goes to this pass, as it would were the other stored) and those stored.
     let local: { definition: string; runKey: string; startNs: bigint } | undefined;
-    for (const d of this.definitions.get(workflow) ?? []) {
-      if (d.runKey !== exceptRunKey && d.startNs <= startNs && (local === undefined || d.startNs > local.startNs)) local = d;
+    for (const judged of [this.definitions.get(workflow), this.unsaved?.definitions.get(workflow)]) {
+      for (const d of judged ?? []) {
+        if (d.runKey !== exceptRunKey && d.startNs <= startNs && (local === undefined || d.startNs > local.startNs)) local = d;
+      }
     }
     const stored = this.stored.lastDefinition(workflow, exceptRunKey, startNs);
     if (local === undefined) return stored;

@@ -1,19 +1,21 @@
 /**
  * Worker-thread entry of the intake writer: owns the only connection that writes spans, so SQLite
  * inserts and each commit's fsync run beside the thread that decodes and answers OTLP requests.
- * It also applies schema migrations, before anything else connects.
+ * It also applies schema migrations, before anything else connects. While intake is idle, it appends
+ * the run revisions run history sends it (see HistoryWriter.save).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../logger.js';
-import { openDatabase, type Database } from './database.js';
-import type { FromIntake, ToIntake } from './intake-messages.js';
-import { SpanIntake } from './span-intake.js';
-import { WriterTurn } from './writer-turn.js';
+import { serveAppends } from '../runs/revision-channel.js';
+import { openDatabase, type Database } from '../store/database.js';
+import type { FromIntake, ToIntake } from '../store/intake-messages.js';
+import { SpanIntake } from '../store/span-intake.js';
+import { WriterTurn } from '../store/writer-turn.js';
 
 const port = parentPort;
 if (port === null) throw new Error('intake-worker must run in a worker thread');
-const { config, writerTurn } = workerData as { config: Config; writerTurn: SharedArrayBuffer };
+const { config, writerTurn, appendPort } = workerData as { config: Config; writerTurn: SharedArrayBuffer; appendPort: MessagePort };
 const logger = createLogger(config.telemetry.logs.level).child({ component: 'store/intake' });
 const send = (message: FromIntake) => port.postMessage(message);
 const WAL_CHECKPOINT_INTERVAL_MS = 1_000;
@@ -33,6 +35,7 @@ try {
   send({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
   throw err;
 }
+serveAppends(appendPort, db, config);
 
 // Commits checkpoint once the WAL is large; this also covers a quiet intake while run history writes.
 const walCheckpoints = setInterval(() => intake.checkpointWal(), WAL_CHECKPOINT_INTERVAL_MS);
@@ -58,6 +61,7 @@ port.on('message', (message: ToIntake) => {
     case 'shutdown':
       clearInterval(walCheckpoints);
       intake.flush();
+      appendPort.close();
       db.close();
       logger.debug('intake writer closed');
       send({ type: 'closed' });
