@@ -1,6 +1,7 @@
 /**
- * `npm run bench:judge -- DB_DIR [--runs N] [--keep] [--compare JUDGED_DIR]`: how fast run history
- * judges, alone on one thread with no intake.
+ * `npm run bench:judge -- DB_DIR [--runs N] [--keep] [--compare JUDGED_DIR] [--appender]`: how fast run
+ * history judges, alone on one thread with no intake. With `--appender`, a second thread appends what it
+ * judged, as the intake writer's does in `serve` while intake is idle (a backlog draining).
  *
  * DB_DIR is a server directory holding open runs, as `npm run bench:runs -- --scenarios A --keep`
  * leaves it (it prints the path). Its database is copied, then RunHistory (the history worker's code,
@@ -14,16 +15,24 @@ import { closeSync, copyFileSync, existsSync, fsyncSync, mkdtempSync, openSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import pino from 'pino';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import { recordDigest, type RevisionPayload } from '../src/integrity/chain-entry.js';
+import { AppenderLink } from '../src/runs/revision-channel.js';
 import { RunHistory, type HistoryEvents } from '../src/runs/run-history.js';
+import { WriterTurn } from '../src/store/writer-turn.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { runs: { type: 'string' }, keep: { type: 'boolean', default: false }, compare: { type: 'string' } },
+  options: {
+    runs: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    compare: { type: 'string' },
+    appender: { type: 'boolean', default: false },
+  },
 });
 const source = positionals[0];
 if (source === undefined) throw new Error('usage: judge.js DB_DIR [--runs N] [--keep]');
@@ -70,7 +79,14 @@ const bytesWritten = (): number | undefined => {
   const wchar = existsSync('/proc/self/io') ? /^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8')) : null;
   return wchar === null ? undefined : Number(wchar[1]);
 };
-const history = new RunHistory(config, events, pino({ level: 'warn' }));
+/** The intake writer's part, without intake: a thread that appends what history hands it (an idle intake). */
+function appenderThread(): { link: AppenderLink; worker: Worker } {
+  const channel = new MessageChannel();
+  const worker = new Worker(new URL('./append-worker.js', import.meta.url), { workerData: { config, port: channel.port2 }, transferList: [channel.port2] });
+  return { link: new AppenderLink(channel.port1), worker };
+}
+const appender = values.appender ? appenderThread() : undefined;
+const history = new RunHistory(config, events, pino({ level: 'warn' }), appender === undefined ? {} : { turn: new WriterTurn(), idleAppender: appender.link });
 const written0 = bytesWritten();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -82,6 +98,8 @@ const cpu = process.cpuUsage(cpu0);
 const written1 = bytesWritten();
 const writtenPerRun = written0 === undefined || written1 === undefined ? 'n/a' : `${((written1 - written0) / 1024 / evaluated).toFixed(1)} KiB`;
 await history.shutdown();
+appender?.link.close();
+await appender?.worker.terminate();
 const cpuMs = (cpu.user + cpu.system) / 1000;
 process.stdout.write(
   `judged ${evaluated} runs in ${(wallMs / 1000).toFixed(2)} s: ${Math.round(evaluated / (wallMs / 1000))} runs/s; ` +

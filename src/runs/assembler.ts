@@ -103,8 +103,11 @@ export class RunAssembler implements Component {
   private queue: DueRun[] = [];
   private next = 0;
   private queuedAtNs = 0n;
-  /** Runs of passes judged and not yet saved: not judged again until their save settles them. */
-  private readonly unsettled = new Set<string>();
+  /**
+   * Runs of passes judged and not yet saved, not judged again until their save settles them; true once
+   * intake touched the run meanwhile.
+   */
+  private readonly unsettled = new Map<string, boolean>();
   /** The pass being saved. */
   private inFlight: JudgedPass | undefined;
   /** A judged pass waiting for the save under way (at most one does). */
@@ -160,6 +163,7 @@ export class RunAssembler implements Component {
   /** Intake committed spans of these runs: refresh them from the store. */
   touched(runKeys: Iterable<string>): void {
     for (const runKey of runKeys) {
+      if (this.unsettled.has(runKey)) this.unsettled.set(runKey, true);
       const state = this.store.runState(runKey);
       if (state === undefined || state.state !== 'open') continue;
       if (!this.open.has(runKey) && this.open.size >= this.config.max_open_runs && this.waiting > 0) {
@@ -218,7 +222,7 @@ export class RunAssembler implements Component {
         const countedBefore = state.duplicateSpans;
         if (state.revision > 0 && state.judgedSpans === loaded.spans.length) {
           unchanged.push({ runKey: run.runKey, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
-          this.unsettled.add(run.runKey);
+          this.unsettled.set(run.runKey, false);
           newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
           continue;
         }
@@ -240,7 +244,7 @@ export class RunAssembler implements Component {
           // Serialised here, outside the save (this thread alone numbers revisions).
           const prepared = sealRevision(input, verdict, reason, now, state.revision + 1);
           judged.push({ prepared, loadedLastNs: state.lastReceivedNs, duplicates: loaded.duplicates });
-          this.unsettled.add(run.runKey);
+          this.unsettled.set(run.runKey, false);
           newDuplicates += Math.max(0, loaded.duplicates - countedBefore);
         } catch (err) {
           // A bug must not stall every other run: leave this one open in the store for the next start.
@@ -314,12 +318,15 @@ export class RunAssembler implements Component {
   }
 
   /**
-   * After a save: a run still open is tracked again (a span arrived while it was judged, or after the
-   * save committed but before its answer came: so the store's state, not the save's, decides).
+   * After a save: a run still open is tracked again. A span may have arrived while it was judged (the
+   * save left it open), or after the save committed but before its answer came (then the store's
+   * state, not the save's, says so).
    */
   private settle(runKey: string, saved: SavedRevision): void {
+    const touchedMeanwhile = this.unsettled.get(runKey) === true;
     this.unsettled.delete(runKey);
-    const after = saved.state === undefined ? undefined : this.store.runState(runKey);
+    const reopened = saved.state === 'open' || (saved.state !== undefined && touchedMeanwhile);
+    const after = reopened ? this.store.runState(runKey) : undefined;
     if (after !== undefined && after.state === 'open') {
       const entry = this.open.get(runKey);
       if (entry !== undefined) entry.capped = undefined;
