@@ -24,7 +24,7 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
 });
 
-function setUp() {
+function setUp(intakeQuietMs = 0) {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-revision-channel-'));
   const config = parseConfig({
     storage: { sqlite: { path: join(dir, 'runledger.db') } },
@@ -46,6 +46,7 @@ function setUp() {
   const writer = new HistoryWriter(historyDb, config, { checkpointWritten: () => undefined, pruned: () => undefined }, pino({ level: 'silent' }), {
     turn,
     idleAppender: counted,
+    intakeQuietMs, // 0: intake is idle once a save finds it wrote nothing since the one before
   });
   serveAppends(channel.port2, intakeDb, config);
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -129,6 +130,15 @@ describe('HistoryWriter with the intake writer appending while intake is idle', 
     ]);
     expect(historyDb.prepare('SELECT decision_id FROM decision_ids ORDER BY 1').pluck().all()).toEqual(['a', 'b', 'c', 'd', 'e', 'f'].map((r) => `dec-${r}`));
     expect(verify()).toMatchObject({ intact: true, revisions_checked: 6 });
+  });
+
+  it('keeps saving here until intake has written nothing for intakeQuietMs', async () => {
+    const { intakeDb, writer, appended } = setUp(150);
+    for (const run of ['a', 'b', 'c']) await writer.save(judgedRun(intakeDb, run));
+    expect(appended).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await writer.save(judgedRun(intakeDb, 'd'));
+    expect(appended).toEqual([1]);
   });
 
   it('rejects a batch the intake writer could not append, keeps nothing of it, and saves the next one here', async () => {
