@@ -151,14 +151,10 @@ export class HistoryWriter implements RevisionSink {
    * this thread saves, in its turn with the intake writer: saving there too had cost ingest 15–35% of
    * its spans/s.
    */
-  save(batch: RevisionBatch): Promise<SavedBatch> {
+  async save(batch: RevisionBatch): Promise<SavedBatch> {
     const quiet = this.intakeQuietSinceMs !== undefined && performance.now() - this.intakeQuietSinceMs >= this.intakeQuietMs;
     if (this.idleAppender !== undefined && quiet) return this.saveElsewhere(this.idleAppender, batch);
-    try {
-      return Promise.resolve(this.saveHere(batch));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.saveHere(batch);
   }
 
   private async saveElsewhere(appender: BatchAppender, batch: RevisionBatch): Promise<SavedBatch> {
