@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createKeyFile } from '../key-file.js';
 
 export interface SigningKey {
   readonly privateKey: KeyObject;
@@ -19,10 +19,10 @@ export function keyIdOf(publicKey: KeyObject): string {
  */
 export function loadOrCreateSigningKey(path: string): SigningKey {
   if (!existsSync(path)) {
-    mkdirSync(dirname(path), { recursive: true });
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-    writeFileSync(`${path}.pub`, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });
+    if (createKeyFile(path, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600)) {
+      writeFileSync(`${path}.pub`, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });
+    }
   }
   const privateKey = createPrivateKey(readFileSync(path));
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${path}: signing key must be Ed25519`);

@@ -718,6 +718,7 @@ function writeServeConfig(dir: string, enrich: Record<string, unknown>): string 
       http: { endpoint: '127.0.0.1:0' },
       storage: { sqlite: { path: join(dir, 'runledger.db') } },
       integrity: { signing_key_file: join(dir, 'signing-key.pem') },
+      redaction: { hmac_key_file: join(dir, 'redaction-hmac.key') },
       enrich,
     }),
   );

@@ -27,7 +27,7 @@ export interface RunledgerProcess {
 }
 
 export interface StartOptions {
-  /** Config merged over the test defaults (ports 0 on 127.0.0.1, db in a temp dir). */
+  /** Config merged over the test defaults (ports 0 on 127.0.0.1, db and keys in a temp dir). */
   readonly config?: Record<string, unknown>;
   /** Reuse a directory (and its database), e.g. for a restart. */
   readonly dir?: string;
@@ -43,6 +43,9 @@ export async function startRunledger(options: StartOptions = {}): Promise<Runled
       receiver: { otlp_grpc: { endpoint: '127.0.0.1:0' }, otlp_http: { endpoint: '127.0.0.1:0' } },
       http: { endpoint: '127.0.0.1:0' },
       storage: { sqlite: { path: dbPath } },
+      // Keys in the test's directory, not ./data shared by every test file running at once.
+      integrity: { signing_key_file: join(dir, 'signing-key.pem') },
+      redaction: { hmac_key_file: join(dir, 'redaction-hmac.key') },
       telemetry: { logs: { level: 'info' } },
     },
     options.config ?? {},
