@@ -24,8 +24,8 @@ const MAX_CACHED = 10_000;
  * each span's stored bytes with the attributes judging reads, and digests them as the chain records.
  */
 export class RunLoader {
-  private readonly resources = new Map<bigint, Attributes>();
-  private readonly scopes = new Map<bigint, string>();
+  private readonly resources = new Map<number, Attributes>();
+  private readonly scopes = new Map<number, string>();
 
   constructor(
     private readonly store: RunStore,
@@ -58,10 +58,10 @@ export class RunLoader {
         attributes: span.attributes,
         events: span.events,
         links: span.links,
-        resource: this.resource(row.resource_id),
-        scopeName: this.scope(row.scope_id),
+        resource: this.resource(row.resourceId),
+        scopeName: this.scope(row.scopeId),
         digest: sha256Hex(row.body),
-        redactions: row.redactions === null ? NO_REDACTIONS : (JSON.parse(row.redactions) as SpanRedaction[]),
+        redactions: row.redactions === null ? NO_REDACTIONS : (row.redactions as SpanRedaction[]),
       });
     }
     // A later copy read first (it started earlier) left its place to the first one: restore the order.
@@ -69,16 +69,16 @@ export class RunLoader {
     return { spans, duplicates: rows.length - spans.length };
   }
 
-  private resource(id: bigint): Attributes {
+  private resource(id: number): Attributes {
     return cached(this.resources, id, () => decodeStoredResource(this.store.resourceBody(id)));
   }
 
-  private scope(id: bigint): string {
+  private scope(id: number): string {
     return cached(this.scopes, id, () => decodeStoredScope(this.store.scopeBody(id)).name);
   }
 }
 
-function cached<T>(cache: Map<bigint, T>, id: bigint, load: () => T): T {
+function cached<T>(cache: Map<number, T>, id: number, load: () => T): T {
   let value = cache.get(id);
   if (value === undefined) {
     value = load();

@@ -154,6 +154,32 @@ describe('RunLoader.loadRun over the store', () => {
   });
 });
 
+describe('RunStore.spanRows', () => {
+  it('reads each span whole, in start order, with its redactions, and nothing for a run without spans', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    // Stored out of order, with an empty body and a body of every byte value (NUL included) between others.
+    const rows = [
+      { spanId: 'b'.repeat(16), startNs: START + 2n, body: Buffer.from([0, 1, 2, 0, 255]), redactions: '[{"key":"secret","scope":"span"}]' },
+      { spanId: 'a'.repeat(16), startNs: START + 2n, body: Buffer.alloc(0), redactions: null },
+      { spanId: 'c'.repeat(16), startNs: START, body: Buffer.from(Array.from({ length: 256 }, (_, i) => i)), redactions: null },
+    ];
+    const insert = f.db.prepare(
+      `INSERT INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, resource_id, scope_id, body, received_ns, redactions)
+       VALUES ('run-1', ?, ?, '', 'n', 1, ?, ?, 0, 1, 1, ?, ?, ?)`,
+    );
+    const ids = rows.map((r) => Number(insert.run(TRACE, r.spanId, r.startNs, r.startNs, r.body, START, r.redactions).lastInsertRowid));
+    const store = new RunStore(f.db);
+
+    expect(store.spanRows('run-1').map((r) => ({ ...r, body: [...r.body] }))).toEqual([
+      { id: ids[2], body: [...rows[2]!.body], resourceId: 1, scopeId: 1, redactions: null },
+      { id: ids[1], body: [], resourceId: 1, scopeId: 1, redactions: null },
+      { id: ids[0], body: [0, 1, 2, 0, 255], resourceId: 1, scopeId: 1, redactions: [{ key: 'secret', scope: 'span' }] },
+    ]);
+    expect(store.spanRows('run-2')).toEqual([]);
+  });
+});
+
 describe('RunStore passes', () => {
   it('reads one snapshot inside snapshot(), while another connection commits', () => {
     const f = createChainFixture();

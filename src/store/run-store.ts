@@ -27,14 +27,14 @@ interface RunStateRow {
   duplicate_spans: bigint;
 }
 
-/** A stored span as SQLite holds it: its protobuf bytes, and the rows of its resource and scope. */
+/** A stored span: its row id, its protobuf bytes, and the rows of its resource and scope. */
 export interface StoredSpanRow {
-  readonly id: bigint;
+  readonly id: number;
   readonly body: Buffer;
-  /** JSON of the redactions applied at intake, or null. */
-  readonly redactions: string | null;
-  readonly resource_id: bigint;
-  readonly scope_id: bigint;
+  /** The redactions applied at intake (parsed JSON list), or null. */
+  readonly redactions: unknown[] | null;
+  readonly resourceId: number;
+  readonly scopeId: number;
 }
 
 /** The first run to claim a key (a trigger event, a decision), and when. */
@@ -102,7 +102,14 @@ export class RunStore {
       state: prepare('SELECT * FROM runs WHERE run_key = ?'),
       open: prepare("SELECT * FROM runs WHERE state = 'open' ORDER BY first_received_ns"),
       openCount: prepare("SELECT count(*) FROM runs WHERE state = 'open'").pluck(),
-      spans: prepare('SELECT id, body, resource_id, scope_id, redactions FROM spans WHERE run_key = ? ORDER BY start_ns, span_id, id'),
+      // A run's spans in one row, not one row each: better-sqlite3 takes ~1.5 µs to make a row and ~2 µs
+      // a BLOB's Buffer, and a run read row by row cost ~4.5 µs a span (a sixth of the history thread's
+      // time). Both aggregates take the rows in the same order, so the lengths cut the bodies apart.
+      spans: prepare(
+        `SELECT CAST(group_concat(body, x'' ${SPAN_ORDER}) AS BLOB) AS bodies,
+           json_group_array(json_array(id, length(body), resource_id, scope_id, json(redactions)) ${SPAN_ORDER}) AS spans
+         FROM spans WHERE run_key = ?`,
+      ).safeIntegers(false),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
       scope: prepare('SELECT body FROM scopes WHERE id = ?').pluck(),
       // Every claimant of the key (one, or none, unless it was reused); firstClaimant orders them. An
@@ -169,16 +176,26 @@ export class RunStore {
     return Number(this.stmt.openCount.get());
   }
 
-  /** A run's stored spans, in start order (copies of a span included). */
+  /**
+   * A run's stored spans, in start order (copies of a span included). Their bodies share one Buffer.
+   * Row ids are numbers: SQLite hands them out in sequence, far below 2^53.
+   */
   spanRows(runKey: string): StoredSpanRow[] {
-    return this.stmt.spans.all(runKey) as StoredSpanRow[];
+    const { bodies, spans } = this.stmt.spans.get(runKey) as { bodies: Buffer | null; spans: string };
+    const rows: StoredSpanRow[] = [];
+    let offset = 0;
+    for (const [id, length, resourceId, scopeId, redactions] of JSON.parse(spans) as SpanColumns[]) {
+      rows.push({ id, body: bodies!.subarray(offset, offset + length), resourceId, scopeId, redactions });
+      offset += length;
+    }
+    return rows;
   }
 
-  resourceBody(id: bigint): Buffer {
+  resourceBody(id: number): Buffer {
     return this.stmt.resource.get(id) as Buffer;
   }
 
-  scopeBody(id: bigint): Buffer {
+  scopeBody(id: number): Buffer {
     return this.stmt.scope.get(id) as Buffer;
   }
 
@@ -254,6 +271,12 @@ export class RunStore {
     return this.db.transaction(fn).deferred();
   }
 }
+
+/** The order spans are judged in: by start, then span id, then the copy stored first. */
+const SPAN_ORDER = 'ORDER BY start_ns, span_id, id';
+
+/** What spanRows reads of each span besides its body: id, body length, resource id, scope id, redactions. */
+type SpanColumns = [number, number, number, number, unknown[] | null];
 
 interface ClaimantRow {
   run_key: string;
