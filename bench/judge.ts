@@ -24,6 +24,7 @@ import { recordDigest, type RevisionPayload } from '../src/integrity/chain-entry
 import { AppenderLink } from '../src/runs/revision-channel.js';
 import { RunHistory, type HistoryEvents } from '../src/runs/run-history.js';
 import { WriterTurn } from '../src/store/writer-turn.js';
+import { threadCpuSeconds } from './server-process.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -79,6 +80,11 @@ const bytesWritten = (): number | undefined => {
   const wchar = existsSync('/proc/self/io') ? /^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8')) : null;
   return wchar === null ? undefined : Number(wchar[1]);
 };
+/**
+ * CPU milliseconds the judging (main) thread used so far (Linux; NaN elsewhere): steadier than runs/s on
+ * a VM whose CPU speed drifts, and apart from the appending thread.
+ */
+const judgingThreadCpuMs = (): number => (threadCpuSeconds(process.pid).get(process.pid) ?? NaN) * 1000;
 /** The intake writer's part, without intake: a thread that appends what history hands it (an idle intake). */
 function appenderThread(): { link: AppenderLink; worker: Worker } {
   const channel = new MessageChannel();
@@ -89,12 +95,14 @@ const appender = values.appender ? appenderThread() : undefined;
 const history = new RunHistory(config, events, pino({ level: 'warn' }), appender === undefined ? {} : { turn: new WriterTurn(), idleAppender: appender.link });
 const written0 = bytesWritten();
 const cpu0 = process.cpuUsage();
+const judgingCpu0 = judgingThreadCpuMs();
 const t0 = performance.now();
 await history.start();
 process.stderr.write(`[judge] ${open} open runs; judging\n`);
 await done;
 const wallMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+const judgingCpu1 = judgingThreadCpuMs();
 const written1 = bytesWritten();
 const writtenPerRun = written0 === undefined || written1 === undefined ? 'n/a' : `${((written1 - written0) / 1024 / evaluated).toFixed(1)} KiB`;
 await history.shutdown();
@@ -103,7 +111,8 @@ await appender?.worker.terminate();
 const cpuMs = (cpu.user + cpu.system) / 1000;
 process.stdout.write(
   `judged ${evaluated} runs in ${(wallMs / 1000).toFixed(2)} s: ${Math.round(evaluated / (wallMs / 1000))} runs/s; ` +
-    `CPU ${(cpuMs / evaluated).toFixed(3)} ms per run (${Math.round((100 * cpuMs) / wallMs)}% of one core); ` +
+    `CPU ${(cpuMs / evaluated).toFixed(3)} ms per run (${Math.round((100 * cpuMs) / wallMs)}% of one core), ` +
+    `judging thread ${((judgingCpu1 - judgingCpu0) / evaluated).toFixed(3)} ms; ` +
     `written ${writtenPerRun} per run (WAL and its copies)\n`,
 );
 if (values.compare !== undefined) {
