@@ -103,7 +103,8 @@ const SPAN_LAYOUT = makeLayout(Span, 9, [
 const RESOURCE_LAYOUT = makeLayout(Resource, 1);
 const SCOPE_LAYOUT = makeLayout(InstrumentationScope, 3);
 
-const NO_REDACTIONS: readonly Redaction[] = Object.freeze([]);
+/** Not frozen, like every array iterated per span (see resolveRecognisers): readonly in type only. */
+const NO_REDACTIONS: readonly Redaction[] = [];
 
 /** The scan's finding: nothing to do, a value to redact, or wire structure only a decode can settle. */
 const enum Scan {

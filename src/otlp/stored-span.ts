@@ -30,7 +30,8 @@ export interface DecodedSpan {
   readonly links: readonly SpanLink[];
 }
 
-const NONE: readonly never[] = Object.freeze([]);
+/** Not frozen, like every array iterated per span (see resolveRecognisers): readonly in type only. */
+const NONE: readonly never[] = [];
 
 type ProtoReader = InstanceType<typeof Reader>;
 

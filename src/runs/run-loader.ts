@@ -15,7 +15,8 @@ export interface LoadedRun {
   readonly duplicates: number;
 }
 
-const NO_REDACTIONS: readonly SpanRedaction[] = Object.freeze([]);
+/** Not frozen, like every array iterated per span (see resolveRecognisers): readonly in type only. */
+const NO_REDACTIONS: readonly SpanRedaction[] = [];
 /** Bound on the decoded resource and scope caches; they only save lookups, so clearing them is harmless. */
 const MAX_CACHED = 10_000;
 
