@@ -5,8 +5,8 @@
  *
  * DB_DIR is a server directory holding open runs, as `npm run bench:runs -- --scenarios A --keep`
  * leaves it (it prints the path). Its database is copied, then RunHistory (the history worker's code,
- * here on the main thread) judges every open run, or N of them; prints runs/s, CPU per run and the
- * bytes written per run (WAL and its copies back; Linux). Profile with `node --cpu-prof dist-bench/bench/judge.js ...`.
+ * here on the main thread) judges every open run, or N of them; prints runs/s, CPU per run (the process's
+ * and the judging thread's own) and the bytes written per run (WAL and its copies back; Linux). Profile with `node --cpu-prof dist-bench/bench/judge.js ...`.
  *
  * `--compare JUDGED_DIR` then checks that the verdicts equal those of another build: JUDGED_DIR is a
  * directory this bench kept (`--keep`) after judging the same DB_DIR. See compareJudged.
