@@ -78,6 +78,12 @@ const TICK_BUDGET_MS = 25;
  * instead of once per save. Judging the A corpus alone: WAL writes 355k → 248k, fsyncs 845 → 148.
  */
 const DRAIN_TICK_BUDGET_MS = 200;
+/**
+ * Judged passes that may wait for the save under way. Two: while the intake writer appends one pass
+ * (a backlog draining), judging has the next ready and goes on with a third, so neither thread waits
+ * out the other's slower passes (with one, in B's drain, history sat idle 10% and the appender 16%).
+ */
+const MAX_PASSES_WAITING = 2;
 /** How often the open runs left in the store are counted for the gauge (a count reads an index). */
 const COUNT_LEFT_INTERVAL_MS = 5_000;
 
@@ -110,8 +116,8 @@ export class RunAssembler implements Component {
   private readonly unsettled = new Map<string, boolean>();
   /** The pass being saved. */
   private inFlight: JudgedPass | undefined;
-  /** A judged pass waiting for the save under way (at most one does). */
-  private queued: JudgedPass | undefined;
+  /** Judged passes waiting for the save under way, oldest first (at most MAX_PASSES_WAITING). */
+  private readonly waitingToSave: JudgedPass[] = [];
   /** The last of the passes judged and saved, in order. */
   private passes: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -191,8 +197,8 @@ export class RunAssembler implements Component {
   /**
    * Judges the runs that are due now, within the budget, without saving them. Runs are loaded and
    * judged outside any transaction, in one read snapshot, and saved in one short transaction after,
-   * so intake (another connection) is never held behind evaluation. The runs of a pass still being
-   * saved are left out, and its claims count as stored (see TickHistory).
+   * so intake (another connection) is never held behind evaluation. The runs of passes not saved yet
+   * are left out, and their claims count as stored (see TickHistory).
    */
   private judgePass(budgetMs: number): JudgedPass | undefined {
     const now = this.now();
@@ -200,7 +206,7 @@ export class RunAssembler implements Component {
     if (this.waiting === 0) return undefined;
 
     const started = performance.now();
-    const history = new TickHistory(this.store, this.inFlight?.history);
+    const history = new TickHistory(this.store, (this.waitingToSave.at(-1) ?? this.inFlight)?.history);
     const judged: JudgedRevision[] = [];
     const unchanged: UnchangedRun[] = [];
     let newDuplicates = 0;
@@ -437,27 +443,28 @@ export class RunAssembler implements Component {
   /**
    * One turn of judging. The pass judged here is saved once the save before it is done. A save the
    * writer hands to another thread (while intake is idle) lets the next turns judge the next pass
-   * meanwhile, so judging and saving run in parallel; a pass judged over an unsaved one sees its
+   * meanwhile, so judging and saving run in parallel; a pass judged over unsaved ones sees their
    * claims (see TickHistory).
    */
   private tick(): void {
-    // A judged pass already waits for the save under way; that save schedules the next turn.
-    if (this.queued !== undefined) return;
+    // Enough judged passes wait for the save under way; that save schedules the next turn.
+    if (this.waitingToSave.length >= MAX_PASSES_WAITING) return;
     const pass = this.judgePass(this.intakeIdle ? DRAIN_TICK_BUDGET_MS : TICK_BUDGET_MS);
     if (pass === undefined) {
       // Nothing to save; a save under way schedules the next turn when it ends.
       if (this.inFlight === undefined) this.schedule(this.waiting > 0 ? 0 : undefined);
       return;
     }
-    this.queued = pass;
+    this.waitingToSave.push(pass);
     this.passes = this.passes.then(() => {
-      this.queued = undefined;
+      this.waitingToSave.shift();
       const saved = this.save(pass);
       this.schedule(this.waiting > 0 ? 0 : undefined);
       return saved.then((remaining) => {
-        if (this.queued === undefined) this.schedule(remaining > 0 ? 0 : undefined);
+        if (this.waitingToSave.length === 0) this.schedule(remaining > 0 ? 0 : undefined);
       });
     });
+    if (this.waitingToSave.length < MAX_PASSES_WAITING) this.schedule(this.waiting > 0 ? 0 : undefined);
   }
 }
 

@@ -47,3 +47,24 @@ describe('TickHistory over a pass still being saved', () => {
     expect(next.runWithTrigger('evt-1', 'replay', 20n)).toBeUndefined();
   });
 });
+
+describe('TickHistory over two passes not saved yet', () => {
+  it('sees the claims of both, newest first on a tie, until each is stored', () => {
+    const oldest = new TickHistory(stored);
+    oldest.record({ run_id: 'first', workflow: 'rotate', claims: { trigger_event: 'evt-1', decision_ids: ['dec-1'], definition: 'v1' } } as unknown as RunVerdict, 10n);
+    const middle = new TickHistory(stored, oldest);
+    middle.record({ run_id: 'second', workflow: 'rotate', claims: { trigger_event: 'evt-2', decision_ids: [], definition: 'v2' } } as unknown as RunVerdict, 10n);
+    const newest = new TickHistory(stored, middle);
+
+    // A replay of the oldest pass's trigger or decision, judged two passes later, is caught.
+    expect(newest.runWithTrigger('evt-1', 'replay', 20n)).toBe('first');
+    expect(newest.runWithDecision('dec-1', 'replay', 20n)).toBe('first');
+    expect(newest.runWithTrigger('evt-2', 'replay', 20n)).toBe('second');
+    // Both started at 10: the newer pass wins the tie, as it would were the older one stored.
+    expect(newest.lastDefinition('rotate', 'replay', 20n)).toMatchObject({ runKey: 'second', definition: 'v2' });
+    // The oldest is stored once the middle pass's save begins: its claims then come from the store (none here).
+    middle.beforeSaved();
+    expect(newest.runWithTrigger('evt-1', 'replay', 20n)).toBeUndefined();
+    expect(newest.runWithTrigger('evt-2', 'replay', 20n)).toBe('second');
+  });
+});

@@ -12,9 +12,9 @@ export interface ClaimSource {
 
 /**
  * The history one evaluation pass judges against: what is stored plus the claims of runs judged
- * earlier in the same pass (saved together afterwards) and in the pass before, while its save is still
- * under way, so two runs using one trigger are caught however they fall into passes. Of two claimants
- * the one that started first is the original.
+ * earlier in the same pass (saved together afterwards) and in the passes before it that are not saved
+ * yet (each links to the one before it until that one is stored), so two runs using one trigger are
+ * caught however they fall into passes. Of two claimants the one that started first is the original.
  */
 export class TickHistory implements RunHistory {
   private readonly triggers = new Map<string, Claimant>();
@@ -24,7 +24,7 @@ export class TickHistory implements RunHistory {
 
   constructor(
     private readonly stored: ClaimSource,
-    /** The pass before, while its save is under way: its claims may not be in the store yet. */
+    /** The pass before, while it is not saved yet: its claims (and those it links to) may not be in the store. */
     private unsaved?: TickHistory,
   ) {}
 
@@ -34,27 +34,36 @@ export class TickHistory implements RunHistory {
   }
 
   runWithTrigger(eventKey: string, exceptRunKey: string, startNs: bigint): string | undefined {
-    const claimants = [this.stored.firstTriggerClaimant(eventKey), this.triggers.get(eventKey), this.unsaved?.triggers.get(eventKey)];
+    const claimants = [this.stored.firstTriggerClaimant(eventKey)];
+    for (const pass of this.passes()) claimants.push(pass.triggers.get(eventKey));
     return original(claimants, exceptRunKey, startNs);
   }
 
   runWithDecision(decisionId: string, exceptRunKey: string, startNs: bigint): string | undefined {
-    const claimants = [this.stored.firstDecisionClaimant(decisionId), this.decisions.get(decisionId), this.unsaved?.decisions.get(decisionId)];
+    const claimants = [this.stored.firstDecisionClaimant(decisionId)];
+    for (const pass of this.passes()) claimants.push(pass.decisions.get(decisionId));
     return original(claimants, exceptRunKey, startNs);
   }
 
   lastDefinition(workflow: string, exceptRunKey: string, startNs: bigint): { definition: string; runKey: string } | undefined {
-    // The run that started last before this one, among those judged in this pass, in the unsaved one
-    // (in this order, so a tie goes to this pass, as it would were the other stored) and those stored.
+    // The run that started last before this one, among those judged in this pass, in the unsaved ones
+    // (newest first, so a tie goes to the newer pass, as it would were the older one stored) and those stored.
     let local: { definition: string; runKey: string; startNs: bigint } | undefined;
-    for (const judged of [this.definitions.get(workflow), this.unsaved?.definitions.get(workflow)]) {
-      for (const d of judged ?? []) {
+    for (const pass of this.passes()) {
+      for (const d of pass.definitions.get(workflow) ?? []) {
         if (d.runKey !== exceptRunKey && d.startNs <= startNs && (local === undefined || d.startNs > local.startNs)) local = d;
       }
     }
     const stored = this.stored.lastDefinition(workflow, exceptRunKey, startNs);
     if (local === undefined) return stored;
     return stored !== undefined && stored.startNs > local.startNs ? stored : local;
+  }
+
+  /** This pass, then each pass before it not saved yet, newest first. */
+  private passes(): TickHistory[] {
+    const passes: TickHistory[] = [];
+    for (let pass: TickHistory | undefined = this; pass !== undefined; pass = pass.unsaved) passes.push(pass);
+    return passes;
   }
 
   /** Records what a verdict claims, for the runs judged after it in this pass. */
