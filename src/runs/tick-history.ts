@@ -61,8 +61,8 @@ export class TickHistory implements RunHistory {
 
   /** This pass, then each pass before it not saved yet, newest first. */
   private passes(): TickHistory[] {
-    const passes: TickHistory[] = [];
-    for (let pass: TickHistory | undefined = this; pass !== undefined; pass = pass.unsaved) passes.push(pass);
+    const passes: TickHistory[] = [this];
+    for (let pass = this.unsaved; pass !== undefined; pass = pass.unsaved) passes.push(pass);
     return passes;
   }
 
