@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { MessageChannel } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { buildEvidenceBundle } from '../api/evidence-bundle.js';
@@ -19,7 +18,7 @@ import { runIdentityFromConfig } from '../runs/run-identity.js';
 import { loadOrCreateHmacKey } from '../redaction/hmac-key.js';
 import { createRedactor } from '../redaction/redactor.js';
 import { ChainStore } from '../store/chain-store.js';
-import { openDatabase, type Database } from '../store/database.js';
+import { fileSize, openDatabase, type Database } from '../store/database.js';
 import { RunQueries } from '../store/run-queries.js';
 import { RunStore } from '../store/run-store.js';
 import { SpanDirectory } from '../store/span-queries.js';
@@ -236,14 +235,5 @@ export class Runledger implements Component {
     } catch (err) {
       this.logger.error({ err }, 'housekeeping failed');
     }
-  }
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0; // no WAL between checkpoints
-    throw err;
   }
 }

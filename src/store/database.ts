@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { StorageConfig } from './config.js';
@@ -38,5 +38,31 @@ export function migrate(db: Database): void {
       db.exec(MIGRATIONS[version - 1]!);
       db.pragma(`user_version = ${version}`);
     })();
+  }
+}
+
+/** A file's size in bytes, 0 when it does not exist (the WAL, between checkpoints that remove it). */
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+/**
+ * Copies the whole WAL back into the database and empties it, once it holds more than `limitBytes`;
+ * returns whether it was emptied. Waits for no one: a reader or writer busy now leaves it for the next
+ * call (the copy made meanwhile is kept).
+ */
+export function truncateWalOver(db: Database, limitBytes: number, busyTimeoutMs: number): boolean {
+  if (fileSize(`${db.name}-wal`) <= limitBytes) return false;
+  db.pragma('busy_timeout = 0');
+  try {
+    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+    return result?.busy === 0;
+  } finally {
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   }
 }
