@@ -171,12 +171,12 @@ describe('parseConfig', () => {
     ]);
   });
 
-  it('returns a deeply frozen config', () => {
+  it('returns a deeply frozen config, its lists excepted (V8 walks frozen arrays slowly, and some are walked per span)', () => {
     const config = parseConfig({ filter: { include: [{ span_name_prefix: 'deploy' }] } });
 
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.receiver.otlp_grpc)).toBe(true);
-    expect(Object.isFrozen(config.filter.include)).toBe(true);
+    expect(Object.isFrozen(config.filter.include)).toBe(false);
     expect(Object.isFrozen(config.filter.include[0])).toBe(true);
     expect(() => {
       (config.receiver.otlp_grpc as { endpoint: string }).endpoint = '0.0.0.0:1';

