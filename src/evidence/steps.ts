@@ -345,7 +345,7 @@ export function byStepStart(a: Step, b: Step): number {
 }
 
 /** Deterministic history order: start time, then span id. */
-export function byStart(a: RunSpan, b: RunSpan): number {
+export function byStart(a: Pick<RunSpan, 'startNs' | 'spanId'>, b: Pick<RunSpan, 'startNs' | 'spanId'>): number {
   if (a.startNs !== b.startNs) return a.startNs < b.startNs ? -1 : 1;
   return a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0;
 }

@@ -4,7 +4,7 @@ import { sha256Hex } from '../integrity/canonical.js';
 import type { Attributes } from '../otlp/attributes.js';
 import type { SpanRedaction } from '../otlp/intake-request.js';
 import type { KeySelector } from '../otlp/key-selector.js';
-import { decodeSpanFields, decodeStoredResource, decodeStoredScope } from '../otlp/stored-span.js';
+import { decodeSpanFields, decodeStoredResource, decodeStoredScope, type DecodedSpan } from '../otlp/stored-span.js';
 import type { RunStore, StoredSpanRow } from '../store/run-store.js';
 
 /** A run's spans as judging reads them. */
@@ -37,7 +37,7 @@ export class RunLoader {
   /** Every span of a run. A span stored twice (an exporter's resend, whatever it carries) counts once, as its first copy. */
   loadRun(runKey: string): LoadedRun {
     const rows = this.store.spanRows(runKey);
-    const firstCopy = new Map<string, { row: StoredSpanRow; span: ReturnType<typeof decodeSpanFields> }>();
+    const firstCopy = new Map<string, StoredSpan>();
     for (const row of rows) {
       const span = decodeSpanFields(row.body, this.spanAttributes, true);
       const id = `${span.traceId}/${span.spanId}`;
@@ -45,7 +45,7 @@ export class RunLoader {
       if (seen === undefined || row.id < seen.row.id) firstCopy.set(id, { row, span });
     }
     const spans: RunSpan[] = [];
-    for (const { row, span } of firstCopy.values()) {
+    for (const { row, span } of [...firstCopy.values()].sort(inJudgingOrder)) {
       spans.push({
         traceId: span.traceId,
         spanId: span.spanId,
@@ -65,8 +65,6 @@ export class RunLoader {
         redactions: row.redactions === null ? NO_REDACTIONS : (row.redactions as SpanRedaction[]),
       });
     }
-    // A later copy read first (it started earlier) left its place to the first one: restore the order.
-    if (spans.length < rows.length) spans.sort(byStart);
     return { spans, duplicates: rows.length - spans.length };
   }
 
@@ -77,6 +75,16 @@ export class RunLoader {
   private scope(id: number): string {
     return cached(this.scopes, id, () => decodeStoredScope(this.store.scopeBody(id)).name);
   }
+}
+
+interface StoredSpan {
+  readonly row: StoredSpanRow;
+  readonly span: DecodedSpan;
+}
+
+/** The order spans are judged in: by start, then span id, then the one stored first (spans of two traces may share both). */
+function inJudgingOrder(a: StoredSpan, b: StoredSpan): number {
+  return byStart(a.span, b.span) || a.row.id - b.row.id;
 }
 
 function cached<T>(cache: Map<number, T>, id: number, load: () => T): T {

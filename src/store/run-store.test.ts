@@ -31,11 +31,20 @@ const context = {
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const START = 1_795_763_076_139_000_000n;
 
-function addSpan(f: ChainFixture, runKey: string, spanId: string, parent: string, offsetMs: number, attributes: Record<string, string>, statusCode = 0): void {
+function addSpan(
+  f: ChainFixture,
+  runKey: string,
+  spanId: string,
+  parent: string,
+  offsetMs: number,
+  attributes: Record<string, string>,
+  statusCode = 0,
+  trace = TRACE,
+): void {
   const start = START + BigInt(offsetMs) * 1_000_000n;
   const body = Span.encode(
     Span.fromObject({
-      traceId: Buffer.from(TRACE, 'hex'),
+      traceId: Buffer.from(trace, 'hex'),
       spanId: Buffer.from(spanId, 'hex'),
       ...(parent !== '' ? { parentSpanId: Buffer.from(parent, 'hex') } : {}),
       name: `span ${spanId}`,
@@ -50,7 +59,7 @@ function addSpan(f: ChainFixture, runKey: string, spanId: string, parent: string
       `INSERT INTO spans (run_key, trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, resource_id, scope_id, body, received_ns)
        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, 1, 1, ?, ?)`,
     )
-    .run(runKey, TRACE, spanId, parent, `span ${spanId}`, start, start + 2_500_000n, statusCode, body, START);
+    .run(runKey, trace, spanId, parent, `span ${spanId}`, start, start + 2_500_000n, statusCode, body, START);
 }
 
 /** Saves as the ledger does: inside a transaction. */
@@ -152,10 +161,28 @@ describe('RunLoader.loadRun over the store', () => {
     ]);
     expect(loaded.spans[0]!.startNs).toBe(START);
   });
+
+  it('orders the spans by start, then span id, then the one stored first, whatever order they were stored in', () => {
+    const f = createChainFixture();
+    fixtures.push(f);
+    const otherTrace = '1bf7651916cd43dd8448eb211c80319d';
+    addSpan(f, 'run-order', '00000000000000c1', '', 5, {});
+    addSpan(f, 'run-order', '00000000000000b2', '', 0, {});
+    addSpan(f, 'run-order', '00000000000000a3', '', 0, {}); // same start as b2, stored after it
+    addSpan(f, 'run-order', '00000000000000c1', '', 5, {}, 0, otherTrace); // same start and span id as the first, in another trace
+    const loaded = new RunLoader(new RunStore(f.db)).loadRun('run-order');
+    expect(loaded.duplicates).toBe(0);
+    expect(loaded.spans.map((s) => [s.spanId, s.traceId])).toEqual([
+      ['00000000000000a3', TRACE],
+      ['00000000000000b2', TRACE],
+      ['00000000000000c1', TRACE],
+      ['00000000000000c1', otherTrace],
+    ]);
+  });
 });
 
 describe('RunStore.spanRows', () => {
-  it('reads each span whole, in start order, with its redactions, and nothing for a run without spans', () => {
+  it('reads each span whole, with its redactions, and nothing for a run without spans', () => {
     const f = createChainFixture();
     fixtures.push(f);
     // Stored out of order, with an empty body and a body of every byte value (NUL included) between others.
@@ -171,10 +198,11 @@ describe('RunStore.spanRows', () => {
     const ids = rows.map((r) => Number(insert.run(TRACE, r.spanId, r.startNs, r.startNs, r.body, START, r.redactions).lastInsertRowid));
     const store = new RunStore(f.db);
 
-    expect(store.spanRows('run-1').map((r) => ({ ...r, body: [...r.body] }))).toEqual([
-      { id: ids[2], body: [...rows[2]!.body], resourceId: 1, scopeId: 1, redactions: null },
-      { id: ids[1], body: [], resourceId: 1, scopeId: 1, redactions: null },
+    const read = store.spanRows('run-1').map((r) => ({ ...r, body: [...r.body] }));
+    expect(read.sort((a, b) => a.id - b.id)).toEqual([
       { id: ids[0], body: [0, 1, 2, 0, 255], resourceId: 1, scopeId: 1, redactions: [{ key: 'secret', scope: 'span' }] },
+      { id: ids[1], body: [], resourceId: 1, scopeId: 1, redactions: null },
+      { id: ids[2], body: [...rows[2]!.body], resourceId: 1, scopeId: 1, redactions: null },
     ]);
     expect(store.spanRows('run-2')).toEqual([]);
   });

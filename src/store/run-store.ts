@@ -104,11 +104,13 @@ export class RunStore {
       openCount: prepare("SELECT count(*) FROM runs WHERE state = 'open'").pluck(),
       // A run's spans in one row, not one row each: better-sqlite3 takes ~1.5 µs to make a row and ~2 µs
       // a BLOB's Buffer, and a run read row by row cost ~4.5 µs a span (a sixth of the history thread's
-      // time). Both aggregates take the rows in the same order, so the lengths cut the bodies apart;
-      // group_concat makes text of the bytes unchanged (the database is UTF-8), and CAST turns it back.
+      // time). Both aggregates step through the rows in one scan, so in the same order, and the lengths
+      // cut the bodies apart; group_concat makes text of the bytes unchanged (the database is UTF-8), and
+      // CAST turns it back. Unsorted: an ORDER BY in each aggregate took a third of the query (two
+      // sorters, one copying every body), and the reader orders the spans anyway (RunLoader).
       spans: prepare(
-        `SELECT CAST(group_concat(body, x'' ${SPAN_ORDER}) AS BLOB) AS bodies,
-           json_group_array(json_array(id, length(body), resource_id, scope_id, json(redactions)) ${SPAN_ORDER}) AS spans
+        `SELECT CAST(group_concat(body, x'') AS BLOB) AS bodies,
+           json_group_array(json_array(id, length(body), resource_id, scope_id, json(redactions))) AS spans
          FROM spans WHERE run_key = ?`,
       ).safeIntegers(false),
       resource: prepare('SELECT body FROM resources WHERE id = ?').pluck(),
@@ -178,7 +180,7 @@ export class RunStore {
   }
 
   /**
-   * A run's stored spans, in start order (copies of a span included). Their bodies share one Buffer.
+   * A run's stored spans, copies of a span included, in no set order. Their bodies share one Buffer.
    * Row ids are numbers: SQLite hands them out in sequence, far below 2^53.
    */
   spanRows(runKey: string): StoredSpanRow[] {
@@ -272,9 +274,6 @@ export class RunStore {
     return this.db.transaction(fn).deferred();
   }
 }
-
-/** The order spans are judged in: by start, then span id, then the copy stored first. */
-const SPAN_ORDER = 'ORDER BY start_ns, span_id, id';
 
 /** What spanRows reads of each span besides its body: id, body length, resource id, scope id, redactions. */
 type SpanColumns = [number, number, number, number, unknown[] | null];
