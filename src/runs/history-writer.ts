@@ -4,7 +4,7 @@ import { ChainWriter } from '../integrity/chain-writer.js';
 import { loadOrCreateSigningKey } from '../integrity/signing.js';
 import { applyRetention } from '../retention/retention.js';
 import { ChainStore } from '../store/chain-store.js';
-import { truncateWalOver, type Database } from '../store/database.js';
+import { restartWalPastLimit, type Database } from '../store/database.js';
 import { Pruner } from '../store/pruner.js';
 import { RunStore, type SavedRevision } from '../store/run-store.js';
 import type { WriterTurn } from '../store/writer-turn.js';
@@ -83,14 +83,6 @@ const IDLE_WAL_COPY_INTERVAL_MS = 1_000;
  * 300 MB. A backlog draining after load is quiet for seconds.
  */
 const INTAKE_QUIET_MS = 1_000;
-/**
- * The WAL a backlog draining may leave behind before it is emptied. While judging and the intake
- * writer's appends overlap, some read snapshot always holds the WAL's newest frames, so the log never
- * starts over: B's drain grew it to 540–660 MB (~22 KiB a run judged), disk a long backlog could fill.
- * Emptying it copies what the intake writer's checkpoints have not yet, on this thread: at 64 MiB that
- * was 5% of its time, so the limit is larger.
- */
-const DRAIN_WAL_LIMIT_BYTES = 128 * 1024 * 1024;
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /** What the history writer shares its work with. */
@@ -168,8 +160,10 @@ export class HistoryWriter implements RevisionSink {
   private async saveElsewhere(appender: BatchAppender, batch: RevisionBatch): Promise<SavedBatch> {
     this.appendingElsewhere = true;
     try {
-      // Between two appends, and outside any pass's snapshot: nothing holds the WAL now.
-      this.emptyWalOver(DRAIN_WAL_LIMIT_BYTES);
+      // While judging and appending overlap, some pass's snapshot always holds the WAL's newest frames,
+      // so the log never starts over by itself: B's drain grew it to 540–660 MB (~22 KiB a run). Here,
+      // between two appends and outside any snapshot, nothing holds it.
+      this.restartLongWal();
       const appended = await appender.append(batch);
       return { ...appended, intakeIdle: this.afterSave(batch) };
     } catch (err) {
@@ -204,11 +198,11 @@ export class HistoryWriter implements RevisionSink {
     return { ...appended, intakeIdle };
   }
 
-  private emptyWalOver(limitBytes: number): void {
+  private restartLongWal(): void {
     try {
-      truncateWalOver(this.db, limitBytes, this.config.storage.sqlite.busy_timeout_ms);
+      restartWalPastLimit(this.db, this.config.storage.sqlite.busy_timeout_ms);
     } catch (err) {
-      this.logger.error({ err }, 'emptying the WAL failed');
+      this.logger.error({ err }, 'starting the WAL over failed');
     }
   }
 

@@ -6,6 +6,13 @@ import { MIGRATIONS } from './migrations.js';
 
 export type Database = BetterSqlite3.Database;
 
+/**
+ * The size the WAL file is cut back to when the log starts over (journal_size_limit: without it, a file
+ * that grew once stays that size on disk), and the most a backlog draining lets it grow to (see
+ * restartWalPastLimit).
+ */
+const WAL_LIMIT_BYTES = 256 * 1024 * 1024;
+
 export interface OpenOptions {
   readonly readonly?: boolean;
 }
@@ -24,6 +31,7 @@ export function openDatabase(config: StorageConfig['sqlite'], options: OpenOptio
   // WAL + FULL syncs the log at every commit: an acknowledged span survives power loss.
   db.pragma(`synchronous = ${config.synchronous.toUpperCase()}`);
   db.pragma('foreign_keys = ON');
+  db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
   migrate(db);
   return db;
 }
@@ -52,15 +60,16 @@ export function fileSize(path: string): number {
 }
 
 /**
- * Copies the whole WAL back into the database and empties it, once it holds more than `limitBytes`;
- * returns whether it was emptied. Waits for no one: a reader or writer busy now leaves it for the next
- * call (the copy made meanwhile is kept).
+ * Once the WAL file is larger than its journal_size_limit, copies all of it back into the database so
+ * that the next commit starts the log over and cuts the file back; returns whether it did. Waits for
+ * no one: a reader or writer busy now leaves it for the next call (the copy made meanwhile is kept).
  */
-export function truncateWalOver(db: Database, limitBytes: number, busyTimeoutMs: number): boolean {
-  if (fileSize(`${db.name}-wal`) <= limitBytes) return false;
+export function restartWalPastLimit(db: Database, busyTimeoutMs: number): boolean {
+  const limit = db.pragma('journal_size_limit', { simple: true }) as number;
+  if (limit < 0 || fileSize(`${db.name}-wal`) <= limit) return false;
   db.pragma('busy_timeout = 0');
   try {
-    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+    const [result] = db.pragma('wal_checkpoint(RESTART)') as Array<{ busy: number }>;
     return result?.busy === 0;
   } finally {
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
