@@ -161,7 +161,7 @@ export class HistoryWriter implements RevisionSink {
     this.appendingElsewhere = true;
     try {
       // While judging and appending overlap, some pass's snapshot always holds the WAL's newest frames,
-      // so the log never starts over by itself: B's drain grew it to 540–660 MB (~22 KiB a run). Here,
+      // so the log never starts over by itself: a drain grew it to 540–930 MB (~22 KiB a run). Here,
       // between two appends and outside any snapshot, nothing holds it.
       this.restartLongWal();
       const appended = await appender.append(batch);
