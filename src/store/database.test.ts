@@ -14,11 +14,16 @@ afterEach(() => {
 
 const LIMIT = 64 * 1024;
 
-/** A store whose WAL holds ~1 MiB no checkpoint copied back, over a journal_size_limit of 64 KiB, and a second connection to it. */
-function storeWithLongWal() {
+/** The storage settings of a new store in a directory of its own. */
+function newStore() {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-database-'));
   dirs.push(dir);
-  const { sqlite } = parseConfig({ storage: { sqlite: { path: join(dir, 'runledger.db') } } }).storage;
+  return parseConfig({ storage: { sqlite: { path: join(dir, 'runledger.db') } } }).storage.sqlite;
+}
+
+/** A store whose WAL holds ~1 MiB no checkpoint copied back, over a journal_size_limit of 64 KiB, and a second connection to it. */
+function storeWithLongWal() {
+  const sqlite = newStore();
   const db = openDatabase(sqlite);
   const other = openDatabase(sqlite);
   open.push(db, other);
@@ -38,10 +43,7 @@ function storeWithLongWal() {
 
 describe('openDatabase', () => {
   it('cuts the WAL file back when the log starts over, so a file that grew once does not stay that size', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'runledger-database-'));
-    dirs.push(dir);
-    const { sqlite } = parseConfig({ storage: { sqlite: { path: join(dir, 'runledger.db') } } }).storage;
-    const db = openDatabase(sqlite);
+    const db = openDatabase(newStore());
     open.push(db);
     expect(db.pragma('journal_size_limit', { simple: true })).toBe(256 * 1024 * 1024);
   });
